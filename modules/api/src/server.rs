@@ -1,0 +1,119 @@
+//! Backend servers as routers see them: a name, an address, a role and live counters.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// The configured name of a backend server (`db1`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ServerName(Arc<str>);
+
+impl ServerName {
+    pub fn new(name: &str) -> Self {
+        ServerName(Arc::from(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// What a server is for in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerRole {
+    /// Accepts writes.
+    Primary,
+    /// Replicates from the primary; serves reads.
+    Replica,
+    /// Reachable, but neither primary nor replica.
+    Running,
+    /// Not reachable, or not to be used.
+    Down,
+}
+
+/// Counters that sessions update and routers read to balance load.
+///
+/// Shared by every session of the process; plain atomics, no lock.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    connections: AtomicU64,
+    total_connections: AtomicU64,
+    statements: AtomicU64,
+}
+
+impl ServerStats {
+    /// Backend connections open to this server right now.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Backend connections opened since start.
+    pub fn total_connections(&self) -> u64 {
+        self.total_connections.load(Ordering::Relaxed)
+    }
+
+    /// Commands routed to this server since start.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.total_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn statement_routed(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One backend server: what the config says of it plus its live counters.
+#[derive(Debug)]
+pub struct Server {
+    pub name: ServerName,
+    /// `host:port` as configured.
+    pub address: String,
+    pub role: ServerRole,
+    pub stats: Arc<ServerStats>,
+}
+
+/// The servers of one service at one moment. Replaced whole when the state changes, so a
+/// router reads it without locks.
+#[derive(Debug, Default, Clone)]
+pub struct ServerSet {
+    pub servers: Vec<Arc<Server>>,
+}
+
+impl ServerSet {
+    pub fn get(&self, name: &str) -> Option<&Arc<Server>> {
+        self.servers.iter().find(|s| s.name.as_str() == name)
+    }
+
+    /// Servers with `role`, in configuration order.
+    pub fn with_role(&self, role: ServerRole) -> impl Iterator<Item = &Arc<Server>> {
+        self.servers.iter().filter(move |s| s.role == role)
+    }
+
+    pub fn primary(&self) -> Option<&Arc<Server>> {
+        self.with_role(ServerRole::Primary).next()
+    }
+}

@@ -1,0 +1,303 @@
+//! Packets over a socket: [`PacketIo`] buffers reads and writes of one connection, and
+//! [`login`] / [`query`] are the client side towards a backend server.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::auth::{BackendSecret, NATIVE_PLUGIN};
+use crate::caps::*;
+use crate::codec::{self, Packet};
+use crate::command::COM_QUERY;
+use crate::error::{ProtocolError, Result};
+use crate::handshake::{parse_auth_switch, HandshakeResponse, ServerHandshake};
+use crate::packets::{is_terminator, ErrPacket, OkPacket};
+use crate::wire::Reader;
+
+/// The largest packet accepted by default: MariaDB's own maximum `max_allowed_packet`.
+pub const DEFAULT_MAX_PACKET: usize = 1 << 30;
+
+/// One connection's socket with its read and write buffers.
+#[derive(Debug)]
+pub struct PacketIo<S> {
+    stream: S,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    max_packet: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
+    pub fn new(stream: S) -> Self {
+        PacketIo {
+            stream,
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            wbuf: BytesMut::with_capacity(16 * 1024),
+            max_packet: DEFAULT_MAX_PACKET,
+        }
+    }
+
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// Reads one logical packet. `Ok(None)` is a clean end of stream between packets.
+    pub async fn read_packet(&mut self) -> Result<Option<Packet>> {
+        loop {
+            if let Some(p) = codec::decode(&mut self.rbuf, self.max_packet)? {
+                return Ok(Some(p));
+            }
+            if self.fill().await? == 0 {
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ProtocolError::Closed)
+                };
+            }
+        }
+    }
+
+    /// Reads one logical packet; the end of stream is an error.
+    pub async fn expect_packet(&mut self) -> Result<Packet> {
+        self.read_packet().await?.ok_or(ProtocolError::Closed)
+    }
+
+    /// Reads whatever the socket has into the read buffer; 0 means end of stream.
+    pub async fn fill(&mut self) -> Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(16 * 1024);
+        }
+        Ok(self.stream.read_buf(&mut self.rbuf).await?)
+    }
+
+    /// Bytes read but not yet consumed.
+    pub fn read_buf(&mut self) -> &mut BytesMut {
+        &mut self.rbuf
+    }
+
+    /// Bytes queued for the next [`flush`](Self::flush).
+    pub fn write_buf(&mut self) -> &mut BytesMut {
+        &mut self.wbuf
+    }
+
+    /// Queues `payload` as a packet starting at sequence id `seq`; returns the next id.
+    pub fn queue(&mut self, seq: u8, payload: &[u8]) -> u8 {
+        codec::encode(&mut self.wbuf, seq, payload)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes bytes that are already framed, bypassing the write buffer.
+    pub async fn write_framed(&mut self, bytes: &[u8]) -> Result<()> {
+        self.flush().await?;
+        Ok(self.stream.write_all(bytes).await?)
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+/// How to log in to a backend.
+#[derive(Debug, Clone)]
+pub struct Login<'a> {
+    pub user: &'a [u8],
+    pub secret: &'a BackendSecret,
+    pub db: Option<&'a [u8]>,
+    /// The capabilities to ask for: the client's, so that replies have the format it expects.
+    pub capabilities: u32,
+    pub collation: u8,
+    pub max_packet: u32,
+    /// Connect attributes, encoded, passed on from the client.
+    pub attributes: Option<&'a [u8]>,
+}
+
+/// What the backend told about itself during login.
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    pub connection_id: u32,
+    pub server_version: Bytes,
+    /// The capabilities in force on this connection.
+    pub capabilities: u32,
+    pub status: u16,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The server refused; the ERR payload can be passed on to the client as it is.
+    #[error("{}", describe_err(.0))]
+    Rejected(Bytes),
+}
+
+fn describe_err(payload: &[u8]) -> String {
+    match ErrPacket::parse(payload) {
+        Ok(e) => e.to_error().to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Logs in on a fresh backend connection with `mysql_native_password`.
+pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut PacketIo<S>,
+    login: &Login<'_>,
+) -> Result<BackendInfo, LoginError> {
+    let first = io.expect_packet().await?;
+    if first.payload.first() == Some(&0xFF) {
+        return Err(LoginError::Rejected(first.payload));
+    }
+    let hs = ServerHandshake::parse(&first.payload)?;
+    if hs.capabilities & CLIENT_PROTOCOL_41 == 0 {
+        return Err(ProtocolError::Unsupported("server without protocol 4.1".into()).into());
+    }
+    let required = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
+    let capabilities =
+        (login.capabilities | required) & hs.capabilities & !(CLIENT_SSL | CLIENT_COMPRESS);
+    let response = HandshakeResponse {
+        capabilities,
+        max_packet: login.max_packet,
+        collation: login.collation,
+        user: login.user,
+        auth_response: &login.secret.scramble(&hs.seed),
+        db: login.db,
+        auth_plugin: Some(NATIVE_PLUGIN.as_bytes()),
+        attributes: login
+            .attributes
+            .filter(|_| capabilities & CLIENT_CONNECT_ATTRS != 0),
+    };
+    let mut payload = BytesMut::with_capacity(128);
+    response.write(&mut payload);
+    io.queue(first.last_seq.wrapping_add(1), &payload);
+    io.flush().await?;
+    loop {
+        let reply = io.expect_packet().await?;
+        match reply.payload.first() {
+            Some(0x00) => {
+                let status = OkPacket::parse(&reply.payload, capabilities)
+                    .map(|ok| ok.status)
+                    .unwrap_or(SERVER_STATUS_AUTOCOMMIT);
+                return Ok(BackendInfo {
+                    connection_id: hs.connection_id,
+                    server_version: hs.server_version,
+                    capabilities,
+                    status,
+                });
+            }
+            Some(0xFF) => return Err(LoginError::Rejected(reply.payload)),
+            Some(0xFE) => {
+                let (plugin, seed) = parse_auth_switch(&reply.payload)?;
+                if plugin != NATIVE_PLUGIN.as_bytes() {
+                    return Err(ProtocolError::Unsupported(format!(
+                        "the account uses the authentication plugin '{}', which Switchyard cannot pass on",
+                        String::from_utf8_lossy(plugin)
+                    ))
+                    .into());
+                }
+                let answer = login.secret.scramble(seed);
+                io.queue(reply.last_seq.wrapping_add(1), &answer);
+                io.flush().await?;
+            }
+            _ => {
+                return Err(ProtocolError::Malformed("unexpected packet during login").into());
+            }
+        }
+    }
+}
+
+/// Opens a connection for the proxy's own use (account loading, monitoring) with a cleartext
+/// password, within `timeout`.
+pub async fn connect_admin(
+    address: &str,
+    user: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Result<(PacketIo<tokio::net::TcpStream>, BackendInfo), LoginError> {
+    let secret = BackendSecret::from_password(password);
+    let attempt = async {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(ProtocolError::from)?;
+        stream.set_nodelay(true).map_err(ProtocolError::from)?;
+        let mut io = PacketIo::new(stream);
+        let info = login(
+            &mut io,
+            &Login {
+                user: user.as_bytes(),
+                secret: &secret,
+                db: None,
+                capabilities: CLIENT_LONG_PASSWORD
+                    | CLIENT_LONG_FLAG
+                    | CLIENT_TRANSACTIONS
+                    | CLIENT_MULTI_RESULTS,
+                collation: DEFAULT_COLLATION,
+                max_packet: 1 << 24,
+                attributes: None,
+            },
+        )
+        .await?;
+        Ok((io, info))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or(Err(LoginError::Protocol(ProtocolError::Timeout(
+            "connecting to the server",
+        ))))
+}
+
+/// One row of a text result set; `None` is SQL NULL.
+pub type TextRow = Vec<Option<Bytes>>;
+
+/// Runs `sql` over the text protocol on a connection with `capabilities` and collects the rows
+/// of its first result set. For the proxy's own small queries, not for client traffic.
+pub async fn query<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut PacketIo<S>,
+    capabilities: u32,
+    sql: &str,
+) -> Result<Vec<TextRow>> {
+    let mut payload = BytesMut::with_capacity(sql.len() + 1);
+    payload.put_u8(COM_QUERY);
+    payload.put_slice(sql.as_bytes());
+    io.queue(0, &payload);
+    io.flush().await?;
+
+    let first = io.expect_packet().await?;
+    let columns = match first.payload.first() {
+        Some(0xFF) => return Err(ErrPacket::parse(&first.payload)?.to_error()),
+        Some(0x00) => return Ok(Vec::new()),
+        _ => Reader::new(&first.payload).lenenc_int()? as usize,
+    };
+    for _ in 0..columns {
+        io.expect_packet().await?;
+    }
+    if capabilities & CLIENT_DEPRECATE_EOF == 0 {
+        io.expect_packet().await?;
+    }
+    let mut rows = Vec::new();
+    loop {
+        let p = io.expect_packet().await?;
+        let first = *p
+            .payload
+            .first()
+            .ok_or(ProtocolError::Malformed("empty packet"))?;
+        if first == 0xFF {
+            return Err(ErrPacket::parse(&p.payload)?.to_error());
+        }
+        if is_terminator(first, p.payload.len()) {
+            return Ok(rows);
+        }
+        let mut r = Reader::new(&p.payload);
+        let mut row = Vec::with_capacity(columns);
+        for _ in 0..columns {
+            row.push(r.lenenc_bytes_or_null()?.map(|b| p.payload.slice_ref(b)));
+        }
+        rows.push(row);
+    }
+}

@@ -1,0 +1,75 @@
+//! A session's connection to one backend server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_api::{Server, ServerStats};
+use switchyard_protocol::command::COM_QUIT;
+use switchyard_protocol::conn::{self, BackendInfo, Login, LoginError, PacketIo};
+use switchyard_protocol::ProtocolError;
+use tokio::net::TcpStream;
+
+/// An open, logged-in backend connection. Counts itself in its server's connection count from
+/// the moment it starts connecting (so that routers balancing a burst of new sessions see it)
+/// until it is dropped.
+#[derive(Debug)]
+pub struct Backend {
+    pub server: Arc<Server>,
+    pub io: PacketIo<TcpStream>,
+    pub info: BackendInfo,
+    _count: ConnectionCount,
+}
+
+#[derive(Debug)]
+struct ConnectionCount(Arc<ServerStats>);
+
+impl ConnectionCount {
+    fn new(stats: &Arc<ServerStats>) -> Self {
+        stats.connection_opened();
+        ConnectionCount(stats.clone())
+    }
+}
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
+impl Backend {
+    /// Connects to `server` and logs in, all within `timeout`.
+    pub async fn open(
+        server: &Arc<Server>,
+        login: &Login<'_>,
+        timeout: Duration,
+    ) -> Result<Backend, LoginError> {
+        let count = ConnectionCount::new(&server.stats);
+        let attempt = async {
+            let stream = TcpStream::connect(&server.address)
+                .await
+                .map_err(ProtocolError::from)?;
+            stream.set_nodelay(true).map_err(ProtocolError::from)?;
+            let mut io = PacketIo::new(stream);
+            let info = conn::login(&mut io, login).await?;
+            Ok::<_, LoginError>((io, info))
+        };
+        let (io, info) =
+            tokio::time::timeout(timeout, attempt)
+                .await
+                .unwrap_or(Err(LoginError::Protocol(ProtocolError::Timeout(
+                    "connecting to the server",
+                ))))?;
+        Ok(Backend {
+            server: server.clone(),
+            io,
+            info,
+            _count: count,
+        })
+    }
+
+    /// Says goodbye to the server and closes the connection.
+    pub async fn quit(mut self) {
+        self.io.queue(0, &[COM_QUIT]);
+        self.io.shutdown().await;
+    }
+}

@@ -1,0 +1,82 @@
+//! The command line: `switchyard [-c FILE]` runs the proxy, `switchyard check -c FILE`
+//! validates a config and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigErrors};
+
+/// A read/write-splitting MySQL/MariaDB proxy.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+pub struct Cli {
+    /// The YAML config file; without it, the embedded sandbox config is used.
+    #[arg(short, long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Runs the proxy (the default).
+    Run,
+    /// Validates the config, prints every problem with its line and column, and exits.
+    Check,
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, ConfigErrors> {
+    let config = match path {
+        Some(p) => config::load(p)?,
+        None => config::parse(config::SANDBOX, config::SANDBOX_ORIGIN)?,
+    };
+    let errors = crate::validate(&config);
+    errors.into_result(config)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let origin = cli
+        .config
+        .as_ref()
+        .map_or(config::SANDBOX_ORIGIN.to_string(), |p| {
+            p.display().to_string()
+        });
+    let config = match load(&cli.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{origin}: {} problem(s); nothing was started", errors.len());
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.command, Some(Cmd::Check)) {
+        println!("{origin}: OK");
+        return ExitCode::SUCCESS;
+    }
+    crate::logging::init(&config.log);
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The YAML configuration: typed structs with their defaults, and a loader that reports every
+//! problem at once, each with its file, line, column and path.
+//!
+//! - this file: the config types (their `///` lines are the reference docs) and
+//!   [`load`]/[`parse`];
+//! - `yaml.rs`: the YAML document as a tree of located nodes (`saphyr-parser` events);
+//! - `de.rs`: serde over that tree; errors take the location of the key or value at fault,
+//!   and parsing goes on past them to find the others;
+//! - `validate.rs`: the checks across fields (unique names, references, addresses);
+//! - `options.rs`: [`ModuleOptions`], a module's own options, parsed later by the module with
+//!   located errors;
+//! - `duration.rs`: durations written `500ms`, `1s`, `2m`;
+//! - `error.rs`: [`ConfigError`], [`ConfigErrors`].
+
+mod de;
+mod duration;
+mod error;
+mod options;
+mod validate;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use options::ModuleOptions;
+
+use yaml::{Kind, Location, Node};
+
+/// The embedded default configuration, matching the local sandbox (a primary and two replicas
+/// on 127.0.0.1:3307-3309).
+pub const SANDBOX: &str = include_str!("../../config/sandbox.yaml");
+
+/// The origin named in errors about [`SANDBOX`].
+pub const SANDBOX_ORIGIN: &str = "<embedded sandbox.yaml>";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Worker threads of the runtime; default: one per core.
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Logging: output format and level.
+    #[serde(default = "default_log")]
+    pub log: LogConfig,
+    /// The backend database servers; at least one.
+    #[serde(default)]
+    pub servers: Vec<ServerConfig>,
+    /// The services: each a router and the servers it routes to; at least one.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// The listeners: the addresses clients connect to, each serving one service; at least one.
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
+    /// Where each part was written, for errors found after loading (not part of the config's
+    /// value: two configs that differ only in their source compare equal).
+    #[serde(skip)]
+    source: Source,
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Output format: `text` (for people) or `json` (one object per line); default `text`.
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    /// Which events to log: a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) or an
+    /// `EnvFilter` directive like `info,switchyard=debug`; default `info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A backend database server.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Name of the server, unique among servers; services refer to it.
+    pub name: String,
+    /// Address of the server as `host:port`, like `127.0.0.1:3306`, `db1.example:3306` or
+    /// `[::1]:3306`.
+    pub address: String,
+    /// Role of the server until a monitor supplies live ones: `primary`, `replica` or
+    /// `running` (up, role unknown); default `running`.
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+/// What a server is in the replication topology.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Takes writes.
+    Primary,
+    /// Replicates from the primary; takes reads.
+    Replica,
+    /// Up, role unknown.
+    #[default]
+    Running,
+}
+
+impl Role {
+    /// The name used in the config: `primary`, `replica` or `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+            Role::Running => "running",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A service: a router and the servers it routes to.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Name of the service, unique among services; listeners refer to it.
+    pub name: String,
+    /// The router module that picks a server for each statement, like `readconnroute`.
+    pub router: String,
+    /// Names of the servers the service routes to; at least one, each defined in `servers`.
+    pub servers: Vec<String>,
+    /// The service user: it reads `mysql.user` on the servers to authenticate clients.
+    pub user: String,
+    /// Password of the service user.
+    pub password: String,
+    /// The router's own options; what they are depends on the router. Default: none.
+    #[serde(default = "default_options")]
+    pub options: ModuleOptions,
+    /// Least time between two reloads of the account table from the servers (a reload is
+    /// tried when a client fails to authenticate); default `1s`.
+    #[serde(default = "default_users_refresh_interval", with = "duration")]
+    pub users_refresh_interval: Duration,
+    /// How long to wait for a backend connection to be established; default `3s`.
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    pub connect_timeout: Duration,
+    /// Most client sessions the service accepts at once; default: no limit.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+}
+
+impl fmt::Debug for ServiceConfig {
+    /// Like the derived one, with the password left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("name", &self.name)
+            .field("router", &self.router)
+            .field("servers", &self.servers)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("options", &self.options)
+            .field("users_refresh_interval", &self.users_refresh_interval)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A listener: an address clients connect to, serving one service.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Name of the listener, unique among listeners.
+    pub name: String,
+    /// Name of the service that clients of this listener use; defined in `services`.
+    pub service: String,
+    /// Address to listen on as `host:port`, like `127.0.0.1:4006` or `0.0.0.0:4006`; each
+    /// listener has its own.
+    pub address: String,
+}
+
+fn default_log() -> LogConfig {
+    LogConfig {
+        format: default_log_format(),
+        level: default_log_level(),
+    }
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+
+fn default_log_level() -> String {
+    "info".to_string()
+}
+
+fn default_role() -> Role {
+    Role::Running
+}
+
+fn default_options() -> ModuleOptions {
+    ModuleOptions::default()
+}
+
+fn default_users_refresh_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(3)
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        default_log()
+    }
+}
+
+/// Reads and parses a configuration file; errors name the file as given.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &origin),
+        Err(e) => Err(ConfigError::unlocated(origin, format!("cannot read the file: {e}")).into()),
+    }
+}
+
+/// Parses a configuration; `origin` is the file name used in messages. Returns every problem
+/// found (syntax, unknown keys, bad values, missing fields, and the checks across fields),
+/// ordered by position.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let config = parse_into(text, origin, &mut errors);
+    let mut errors = ConfigErrors(errors);
+    errors.sort();
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => Err(errors),
+    }
+}
+
+fn parse_into(text: &str, origin: &str, errors: &mut Vec<ConfigError>) -> Option<Config> {
+    let root = match yaml::parse(text, origin, errors) {
+        Ok(root) => root,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    let (config, pruned) = de::deserialize_all::<Config>(&root, origin, errors);
+    let mut config = config?;
+    let origin: Arc<str> = Arc::from(origin);
+    attach_options(&mut config, &root, &pruned, &origin);
+    validate::check(&config, &root, &pruned, &origin, errors);
+    config.source = Source::new(origin, &root);
+    Some(config)
+}
+
+/// Gives each service's options their located YAML (serde only saw the values).
+fn attach_options(config: &mut Config, root: &Node, pruned: &de::Pruned, origin: &Arc<str>) {
+    let items = validate::live_items(root.get("services"), pruned);
+    if items.len() != config.services.len() {
+        return;
+    }
+    for (service, item) in config.services.iter_mut().zip(items) {
+        let node = match item.entry("options") {
+            Some(entry) if !pruned.contains(&entry.value.id) => entry.value.clone(),
+            _ => Node::empty_map(0, item.loc, format!("{}.options", item.path)),
+        };
+        service.options = ModuleOptions::new(origin.clone(), node);
+    }
+}
+
+impl Config {
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The file (or other origin) this config was read from.
+    pub fn origin(&self) -> &str {
+        &self.source.origin
+    }
+
+    /// An error about the part of the config at `path` (like `services[0].router`), located
+    /// where that part was written, or where its closest written parent was. For the checks
+    /// the runtime makes after loading, such as an unknown router name.
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        let mut at = path;
+        let loc = loop {
+            if let Some(loc) = self.source.locations.get(at) {
+                break *loc;
+            }
+            match at.rfind(['.', '[']) {
+                Some(cut) => at = &at[..cut],
+                None => break self.source.locations.get("").copied().unwrap_or_default(),
+            }
+        };
+        ConfigError::new(&*self.source.origin, loc.line, loc.column, path, message)
+    }
+}
+
+/// Where each part of a config was written: path → location.
+#[derive(Clone, Default)]
+struct Source {
+    origin: Arc<str>,
+    locations: Arc<BTreeMap<String, Location>>,
+}
+
+impl Source {
+    fn new(origin: Arc<str>, root: &Node) -> Self {
+        fn walk(node: &Node, locations: &mut BTreeMap<String, Location>) {
+            locations.insert(node.path.clone(), node.loc);
+            match &node.kind {
+                Kind::Scalar { .. } => {}
+                Kind::Seq(items) => items.iter().for_each(|item| walk(item, locations)),
+                Kind::Map(entries) => entries.iter().for_each(|e| walk(&e.value, locations)),
+            }
+        }
+        let mut locations = BTreeMap::new();
+        walk(root, &mut locations);
+        Source {
+            origin,
+            locations: Arc::new(locations),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Source {
+    /// Where a config was written is not part of its value.
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,115 @@
+//! A service: a router, the servers it routes to, and the accounts its clients log in with.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use switchyard_api::{Router, Server, ServerName, ServerRole, ServerSet, ServerStats};
+
+use crate::accounts::{AccountSource, Accounts};
+use crate::config::{Config, Role, ServiceConfig};
+
+/// One configured service, shared by its listeners' sessions.
+pub struct Service {
+    pub name: String,
+    pub router: Arc<dyn Router>,
+    /// The servers as routers see them now; replaced whole when their state changes.
+    pub servers: ArcSwap<ServerSet>,
+    pub accounts: Accounts,
+    pub connect_timeout: Duration,
+    pub max_connections: Option<u32>,
+    sessions: AtomicU32,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds a service from its config; `stats` holds the process-wide counters of each
+    /// server, shared by every service that uses it.
+    pub fn new(
+        config: &ServiceConfig,
+        all: &Config,
+        router: Arc<dyn Router>,
+        stats: &dyn Fn(&str) -> Arc<ServerStats>,
+    ) -> Service {
+        let servers = config
+            .servers
+            .iter()
+            .filter_map(|name| all.servers.iter().find(|s| &s.name == name))
+            .map(|s| {
+                Arc::new(Server {
+                    name: ServerName::new(&s.name),
+                    address: s.address.clone(),
+                    role: match s.role {
+                        Role::Primary => ServerRole::Primary,
+                        Role::Replica => ServerRole::Replica,
+                        Role::Running => ServerRole::Running,
+                    },
+                    stats: stats(&s.name),
+                })
+            })
+            .collect();
+        Service {
+            name: config.name.clone(),
+            router,
+            servers: ArcSwap::from_pointee(ServerSet { servers }),
+            accounts: Accounts::new(AccountSource {
+                user: config.user.clone(),
+                password: config.password.clone(),
+                connect_timeout: config.connect_timeout,
+                refresh_interval: config.users_refresh_interval,
+            }),
+            connect_timeout: config.connect_timeout,
+            max_connections: config.max_connections,
+            sessions: AtomicU32::new(0),
+        }
+    }
+
+    /// Where to read the account table: the primary first, then the others, skipping servers
+    /// known to be down.
+    pub fn account_servers(&self) -> Vec<String> {
+        let set = self.servers.load();
+        let mut servers: Vec<_> = set
+            .servers
+            .iter()
+            .filter(|s| s.role != ServerRole::Down)
+            .collect();
+        servers.sort_by_key(|s| s.role != ServerRole::Primary);
+        servers.iter().map(|s| s.address.clone()).collect()
+    }
+
+    /// Reloads the account table if the throttle allows.
+    pub async fn reload_accounts(&self) -> bool {
+        self.accounts.reload(&self.account_servers()).await
+    }
+
+    /// Counts a new client session; `None` if the service is at its connection limit.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let n = self.sessions.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(self.clone());
+        if self.max_connections.is_some_and(|max| n > max) {
+            return None;
+        }
+        Some(admission)
+    }
+
+    pub fn sessions(&self) -> u32 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+}
+
+/// A client session counted against its service's limit until dropped.
+pub struct Admission(Arc<Service>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,217 @@
+//! The client's login: handshake, `mysql_native_password` check against the account table,
+//! a switch to native auth for clients that start with another plugin.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
+use switchyard_protocol::caps::*;
+use switchyard_protocol::conn::PacketIo;
+use switchyard_protocol::handshake::{
+    is_ssl_request, write_auth_switch, HandshakeResponse, ServerHandshake,
+};
+use switchyard_protocol::packets::errors::*;
+use switchyard_protocol::ProtocolError;
+use tokio::net::TcpStream;
+
+use super::SessionError;
+use crate::accounts::AuthOutcome;
+use crate::service::Service;
+
+/// How long a client may take to answer the handshake (MariaDB's `connect_timeout` default).
+const CLIENT_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client that has proven who it is.
+#[derive(Debug)]
+pub struct Credentials {
+    pub user: String,
+    pub secret: BackendSecret,
+    pub db: Option<String>,
+    /// The capabilities both sides agreed on; backends are asked for the same.
+    pub capabilities: u32,
+    pub collation: u8,
+    pub max_packet: u32,
+    pub attributes: Option<Bytes>,
+    /// The seed of the handshake, which COM_CHANGE_USER scrambles answer too.
+    pub seed: [u8; 20],
+    /// The sequence id of the proxy's next packet (the login's OK or ERR).
+    pub next_seq: u8,
+}
+
+impl Credentials {
+    pub fn login(&self) -> switchyard_protocol::conn::Login<'_> {
+        switchyard_protocol::conn::Login {
+            user: self.user.as_bytes(),
+            secret: &self.secret,
+            db: self.db.as_deref().map(str::as_bytes),
+            capabilities: self.capabilities,
+            collation: self.collation,
+            max_packet: self.max_packet,
+            attributes: self.attributes.as_deref(),
+        }
+    }
+}
+
+/// Runs the login exchange. On failure the client has been told why.
+pub async fn login(
+    client: &mut PacketIo<TcpStream>,
+    id: u32,
+    peer: SocketAddr,
+    service: &Service,
+) -> Result<Credentials, SessionError> {
+    let ip = peer.ip().to_canonical();
+    if service.accounts.table().is_empty() || !service.accounts.table().host_allowed(ip) {
+        service.reload_accounts().await;
+    }
+    if !service.accounts.table().host_allowed(ip) && !service.accounts.table().is_empty() {
+        let msg = format!("Host '{ip}' is not allowed to connect to this MariaDB server");
+        return Err(refuse(client, 0, ER_HOST_NOT_PRIVILEGED, "HY000", msg).await);
+    }
+
+    let seed = auth::new_seed();
+    let handshake = ServerHandshake {
+        server_version: Bytes::clone(&service.accounts.server_version()),
+        connection_id: id,
+        seed: Bytes::copy_from_slice(&seed),
+        capabilities: PROXY_CAPABILITIES,
+        collation: DEFAULT_COLLATION,
+        status: SERVER_STATUS_AUTOCOMMIT,
+        auth_plugin: Bytes::from_static(NATIVE_PLUGIN.as_bytes()),
+    };
+    let mut payload = BytesMut::with_capacity(128);
+    handshake.write(&mut payload);
+    client.queue(0, &payload);
+    client.flush().await?;
+
+    let packet = tokio::time::timeout(CLIENT_LOGIN_TIMEOUT, client.read_packet())
+        .await
+        .map_err(|_| {
+            SessionError::Protocol(ProtocolError::Timeout("waiting for the client's login"))
+        })??
+        .ok_or(SessionError::ClientGone)?;
+    let mut next_seq = packet.last_seq.wrapping_add(1);
+    if is_ssl_request(&packet.payload) {
+        let msg = "This Switchyard listener does not offer TLS; connect without SSL";
+        return Err(refuse(client, next_seq, ER_HANDSHAKE, "08S01", msg.into()).await);
+    }
+    let response = match HandshakeResponse::parse(&packet.payload) {
+        Ok(r) => r,
+        Err(e) => {
+            let err = refuse(
+                client,
+                next_seq,
+                ER_HANDSHAKE,
+                "08S01",
+                "Bad handshake".into(),
+            )
+            .await;
+            tracing::info!(error = %e, "client sent an unreadable login packet");
+            return Err(err);
+        }
+    };
+    let user = String::from_utf8_lossy(response.user).into_owned();
+    tracing::Span::current().record("user", user.as_str());
+
+    // Clients that start with another plugin (MySQL 8's caching_sha2_password) are asked to
+    // switch to native auth, which the proxy can check without the cleartext password.
+    let native = response
+        .auth_plugin
+        .is_none_or(|p| p == NATIVE_PLUGIN.as_bytes() || p.is_empty());
+    let switched;
+    let (auth_response, auth_seed): (&[u8], &[u8]) = if native {
+        (response.auth_response, &seed)
+    } else {
+        let mut p = BytesMut::new();
+        write_auth_switch(&mut p, NATIVE_PLUGIN.as_bytes(), &seed);
+        client.queue(next_seq, &p);
+        client.flush().await?;
+        switched = tokio::time::timeout(CLIENT_LOGIN_TIMEOUT, client.read_packet())
+            .await
+            .map_err(|_| {
+                SessionError::Protocol(ProtocolError::Timeout("waiting for the client's login"))
+            })??
+            .ok_or(SessionError::ClientGone)?;
+        next_seq = switched.last_seq.wrapping_add(1);
+        (&switched.payload[..], &seed)
+    };
+
+    let secret = match authenticate(service, response.user, ip, auth_response, auth_seed).await {
+        Ok(secret) => secret,
+        Err(outcome) => {
+            let (code, state, msg) = match outcome {
+                AuthOutcome::HostNotAllowed => (
+                    ER_HOST_NOT_PRIVILEGED,
+                    "HY000",
+                    format!("Host '{ip}' is not allowed to connect to this MariaDB server"),
+                ),
+                _ => (
+                    ER_ACCESS_DENIED,
+                    "28000",
+                    format!(
+                        "Access denied for user '{user}'@'{ip}' (using password: {})",
+                        if auth_response.is_empty() {
+                            "NO"
+                        } else {
+                            "YES"
+                        }
+                    ),
+                ),
+            };
+            tracing::info!(code, "login refused: {msg}");
+            return Err(refuse(client, next_seq, code, state, msg).await);
+        }
+    };
+
+    Ok(Credentials {
+        user,
+        secret,
+        db: response.db.map(|d| String::from_utf8_lossy(d).into_owned()),
+        capabilities: response.capabilities & PROXY_CAPABILITIES,
+        collation: response.collation,
+        max_packet: response.max_packet,
+        attributes: response.attributes.map(Bytes::copy_from_slice),
+        seed,
+        next_seq,
+    })
+}
+
+/// Checks a scramble, reloading the account table once (throttled) if it fails: the account
+/// may have been created or changed since the table was loaded.
+pub async fn authenticate(
+    service: &Service,
+    user: &[u8],
+    ip: std::net::IpAddr,
+    response: &[u8],
+    seed: &[u8],
+) -> Result<BackendSecret, AuthOutcome> {
+    let outcome = service
+        .accounts
+        .table()
+        .authenticate(user, ip, response, seed);
+    let outcome = match outcome {
+        AuthOutcome::Accepted(_) => outcome,
+        _ if service.reload_accounts().await => service
+            .accounts
+            .table()
+            .authenticate(user, ip, response, seed),
+        _ => outcome,
+    };
+    match outcome {
+        AuthOutcome::Accepted(secret) => Ok(secret),
+        other => Err(other),
+    }
+}
+
+/// Sends an error to a client that is being turned away, and gives the error to return.
+async fn refuse(
+    client: &mut PacketIo<TcpStream>,
+    seq: u8,
+    code: u16,
+    state: &str,
+    msg: String,
+) -> SessionError {
+    switchyard_protocol::packets::write_err(client.write_buf(), seq, code, state, &msg);
+    let _ = client.flush().await;
+    SessionError::Refused(msg)
+}
