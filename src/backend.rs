@@ -49,7 +49,7 @@ impl Backend {
                 .await
                 .map_err(ProtocolError::from)?;
             stream.set_nodelay(true).map_err(ProtocolError::from)?;
-            let mut io = PacketIo::new(stream);
+            let mut io = PacketIo::new(stream, conn::BACKEND_READ_CHUNK);
             let info = conn::login(&mut io, login).await?;
             Ok::<_, LoginError>((io, info))
         };

@@ -28,12 +28,10 @@ pub enum Cmd {
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Config, ConfigErrors> {
-    let config = match path {
-        Some(p) => config::load(p)?,
-        None => config::parse(config::SANDBOX, config::SANDBOX_ORIGIN)?,
-    };
-    let errors = crate::validate(&config);
-    errors.into_result(config)
+    match path {
+        Some(p) => config::load(p, &crate::validate),
+        None => config::parse_checked(config::SANDBOX, config::SANDBOX_ORIGIN, &crate::validate),
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -30,7 +30,7 @@ pub fn validate(config: &Config) -> ConfigErrors {
     let mut errors = ConfigErrors::new();
     for service in &config.services {
         if let Err(e) = registry::build_router(service) {
-            errors.push(e);
+            errors.extend(e);
         }
     }
     errors

@@ -6,21 +6,23 @@ use std::sync::Arc;
 use switchyard_api::Router;
 use switchyard_readconnroute::{ReadConnRoute, ReadConnRouteConfig};
 
-use crate::config::{ConfigError, ServiceConfig};
+use crate::config::{ConfigErrors, ServiceConfig};
 
 /// Router module names, for messages.
 pub const ROUTERS: &[&str] = &["readconnroute"];
 
 /// Builds the router of a service from its `router` name and `options`.
-pub fn build_router(service: &ServiceConfig) -> Result<Arc<dyn Router>, ConfigError> {
+pub fn build_router(service: &ServiceConfig) -> Result<Arc<dyn Router>, ConfigErrors> {
     match service.router.as_str() {
         "readconnroute" => {
-            let config: ReadConnRouteConfig = service.options.parse()?;
+            let config: ReadConnRouteConfig = service.options.parse_all()?;
             Ok(Arc::new(ReadConnRoute::new(config)))
         }
-        other => Err(service.options.error(format!(
-            "unknown router '{other}' (known: {})",
-            ROUTERS.join(", ")
-        ))),
+        other => Err(service
+            .error_at(
+                "router",
+                format!("unknown router '{other}' (known: {})", ROUTERS.join(", ")),
+            )
+            .into()),
     }
 }

@@ -163,6 +163,22 @@ pub struct ServiceConfig {
     /// Most client sessions the service accepts at once; default: no limit.
     #[serde(default)]
     pub max_connections: Option<u32>,
+    /// Where the service was written, for [`ServiceConfig::error_at`] (not part of its value).
+    #[serde(skip)]
+    source: Source,
+    /// The service's path in the document, like `services[0]`.
+    #[serde(skip)]
+    path: String,
+}
+
+impl ServiceConfig {
+    /// An error about the service's `field` (like `router`), located where it was written, or
+    /// at the service when the field was left out. For the checks the runtime makes after
+    /// loading, such as an unknown router name.
+    pub fn error_at(&self, field: &str, message: impl Into<String>) -> ConfigError {
+        self.source
+            .error_at(&format!("{}.{field}", self.path), message)
+    }
 }
 
 impl fmt::Debug for ServiceConfig {
@@ -232,11 +248,15 @@ impl Default for LogConfig {
     }
 }
 
+/// Checks the runtime adds: module options, module names. Run on whatever part of the
+/// config could be read, so that their problems are reported with the others.
+pub type ModuleCheck<'a> = &'a dyn Fn(&Config) -> ConfigErrors;
+
 /// Reads and parses a configuration file; errors name the file as given.
-pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+pub fn load(path: &Path, modules: ModuleCheck<'_>) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, &origin),
+        Ok(text) => parse_checked(&text, &origin, modules),
         Err(e) => Err(ConfigError::unlocated(origin, format!("cannot read the file: {e}")).into()),
     }
 }
@@ -245,8 +265,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// found (syntax, unknown keys, bad values, missing fields, and the checks across fields),
 /// ordered by position.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    parse_checked(text, origin, &|_| ConfigErrors::new())
+}
+
+/// [`parse`], plus the `modules` checks.
+pub fn parse_checked(
+    text: &str,
+    origin: &str,
+    modules: ModuleCheck<'_>,
+) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let config = parse_into(text, origin, &mut errors);
+    if let Some(config) = &config {
+        errors.extend(modules(config));
+    }
     let mut errors = ConfigErrors(errors);
     errors.sort();
     match config {
@@ -265,25 +297,28 @@ fn parse_into(text: &str, origin: &str, errors: &mut Vec<ConfigError>) -> Option
     };
     let (config, pruned) = de::deserialize_all::<Config>(&root, origin, errors);
     let mut config = config?;
-    let origin: Arc<str> = Arc::from(origin);
-    attach_options(&mut config, &root, &pruned, &origin);
-    validate::check(&config, &root, &pruned, &origin, errors);
-    config.source = Source::new(origin, &root);
+    let source = Source::new(Arc::from(origin), &root);
+    attach_sources(&mut config, &root, &pruned, &source);
+    validate::check(&config, &root, &pruned, origin, errors);
+    config.source = source;
     Some(config)
 }
 
-/// Gives each service's options their located YAML (serde only saw the values).
-fn attach_options(config: &mut Config, root: &Node, pruned: &de::Pruned, origin: &Arc<str>) {
+/// Gives each service its source and its options their located YAML (serde only saw the
+/// values).
+fn attach_sources(config: &mut Config, root: &Node, pruned: &de::Pruned, source: &Source) {
     let items = validate::live_items(root.get("services"), pruned);
     if items.len() != config.services.len() {
         return;
     }
     for (service, item) in config.services.iter_mut().zip(items) {
+        service.source = source.clone();
+        service.path = item.path.clone();
         let node = match item.entry("options") {
             Some(entry) if !pruned.contains(&entry.value.id) => entry.value.clone(),
             _ => Node::empty_map(0, item.loc, format!("{}.options", item.path)),
         };
-        service.options = ModuleOptions::new(origin.clone(), node);
+        service.options = ModuleOptions::new(source.origin.clone(), node);
     }
 }
 
@@ -307,17 +342,7 @@ impl Config {
     /// where that part was written, or where its closest written parent was. For the checks
     /// the runtime makes after loading, such as an unknown router name.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
-        let mut at = path;
-        let loc = loop {
-            if let Some(loc) = self.source.locations.get(at) {
-                break *loc;
-            }
-            match at.rfind(['.', '[']) {
-                Some(cut) => at = &at[..cut],
-                None => break self.source.locations.get("").copied().unwrap_or_default(),
-            }
-        };
-        ConfigError::new(&*self.source.origin, loc.line, loc.column, path, message)
+        self.source.error_at(path, message)
     }
 }
 
@@ -344,6 +369,21 @@ impl Source {
             origin,
             locations: Arc::new(locations),
         }
+    }
+
+    /// An error at `path`, or at its closest written parent.
+    fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        let mut at = path;
+        let loc = loop {
+            if let Some(loc) = self.locations.get(at) {
+                break *loc;
+            }
+            match at.rfind(['.', '[']) {
+                Some(cut) => at = &at[..cut],
+                None => break self.locations.get("").copied().unwrap_or_default(),
+            }
+        };
+        ConfigError::new(&*self.origin, loc.line, loc.column, path, message)
     }
 }
 

@@ -473,7 +473,7 @@ fn runtime_errors_are_located_by_path() {
     let config = parse(SANDBOX, SANDBOX_ORIGIN).unwrap();
     let mut errors = ConfigErrors::new();
     errors.push(config.error_at("services[1].router", "unknown router 'readconnroute'"));
-    errors.push(config.error_at("services[1].nothing.here", "falls back to the parent"));
+    errors.push(config.services[1].error_at("nothing", "falls back to the service"));
     let shown = errors.to_string();
     let lines: Vec<&str> = shown.lines().collect();
     let router_line = SANDBOX
@@ -492,7 +492,7 @@ fn runtime_errors_are_located_by_path() {
         lines,
         [
             format!("<embedded sandbox.yaml>:{router_line}:13: services[1].router: unknown router 'readconnroute'"),
-            format!("<embedded sandbox.yaml>:{service_line}:5: services[1].nothing.here: falls back to the parent"),
+            format!("<embedded sandbox.yaml>:{service_line}:5: services[1].nothing: falls back to the service"),
         ]
     );
 }

@@ -53,7 +53,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
     let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, service = %ctx.service.name);
     async move {
         let _ = stream.set_nodelay(true);
-        let mut client = PacketIo::new(stream);
+        let mut client = PacketIo::new(stream, switchyard_protocol::conn::CLIENT_READ_CHUNK);
         let Some(_admission) = ctx.service.admit() else {
             write_err(
                 client.write_buf(),
@@ -207,9 +207,16 @@ impl Session {
             // (wait_timeout, KILL) says why in a last packet, which goes to the client as is.
             let packet = tokio::select! {
                 biased;
-                read = self.client.read_packet() => match read? {
-                    Some(p) => p,
-                    None => return Ok(()),
+                read = self.client.read_packet() => match read {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Ok(()),
+                    Err(e @ ProtocolError::PacketTooLarge { .. }) => {
+                        let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
+                        write_err(self.client.write_buf(), 1, ER_NET_PACKET_TOO_LARGE, "08S01", msg);
+                        self.client.flush().await?;
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
                 },
                 n = backend.io.fill() => {
                     let n = n.unwrap_or(0);

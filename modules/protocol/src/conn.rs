@@ -13,6 +13,10 @@ use crate::handshake::{parse_auth_switch, HandshakeResponse, ServerHandshake};
 use crate::packets::{is_terminator, ErrPacket, OkPacket};
 use crate::wire::Reader;
 
+/// Read sizes: backends send result sets, clients mostly small commands.
+pub const BACKEND_READ_CHUNK: usize = 16 * 1024;
+pub const CLIENT_READ_CHUNK: usize = 4 * 1024;
+
 /// The largest packet accepted by default: MariaDB's own maximum `max_allowed_packet`.
 pub const DEFAULT_MAX_PACKET: usize = 1 << 30;
 
@@ -23,15 +27,23 @@ pub struct PacketIo<S> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_packet: usize,
+    read_chunk: usize,
 }
 
+/// Read buffers above this size are given back once empty, so that one large reply does not
+/// pin memory for the rest of a long session.
+const SHRINK_ABOVE: usize = 1 << 20;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
-    pub fn new(stream: S) -> Self {
+    /// A connection that reads up to `read_chunk` bytes at a time. Buffers are allocated on
+    /// first use: an idle session holds little memory.
+    pub fn new(stream: S, read_chunk: usize) -> Self {
         PacketIo {
             stream,
-            rbuf: BytesMut::with_capacity(16 * 1024),
-            wbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
             max_packet: DEFAULT_MAX_PACKET,
+            read_chunk,
         }
     }
 
@@ -62,8 +74,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
 
     /// Reads whatever the socket has into the read buffer; 0 means end of stream.
     pub async fn fill(&mut self) -> Result<usize> {
-        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-            self.rbuf.reserve(16 * 1024);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
+            self.rbuf = BytesMut::new();
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
+            self.rbuf.reserve(self.read_chunk);
         }
         Ok(self.stream.read_buf(&mut self.rbuf).await?)
     }
@@ -226,7 +241,7 @@ pub async fn connect_admin(
             .await
             .map_err(ProtocolError::from)?;
         stream.set_nodelay(true).map_err(ProtocolError::from)?;
-        let mut io = PacketIo::new(stream);
+        let mut io = PacketIo::new(stream, BACKEND_READ_CHUNK);
         let info = login(
             &mut io,
             &Login {

@@ -15,7 +15,10 @@ pub struct ReadConnRouteConfig {
 
 /// One role or a list of roles.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected `primary`, `replica`, `running` or a list of them"
+)]
 pub enum RoleOptions {
     One(RoleOption),
     Many(Vec<RoleOption>),
