@@ -8,14 +8,15 @@ pub mod registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use switchyard_api::{RouteTarget, RouterSession, ServerSet, SessionInfo};
 use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
+use switchyard_protocol::caps::SERVER_STATUS_AUTOCOMMIT;
 use switchyard_protocol::codec::{frame_header, Packet, HEADER_LEN};
-use switchyard_protocol::command::{Command, COM_PROCESS_KILL, COM_QUERY};
-use switchyard_protocol::conn::{LoginError, PacketIo};
+use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
+use switchyard_protocol::conn::{self, LoginError, PacketIo};
 use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
-use switchyard_protocol::packets::{errors::*, write_err, write_ok};
+use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
 use switchyard_protocol::reply::{Progress, ReplyTracker};
 use switchyard_protocol::ProtocolError;
 use thiserror::Error;
@@ -159,14 +160,8 @@ impl Session {
         {
             Ok(backend) => {
                 debug!(server = %server.name, thread_id = backend.info.connection_id, "backend connected");
-                self.registry.set(
-                    self.id,
-                    SessionEntry {
-                        user: self.credentials.user.clone(),
-                        backend: Some((server.clone(), backend.info.connection_id)),
-                    },
-                );
                 self.backend = Some(backend);
+                self.register_backend();
                 Ok(())
             }
             Err(LoginError::Rejected(payload)) => {
@@ -269,12 +264,10 @@ impl Session {
                     )
                     .await?
                 }
-                Command::Query(sql) if sql.len() < 256 && sql.trim_ascii_start().len() > 4 => {
-                    match kill::parse(sql) {
-                        Some(k) => self.kill(k, &packet).await?,
-                        None => self.forward(&packet, cmd).await?,
-                    }
-                }
+                Command::Query(sql) => match kill::parse(sql) {
+                    Some(k) => self.kill(k, &packet).await?,
+                    None => self.forward(&packet, cmd).await?,
+                },
                 _ => self.forward(&packet, cmd).await?,
             }
         }
@@ -412,8 +405,10 @@ impl Session {
         }
     }
 
-    /// `KILL` of a connection id the client got from the proxy: translated to the backend's
-    /// thread id. Ids the proxy does not know go to the server as they are.
+    /// `KILL` of a connection id the client got from the proxy: run on the server as a KILL of
+    /// the backend's thread id, with this client's credentials (so that the server checks the
+    /// right privileges), and answered in the client's terms. Ids the proxy does not know go to
+    /// the server as they are.
     async fn kill(&mut self, k: kill::Kill, packet: &Packet) -> Result<(), SessionError> {
         let target = u32::try_from(k.id)
             .ok()
@@ -422,51 +417,30 @@ impl Session {
             let cmd = Command::parse(&packet.payload)?;
             return self.forward(packet, cmd).await;
         };
-        let is_process_kill = packet.payload.first() == Some(&COM_PROCESS_KILL);
-        let mut payload = BytesMut::with_capacity(32);
-        if is_process_kill {
-            payload.put_u8(COM_PROCESS_KILL);
-            payload.put_u32_le(thread_id);
-        } else {
-            payload.put_u8(COM_QUERY);
-            payload.put_slice(k.backend_sql(thread_id).as_bytes());
-        }
-        let same_server = self
-            .backend
-            .as_ref()
-            .is_some_and(|b| b.server.name == server.name);
-        if same_server {
-            let rewritten = Packet {
-                seq: 0,
-                last_seq: 0,
-                payload: payload.freeze(),
-            };
-            let cmd = Command::parse(&rewritten.payload)?;
-            return self.forward(&rewritten, cmd).await;
-        }
-        // The target is on another server: kill it from a connection of our own there, with
-        // this client's credentials, so that the server checks the right privileges.
-        let result = match Backend::open(
-            &server,
-            &self.credentials.login(),
-            self.service.connect_timeout,
-        )
-        .await
-        {
-            Ok(mut side) => {
-                let r = switchyard_protocol::conn::query(
-                    &mut side.io,
-                    side.info.capabilities,
-                    &k.backend_sql(thread_id),
-                )
-                .await;
-                side.quit().await;
-                r.map(|_| ())
+        let sql = k.backend_sql(thread_id);
+        let result = match self.backend.as_mut() {
+            // On our own server our own connection does it; killing oneself ends the session
+            // as on a server (the backend answers 1927 and closes).
+            Some(own) if own.server.name == server.name => {
+                conn::query(&mut own.io, own.info.capabilities, &sql)
+                    .await
+                    .map(|_| ())
             }
-            Err(LoginError::Protocol(e)) => Err(e),
-            Err(LoginError::Rejected(p)) => {
-                Err(switchyard_protocol::packets::ErrPacket::parse(&p)?.to_error())
-            }
+            _ => match Backend::open(
+                &server,
+                &self.credentials.login(),
+                self.service.connect_timeout,
+            )
+            .await
+            {
+                Ok(mut side) => {
+                    let r = conn::query(&mut side.io, side.info.capabilities, &sql).await;
+                    side.quit().await;
+                    r.map(|_| ())
+                }
+                Err(LoginError::Protocol(e)) => Err(e),
+                Err(LoginError::Rejected(p)) => Err(ErrPacket::parse(&p)?.to_error()),
+            },
         };
         let status = self.status();
         match result {
@@ -475,7 +449,14 @@ impl Session {
                 code,
                 sqlstate,
                 message,
-            }) => write_err(self.client.write_buf(), 1, code, &sqlstate, &message),
+            }) => {
+                // The server names its own thread id; the client knows the proxy's.
+                let message = match message.strip_suffix(&thread_id.to_string()) {
+                    Some(prefix) => format!("{prefix}{}", k.id),
+                    None => message,
+                };
+                write_err(self.client.write_buf(), 1, code, &sqlstate, &message)
+            }
             Err(e) => write_err(
                 self.client.write_buf(),
                 1,
@@ -489,8 +470,9 @@ impl Session {
     }
 
     /// COM_CHANGE_USER: the new account is checked like a login, then the session gets a
-    /// fresh backend connection as that user (which resets the session state, as the command
-    /// does on a server). A refused change ends the session, as on a server.
+    /// fresh backend connection as that user, which resets the session state as the command
+    /// does on a server. When the change is refused, the session goes on as the previous user
+    /// with its state reset, as MariaDB does.
     async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let Ok(req) = ChangeUser::parse(body, self.credentials.capabilities) else {
             write_err(
@@ -531,14 +513,21 @@ impl Session {
             Err(_) => {
                 let yes = if response.is_empty() { "NO" } else { "YES" };
                 let msg = format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
-                return Err(self.refuse(seq, ER_ACCESS_DENIED, "28000", msg).await);
+                info!("change of user refused: {msg}");
+                self.reset_backend().await?;
+                write_err(
+                    self.client.write_buf(),
+                    seq,
+                    ER_ACCESS_DENIED,
+                    "28000",
+                    &msg,
+                );
+                self.client.flush().await?;
+                return Ok(());
             }
         };
-        if let Some(old) = self.backend.take() {
-            old.quit().await;
-        }
         let old = &self.credentials;
-        self.credentials = Credentials {
+        let credentials = Credentials {
             user,
             secret,
             db: req.db.map(|d| String::from_utf8_lossy(d).into_owned()),
@@ -552,14 +541,82 @@ impl Session {
             seed: old.seed,
             next_seq: seq,
         };
-        tracing::Span::current().record("user", self.credentials.user.as_str());
         let plan = self.router.connect(&self.service.servers.load());
-        self.connect_backend(plan.target, seq).await?;
-        let status = self.backend.as_ref().map_or(2, |b| b.info.status);
-        write_ok(self.client.write_buf(), seq, 0, 0, status, 0);
+        let opened = match plan.target {
+            RouteTarget::Server(server) => {
+                Backend::open(&server, &credentials.login(), self.service.connect_timeout).await
+            }
+            RouteTarget::Unavailable(why) => {
+                Err(LoginError::Protocol(ProtocolError::Unsupported(why)))
+            }
+        };
+        match opened {
+            Ok(backend) => {
+                if let Some(old) = self.backend.replace(backend) {
+                    old.quit().await;
+                }
+                self.credentials = credentials;
+                self.register_backend();
+                let status = self
+                    .backend
+                    .as_ref()
+                    .map_or(SERVER_STATUS_AUTOCOMMIT, |b| b.info.status);
+                write_ok(self.client.write_buf(), seq, 0, 0, status, 0);
+                info!(user = %self.credentials.user, "client changed user");
+            }
+            Err(e) => {
+                info!(user = %credentials.user, error = %e, "change of user refused by the server");
+                self.reset_backend().await?;
+                match e {
+                    LoginError::Rejected(payload) => {
+                        self.client.queue(seq, &payload);
+                    }
+                    LoginError::Protocol(e) => write_err(
+                        self.client.write_buf(),
+                        seq,
+                        2003,
+                        "HY000",
+                        &format!("Can't change user: {e}"),
+                    ),
+                }
+            }
+        }
         self.client.flush().await?;
-        info!(user = %self.credentials.user, "client changed user");
         Ok(())
+    }
+
+    /// Resets the session state on the backend (COM_RESET_CONNECTION), as a refused change of
+    /// user does on a server.
+    async fn reset_backend(&mut self) -> Result<(), SessionError> {
+        let Some(backend) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        backend.io.queue(0, &[COM_RESET_CONNECTION]);
+        backend.io.flush().await.map_err(|e| lost(backend, e))?;
+        let reply = backend
+            .io
+            .expect_packet()
+            .await
+            .map_err(|e| lost(backend, e))?;
+        if reply.payload.first() == Some(&0xFF) {
+            warn!(reply = ?ErrPacket::parse(&reply.payload).ok(), "the backend refused to reset the session");
+        }
+        Ok(())
+    }
+
+    /// Records the session's backend for `KILL`.
+    fn register_backend(&self) {
+        let backend = self
+            .backend
+            .as_ref()
+            .map(|b| (b.server.clone(), b.info.connection_id));
+        self.registry.set(
+            self.id,
+            SessionEntry {
+                user: self.credentials.user.clone(),
+                backend,
+            },
+        );
     }
 
     fn status(&self) -> u16 {
