@@ -140,7 +140,11 @@ impl HostPattern {
         let ip = ip.to_canonical();
         match &self.kind {
             HostKind::Exact(a) => a.to_canonical() == ip,
-            HostKind::Localhost => ip.is_loopback(),
+            // What the loopback address resolves to; other 127/8 addresses have other names.
+            HostKind::Localhost => {
+                ip == IpAddr::from([127, 0, 0, 1])
+                    || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            }
             HostKind::Netmask(net, mask) => match ip {
                 IpAddr::V4(v4) => u32::from(v4) & mask == *net,
                 IpAddr::V6(_) => false,
@@ -320,6 +324,7 @@ mod tests {
         assert!(!HostPattern::parse("10.0.0._").matches(ip("10.0.0.17")));
         assert!(HostPattern::parse("127.0.0.1").matches(ip("::ffff:127.0.0.1")));
         assert!(HostPattern::parse("localhost").matches(ip("127.0.0.1")));
+        assert!(!HostPattern::parse("localhost").matches(ip("127.0.0.2")));
         assert!(HostPattern::parse("192.168.1.0/255.255.255.0").matches(ip("192.168.1.77")));
         assert!(!HostPattern::parse("192.168.1.0/255.255.255.0").matches(ip("192.168.2.77")));
         assert!(!HostPattern::parse("db.example.com").matches(ip("10.0.0.1")));
