@@ -20,30 +20,68 @@ impl Kill {
     }
 }
 
-/// Parses a KILL statement; `None` for anything else, including `KILL QUERY ID <query id>` and
-/// `KILL USER`, which go to the server as they are.
-pub fn parse(sql: &[u8]) -> Option<Kill> {
+/// How the proxy treats a statement that may be a KILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not a KILL of a connection id: passed on as it is (including `KILL QUERY ID <query id>`
+    /// and `KILL USER`).
+    Other,
+    Kill(Kill),
+    /// A KILL whose id is an expression the proxy does not evaluate; refused rather than sent
+    /// on with an id the server would read as one of its own thread ids.
+    Unsupported,
+}
+
+/// Parses a KILL statement. The id may be a number, quoted or in parentheses.
+pub fn parse(sql: &[u8]) -> Parsed {
     let mut words = Words { s: sql };
-    if !words.next()?.eq_ignore_ascii_case(b"KILL") {
-        return None;
+    let is_kill = words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"KILL"));
+    if !is_kill {
+        return Parsed::Other;
     }
-    let mut word = words.next()?;
+    let Some(mut word) = words.next() else {
+        return Parsed::Other;
+    };
     if word.eq_ignore_ascii_case(b"HARD") || word.eq_ignore_ascii_case(b"SOFT") {
-        word = words.next()?;
+        let Some(w) = words.next() else {
+            return Parsed::Unsupported;
+        };
+        word = w;
     }
     let mut query_only = false;
-    if word.eq_ignore_ascii_case(b"CONNECTION") {
-        word = words.next()?;
-    } else if word.eq_ignore_ascii_case(b"QUERY") {
-        query_only = true;
-        word = words.next()?;
+    if word.eq_ignore_ascii_case(b"USER") {
+        return Parsed::Other;
+    } else if word.eq_ignore_ascii_case(b"CONNECTION") || word.eq_ignore_ascii_case(b"QUERY") {
+        query_only = word.eq_ignore_ascii_case(b"QUERY");
+        let Some(w) = words.next() else {
+            return Parsed::Unsupported;
+        };
+        if query_only && w.eq_ignore_ascii_case(b"ID") {
+            return Parsed::Other;
+        }
+        word = w;
     }
-    let id = std::str::from_utf8(word).ok()?.parse().ok()?;
-    match words.next() {
-        None => Some(Kill { query_only, id }),
-        Some(b";") if words.next().is_none() => Some(Kill { query_only, id }),
-        _ => None,
+    let Some(id) = literal_id(word) else {
+        return Parsed::Unsupported;
+    };
+    match (words.next(), words.next()) {
+        (None, _) | (Some(b";"), None) => Parsed::Kill(Kill { query_only, id }),
+        _ => Parsed::Unsupported,
     }
+}
+
+/// `12`, `'12'`, `"12"` or `(12)`.
+fn literal_id(word: &[u8]) -> Option<u64> {
+    let digits = match word {
+        [b'\'', inner @ .., b'\''] | [b'"', inner @ .., b'"'] | [b'(', inner @ .., b')'] => inner,
+        _ => word,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Words of a statement, skipping white space and comments; `;` is a word of its own.
@@ -97,55 +135,39 @@ impl<'a> Iterator for Words<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn kill_forms() {
-        assert_eq!(
-            parse(b"KILL 12"),
-            Some(Kill {
-                query_only: false,
-                id: 12
-            })
-        );
-        assert_eq!(
-            parse(b"kill query 7;"),
-            Some(Kill {
-                query_only: true,
-                id: 7
-            })
-        );
-        assert_eq!(
-            parse(b"  KILL HARD CONNECTION\n 3 "),
-            Some(Kill {
-                query_only: false,
-                id: 3
-            })
-        );
-        assert_eq!(
-            parse(b"/* c */ KILL SOFT QUERY 9"),
-            Some(Kill {
-                query_only: true,
-                id: 9
-            })
-        );
-        assert_eq!(
-            parse(b"KILL QUERY 9 -- why\n"),
-            Some(Kill {
-                query_only: true,
-                id: 9
-            })
-        );
+    fn kill(query_only: bool, id: u64) -> Parsed {
+        Parsed::Kill(Kill { query_only, id })
     }
 
     #[test]
-    fn not_translated() {
-        assert_eq!(parse(b"KILL QUERY ID 5"), None);
-        assert_eq!(parse(b"KILL USER app"), None);
-        assert_eq!(parse(b"SELECT 1"), None);
-        assert_eq!(parse(b"KILL 5; DROP TABLE t"), None);
-        assert_eq!(parse(b"KILL /*!50000 QUERY */ 5"), None);
-        assert_eq!(parse(b"KILL"), None);
-        assert_eq!(parse(b"KILL 99999999999999999999999"), None);
-        assert_eq!(parse(b"KILL /* unterminated"), None);
+    fn kill_forms() {
+        assert_eq!(parse(b"KILL 12"), kill(false, 12));
+        assert_eq!(parse(b"kill query 7;"), kill(true, 7));
+        assert_eq!(parse(b"  KILL HARD CONNECTION\n 3 "), kill(false, 3));
+        assert_eq!(parse(b"/* c */ KILL SOFT QUERY 9"), kill(true, 9));
+        assert_eq!(parse(b"KILL QUERY 9 -- why\n"), kill(true, 9));
+        assert_eq!(parse(b"KILL QUERY '9'"), kill(true, 9));
+        assert_eq!(parse(b"KILL (9)"), kill(false, 9));
+    }
+
+    #[test]
+    fn passed_on() {
+        assert_eq!(parse(b"KILL QUERY ID 5"), Parsed::Other);
+        assert_eq!(parse(b"KILL USER app"), Parsed::Other);
+        assert_eq!(parse(b"KILL HARD USER app"), Parsed::Other);
+        assert_eq!(parse(b"SELECT 1"), Parsed::Other);
+        assert_eq!(parse(b"KILLER 1"), Parsed::Other);
+        assert_eq!(parse(b"KILL"), Parsed::Other);
+    }
+
+    #[test]
+    fn refused() {
+        assert_eq!(parse(b"KILL 5; DROP TABLE t"), Parsed::Unsupported);
+        assert_eq!(parse(b"KILL QUERY 5 + 0"), Parsed::Unsupported);
+        assert_eq!(parse(b"KILL /*!50000 QUERY */ 5"), Parsed::Unsupported);
+        assert_eq!(parse(b"KILL 99999999999999999999999"), Parsed::Unsupported);
+        assert_eq!(parse(b"KILL @id"), Parsed::Unsupported);
+        assert_eq!(parse(b"KILL /* unterminated"), Parsed::Other);
     }
 
     #[test]

@@ -91,6 +91,21 @@ pub async fn login(
         })??
         .ok_or(SessionError::ClientGone)?;
     let mut next_seq = packet.last_seq.wrapping_add(1);
+    if packet.seq != 1 {
+        let err = ProtocolError::PacketsOutOfSync {
+            expected: 1,
+            got: packet.seq,
+        };
+        refuse(
+            client,
+            next_seq,
+            ER_NET_PACKETS_OUT_OF_ORDER,
+            "08S01",
+            "Got packets out of order".into(),
+        )
+        .await;
+        return Err(err.into());
+    }
     if is_ssl_request(&packet.payload) {
         let msg = "This Switchyard listener does not offer TLS; connect without SSL";
         return Err(refuse(client, next_seq, ER_HANDSHAKE, "08S01", msg.into()).await);
@@ -158,7 +173,7 @@ pub async fn login(
                     ),
                 ),
             };
-            tracing::info!(code, "login refused: {msg}");
+            tracing::info!(code, reason = %super::printable(&msg), "login refused");
             return Err(refuse(client, next_seq, code, state, msg).await);
         }
     };
@@ -213,5 +228,5 @@ async fn refuse(
 ) -> SessionError {
     switchyard_protocol::packets::write_err(client.write_buf(), seq, code, state, &msg);
     let _ = client.flush().await;
-    SessionError::Refused(msg)
+    SessionError::refused(&msg)
 }

@@ -35,10 +35,34 @@ pub enum SessionError {
     Protocol(#[from] ProtocolError),
     #[error("client closed the connection")]
     ClientGone,
+    /// The client was turned away; the message is safe to log (see [`printable`]).
     #[error("client refused: {0}")]
     Refused(String),
     #[error("lost the backend connection to '{0}': {1}")]
     BackendLost(String, String),
+}
+
+impl SessionError {
+    pub fn refused(msg: &str) -> Self {
+        SessionError::Refused(printable(msg))
+    }
+}
+
+/// `s` with control characters escaped: text that clients choose (user names, database names,
+/// server messages quoting them) goes into logs, and must not forge log lines.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What every session of a listener shares.
@@ -134,7 +158,7 @@ impl Session {
         let status = session.backend.as_ref().map_or(2, |b| b.info.status);
         write_ok(session.client.write_buf(), seq, 0, 0, status, 0);
         session.client.flush().await?;
-        info!(user = %session.credentials.user, db = session.credentials.db.as_deref().unwrap_or(""), "client logged in");
+        info!(user = ?session.credentials.user, db = ?session.credentials.db, "client logged in");
         Ok(session)
     }
 
@@ -170,7 +194,7 @@ impl Session {
                 let why = switchyard_protocol::packets::ErrPacket::parse(&payload)
                     .map(|e| e.to_error().to_string())
                     .unwrap_or_default();
-                Err(SessionError::Refused(format!(
+                Err(SessionError::refused(&format!(
                     "server '{}' refused the login: {why}",
                     server.name
                 )))
@@ -189,7 +213,7 @@ impl Session {
     async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
         write_err(self.client.write_buf(), seq, code, state, &msg);
         let _ = self.client.flush().await;
-        SessionError::Refused(msg)
+        SessionError::refused(&msg)
     }
 
     /// The command loop.
@@ -255,18 +279,27 @@ impl Session {
                 Command::Quit => return Ok(()),
                 Command::ChangeUser(body) => self.change_user(body).await?,
                 Command::ProcessKill(id) => {
-                    self.kill(
-                        kill::Kill {
-                            query_only: false,
-                            id: id.into(),
-                        },
-                        &packet,
-                    )
+                    self.kill(kill::Kill {
+                        query_only: false,
+                        id: id.into(),
+                    })
                     .await?
                 }
                 Command::Query(sql) => match kill::parse(sql) {
-                    Some(k) => self.kill(k, &packet).await?,
-                    None => self.forward(&packet, cmd).await?,
+                    kill::Parsed::Other => self.forward(&packet, cmd).await?,
+                    kill::Parsed::Kill(k) => self.kill(k).await?,
+                    kill::Parsed::Unsupported => {
+                        let msg = "Switchyard translates KILL only with a literal connection id: \
+                                   KILL [CONNECTION|QUERY] <id>";
+                        write_err(
+                            self.client.write_buf(),
+                            1,
+                            ER_NOT_SUPPORTED_YET,
+                            "42000",
+                            msg,
+                        );
+                        self.client.flush().await?;
+                    }
                 },
                 _ => self.forward(&packet, cmd).await?,
             }
@@ -407,15 +440,17 @@ impl Session {
 
     /// `KILL` of a connection id the client got from the proxy: run on the server as a KILL of
     /// the backend's thread id, with this client's credentials (so that the server checks the
-    /// right privileges), and answered in the client's terms. Ids the proxy does not know go to
-    /// the server as they are.
-    async fn kill(&mut self, k: kill::Kill, packet: &Packet) -> Result<(), SessionError> {
+    /// right privileges), and answered in the client's terms. The ids clients know are the
+    /// proxy's, so an id that is not a live session is unknown, as on a server.
+    async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
         let target = u32::try_from(k.id)
             .ok()
             .and_then(|id| self.registry.get(id));
         let Some((server, thread_id)) = target.and_then(|t| t.backend) else {
-            let cmd = Command::parse(&packet.payload)?;
-            return self.forward(packet, cmd).await;
+            let msg = format!("Unknown thread id: {}", k.id);
+            write_err(self.client.write_buf(), 1, ER_NO_SUCH_THREAD, "HY000", &msg);
+            self.client.flush().await?;
+            return Ok(());
         };
         let sql = k.backend_sql(thread_id);
         let result = match self.backend.as_mut() {
@@ -513,7 +548,7 @@ impl Session {
             Err(_) => {
                 let yes = if response.is_empty() { "NO" } else { "YES" };
                 let msg = format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
-                info!("change of user refused: {msg}");
+                info!(reason = %printable(&msg), "change of user refused");
                 self.reset_backend().await?;
                 write_err(
                     self.client.write_buf(),
@@ -562,10 +597,11 @@ impl Session {
                     .as_ref()
                     .map_or(SERVER_STATUS_AUTOCOMMIT, |b| b.info.status);
                 write_ok(self.client.write_buf(), seq, 0, 0, status, 0);
-                info!(user = %self.credentials.user, "client changed user");
+                info!(user = ?self.credentials.user, "client changed user");
             }
             Err(e) => {
-                info!(user = %credentials.user, error = %e, "change of user refused by the server");
+                let error = printable(&e.to_string());
+                info!(user = ?credentials.user, %error, "change of user refused by the server");
                 self.reset_backend().await?;
                 match e {
                     LoginError::Rejected(payload) => {

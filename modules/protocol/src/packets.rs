@@ -163,6 +163,7 @@ pub mod errors {
     pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
     pub const ER_UNKNOWN_COM: u16 = 1047;
     pub const ER_NO_SUCH_THREAD: u16 = 1094;
+    pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
     pub const ER_KILL_DENIED: u16 = 1095;
     pub const ER_CON_COUNT: u16 = 1040;
     pub const ER_CONNECTION_KILLED: u16 = 1927;

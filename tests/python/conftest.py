@@ -1,0 +1,371 @@
+"""End-to-end tests of Switchyard with real clients against the MariaDB sandbox.
+
+Session fixtures bring the sandbox up (scripts/sandbox.sh up, idempotent), build the proxy if
+its binary is missing, start it on free ports with a generated config and stop it at the end.
+The proxy must never crash: every test checks that the process is still alive afterwards, and
+a failing test shows the proxy log lines written while it ran.
+
+Environment:
+  SWITCHYARD_BIN        proxy binary (default: <repo>/target/debug/switchyard)
+  SWITCHYARD_SKIP_SANDBOX=1   do not run scripts/sandbox.sh up (it is already running)
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pymysql
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+from relay import Relay  # noqa: E402
+
+HOST = "127.0.0.1"
+PRIMARY_PORT = 3307
+REPLICA_PORTS = (3308, 3309)
+BACKEND_PORTS = (PRIMARY_PORT,) + REPLICA_PORTS
+SERVER_IDS = {3307: 1, 3308: 2, 3309: 3}
+APP_USER, APP_PASSWORD = "app", "app"
+LIMITED_USER, LIMITED_PASSWORD = "limited", "limited"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port: int, host: str = HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def unique(prefix: str) -> str:
+    """A unique, SQL-safe name for tables, users and databases made by one test."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+class Proxy:
+    def __init__(self, binary, config_path, log_path, rw_port, ro_port, runq_port, workdir,
+                 flaky_port=None, relay=None):
+        self.binary = binary
+        self.config_path = config_path
+        self.log_path = log_path
+        self.host = HOST
+        self.rw_port = rw_port
+        self.ro_port = ro_port
+        self.running_port = runq_port
+        self.workdir = workdir
+        self.flaky_port = flaky_port  # listener whose only server is `relay` (-> the primary)
+        self.relay = relay
+        self.proc = None
+
+    # --- process -----------------------------------------------------------------------
+    def start(self):
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "-c", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._logf,
+            stderr=self._logf,
+            cwd=str(REPO),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"switchyard exited with code {self.proc.returncode} at startup; log:\n{self.log_tail()}"
+                )
+            if all(port_accepts(p) for p in (self.rw_port, self.ro_port, self.running_port, self.flaky_port)
+                   if p):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"switchyard did not open its listeners within 30 s; log:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    # --- log ---------------------------------------------------------------------------
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int, limit: int = 20000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", "replace")
+        if len(text) > limit:
+            text = "...\n" + text[-limit:]
+        return text
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    # --- clients -----------------------------------------------------------------------
+    def connect(self, port=None, user=APP_USER, password=APP_PASSWORD, **kw):
+        kw.setdefault("connect_timeout", 10)
+        kw.setdefault("read_timeout", 60)
+        kw.setdefault("write_timeout", 60)
+        kw.setdefault("autocommit", True)
+        return pymysql.connect(host=HOST, port=port or self.rw_port, user=user, password=password, **kw)
+
+    def rw(self, **kw):
+        return self.connect(self.rw_port, **kw)
+
+    def ro(self, **kw):
+        return self.connect(self.ro_port, **kw)
+
+    def assert_serving(self):
+        """The proxy is alive and a fresh client can log in and run a query."""
+        assert self.alive(), f"switchyard died; log tail:\n{self.log_tail()}"
+        with self.rw() as c, c.cursor() as cur:
+            cur.execute("SELECT 1 + 1, @@server_id")
+            assert cur.fetchone() == (2, 1)
+        with self.ro() as c, c.cursor() as cur:
+            cur.execute("SELECT 2 + 2, @@server_id")
+            row = cur.fetchone()
+            assert row[0] == 4 and row[1] in (2, 3)
+        assert self.alive(), f"switchyard died; log tail:\n{self.log_tail()}"
+
+
+def direct(port=PRIMARY_PORT, user=APP_USER, password=APP_PASSWORD, **kw):
+    """A PyMySQL connection straight to one backend (3307 primary, 3308/3309 replicas)."""
+    kw.setdefault("connect_timeout", 10)
+    kw.setdefault("read_timeout", 60)
+    kw.setdefault("autocommit", True)
+    return pymysql.connect(host=HOST, port=port, user=user, password=password, **kw)
+
+
+def primary_exec(*statements, db=None):
+    """Runs statements directly on the primary (for setup and cleanup)."""
+    with direct(database=db) as c, c.cursor() as cur:
+        for s in statements:
+            cur.execute(s)
+        return cur.fetchall()
+
+
+def wait_replicated(timeout=20):
+    """Waits until both replicas applied everything the primary has in its binlog."""
+    with direct() as c, c.cursor() as cur:
+        cur.execute("SELECT @@gtid_binlog_pos")
+        pos = cur.fetchone()[0]
+    for port in REPLICA_PORTS:
+        with direct(port) as c, c.cursor() as cur:
+            cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (pos, timeout))
+            assert cur.fetchone()[0] == 0, f"replica {port} did not reach {pos}"
+
+
+def write_config(path: Path, rw_port, ro_port, running_port, relay_port=None, flaky_port=None):
+    flaky_server = flaky_service = flaky_listener = ""
+    if relay_port:
+        flaky_server = f"""  - {{ name: db4, address: "{HOST}:{relay_port}", role: primary }}   # a relay to db1
+"""
+        flaky_service = """  - name: flaky
+    router: readconnroute
+    servers: [db4]
+    user: switchyard
+    password: switchyard
+    options: { router_options: primary }
+    connect_timeout: 2s
+"""
+        flaky_listener = f"""  - {{ name: flaky, service: flaky, address: "{HOST}:{flaky_port}" }}
+"""
+    path.write_text(
+        f"""# generated by tests/python/conftest.py
+log: {{ level: "info,switchyard=debug" }}
+servers:
+  - {{ name: db1, address: "{HOST}:{PRIMARY_PORT}", role: primary }}
+  - {{ name: db2, address: "{HOST}:{REPLICA_PORTS[0]}", role: replica }}
+  - {{ name: db3, address: "{HOST}:{REPLICA_PORTS[1]}", role: replica }}
+{flaky_server}services:
+  - name: rw
+    router: readconnroute
+    servers: [db1, db2, db3]
+    user: switchyard
+    password: switchyard
+    options: {{ router_options: primary }}
+    users_refresh_interval: 1s
+  - name: ro
+    router: readconnroute
+    servers: [db1, db2, db3]
+    user: switchyard
+    password: switchyard
+    options: {{ router_options: replica }}
+  - name: any
+    router: readconnroute
+    servers: [db1, db2, db3]
+    user: switchyard
+    password: switchyard
+    options: {{ router_options: running }}
+{flaky_service}listeners:
+  - {{ name: rw, service: rw, address: "{HOST}:{rw_port}" }}
+  - {{ name: ro, service: ro, address: "{HOST}:{ro_port}" }}
+  - {{ name: any, service: any, address: "{HOST}:{running_port}" }}
+{flaky_listener}"""
+    )
+
+
+def proxy_binary() -> Path:
+    env = os.environ.get("SWITCHYARD_BIN")
+    if env:
+        return Path(env)
+    return REPO / "target" / "debug" / "switchyard"
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    if os.environ.get("SWITCHYARD_SKIP_SANDBOX") != "1":
+        r = subprocess.run(
+            ["bash", str(REPO / "scripts" / "sandbox.sh"), "up"],
+            cwd=str(REPO), capture_output=True, text=True, timeout=600,
+        )
+        if r.returncode != 0:
+            pytest.exit(f"scripts/sandbox.sh up failed:\n{r.stdout}\n{r.stderr}", returncode=3)
+    for port in BACKEND_PORTS:
+        with direct(port) as c, c.cursor() as cur:
+            cur.execute("SELECT @@server_id")
+            assert cur.fetchone()[0] == SERVER_IDS[port]
+    return True
+
+
+@pytest.fixture(scope="session")
+def switchyard_bin():
+    b = proxy_binary()
+    if not b.exists():
+        r = subprocess.run(["cargo", "build", "--bin", "switchyard"], cwd=str(REPO),
+                           capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0 or not b.exists():
+            pytest.exit(f"cargo build --bin switchyard failed:\n{r.stderr[-5000:]}", returncode=3)
+    return b
+
+
+@pytest.fixture(scope="session")
+def proxy(sandbox, switchyard_bin, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("switchyard")
+    ports = set()
+    while len(ports) < 5:
+        ports.add(free_port())
+    rw, ro, running, relay_port, flaky = sorted(ports)
+    relay = Relay(relay_port, (HOST, PRIMARY_PORT))
+    relay.start()
+    cfg = workdir / "switchyard.yaml"
+    write_config(cfg, rw, ro, running, relay_port, flaky)
+    p = Proxy(switchyard_bin, cfg, workdir / "switchyard.log", rw, ro, running, workdir, flaky, relay)
+    sys.stderr.write(f"\n[switchyard] config {cfg}, log {p.log_path}, rw :{rw} ro :{ro} any :{running} "
+                     f"flaky :{flaky} (via relay :{relay_port})\n")
+    p.start()
+    yield p
+    relay.stop()
+    alive = p.alive()
+    code = p.proc.returncode
+    p.stop()
+    p._logf.close()
+    assert alive, f"switchyard died during the test session (exit code {code}); log tail:\n{p.log_tail()}"
+
+
+@pytest.fixture(autouse=True)
+def _proxy_stays_alive(request, proxy):
+    """Every test: the proxy must still be alive after it. Remembers where the log was."""
+    request.node._sy_log_offset = proxy.log_size()
+    yield
+    assert proxy.alive(), f"switchyard died during this test (exit {proxy.proc.poll()}); log tail:\n{proxy.log_tail()}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and call.when in ("call", "teardown"):
+        offset = getattr(item, "_sy_log_offset", None)
+        p = item.funcargs.get("proxy") if hasattr(item, "funcargs") else None
+        if p is not None and offset is not None:
+            rep.sections.append(("switchyard log during this test", p.log_since(offset) or "(nothing)"))
+
+
+@pytest.fixture
+def db(proxy):
+    """A PyMySQL connection to the rw listener with `test` selected, closed afterwards."""
+    c = proxy.rw(database="test")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def table(proxy):
+    """A unique table name in `test`, dropped (directly on the primary) after the test."""
+    names = []
+
+    def make(prefix="t"):
+        n = unique(prefix)
+        names.append(n)
+        return n
+
+    yield make
+    for n in names:
+        try:
+            primary_exec(f"DROP TABLE IF EXISTS test.`{n}`")
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def make_user(proxy):
+    """Creates users directly on the primary (host 127.0.0.1) and drops them afterwards."""
+    users = []
+
+    def make(password="pw", grants=("SELECT ON test.*",), host="127.0.0.1", prefix="u", plugin_sql=None):
+        name = unique(prefix)[:30]
+        users.append((name, host))
+        with direct() as c, c.cursor() as cur:
+            if plugin_sql:
+                cur.execute(f"CREATE USER '{name}'@'{host}' {plugin_sql}")
+            else:
+                cur.execute(f"CREATE USER '{name}'@'{host}' IDENTIFIED BY {c.escape(password)}")
+            for g in grants:
+                cur.execute(f"GRANT {g} TO '{name}'@'{host}'")
+        return name
+
+    yield make
+    with direct() as c, c.cursor() as cur:
+        for name, host in users:
+            try:
+                cur.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
+            except Exception:
+                pass
+        if any("%" in host for _, host in users):
+            # MariaDB keeps admitting any host after a '%' account is dropped (its
+            # allow_all_hosts flag) until the grant tables are reloaded: reload them, so that
+            # the servers answer 1130 to unknown hosts again.
+            cur.execute("FLUSH PRIVILEGES")
