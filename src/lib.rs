@@ -2,9 +2,11 @@
 //! registry and account loading. `main.rs` parses the command line and calls [`cli::main`].
 
 pub mod accounts;
+pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod ctl;
 pub mod listener;
 pub mod logging;
 pub mod registry;

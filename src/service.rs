@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use switchyard_api::{Router, Server, ServerName, ServerRole, ServerSet, ServerStats};
+use switchyard_api::{
+    ClusterState, Router, Server, ServerName, ServerRole, ServerSet, ServerStats,
+};
+use tokio::sync::watch;
 
 use crate::accounts::{AccountSource, Accounts};
 use crate::config::{Config, Role, ServiceConfig};
@@ -19,7 +22,11 @@ pub struct Service {
     pub accounts: Accounts,
     pub connect_timeout: Duration,
     pub max_connections: Option<u32>,
+    /// The monitor that supplies live roles, if any.
+    pub monitor: Option<String>,
     sessions: AtomicU32,
+    /// Bumped whenever `servers` changes, so that idle sessions can react (maintenance).
+    changes: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Service {
@@ -52,6 +59,8 @@ impl Service {
                         Role::Replica => ServerRole::Replica,
                         Role::Running => ServerRole::Running,
                     },
+                    maintenance: false,
+                    drain: false,
                     stats: stats(&s.name),
                 })
             })
@@ -68,8 +77,52 @@ impl Service {
             }),
             connect_timeout: config.connect_timeout,
             max_connections: config.max_connections,
+            monitor: config.monitor.clone(),
             sessions: AtomicU32::new(0),
+            changes: watch::Sender::new(0),
         }
+    }
+
+    /// Takes roles and operator flags from a monitor's snapshot. Servers the snapshot does not
+    /// know are down: a service with a monitor trusts only what the monitor has seen.
+    pub fn apply(&self, cluster: &ClusterState) {
+        let current = self.servers.load();
+        let servers: Vec<Arc<Server>> = current
+            .servers
+            .iter()
+            .map(|old| {
+                let state = cluster.get(old.name.as_str());
+                let (role, maintenance, drain) = state
+                    .map_or((ServerRole::Down, false, false), |s| {
+                        (s.role, s.maintenance, s.drain)
+                    });
+                if (role, maintenance, drain) == (old.role, old.maintenance, old.drain) {
+                    old.clone()
+                } else {
+                    Arc::new(Server {
+                        name: old.name.clone(),
+                        address: old.address.clone(),
+                        role,
+                        maintenance,
+                        drain,
+                        stats: old.stats.clone(),
+                    })
+                }
+            })
+            .collect();
+        let changed = servers
+            .iter()
+            .zip(&current.servers)
+            .any(|(a, b)| !Arc::ptr_eq(a, b));
+        if changed {
+            self.servers.store(Arc::new(ServerSet { servers }));
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Notified whenever the service's servers change.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Where to read the account table: the primary first, then the others, skipping servers

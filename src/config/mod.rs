@@ -61,6 +61,12 @@ pub struct Config {
     /// The listeners: the addresses clients connect to, each serving one service; at least one.
     #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
+    /// The monitors: tasks that check servers and give the services using them live roles.
+    #[serde(default)]
+    pub monitors: Vec<MonitorConfig>,
+    /// The local admin HTTP API; left out, there is none.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
     /// Where each part was written, for errors found after loading (not part of the config's
     /// value: two configs that differ only in their source compare equal).
     #[serde(skip)]
@@ -163,6 +169,10 @@ pub struct ServiceConfig {
     /// Most client sessions the service accepts at once; default: no limit.
     #[serde(default)]
     pub max_connections: Option<u32>,
+    /// The monitor that supplies the live roles of the service's servers (which must all be
+    /// among its servers); without one, the roles written in `servers` are used.
+    #[serde(default)]
+    pub monitor: Option<String>,
     /// Where the service was written, for [`ServiceConfig::error_at`] (not part of its value).
     #[serde(skip)]
     source: Source,
@@ -194,6 +204,7 @@ impl fmt::Debug for ServiceConfig {
             .field("users_refresh_interval", &self.users_refresh_interval)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
+            .field("monitor", &self.monitor)
             .finish()
     }
 }
@@ -209,6 +220,77 @@ pub struct ListenerConfig {
     /// Address to listen on as `host:port`, like `127.0.0.1:4006` or `0.0.0.0:4006`; each
     /// listener has its own.
     pub address: String,
+}
+
+/// A monitor: checks its servers every `interval` and publishes their live state.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Name of the monitor, unique among monitors; services refer to it.
+    pub name: String,
+    /// The monitor module, like `mariadbmon`.
+    pub module: String,
+    /// Names of the servers to check; each defined in `servers`.
+    pub servers: Vec<String>,
+    /// The monitor's user on the servers.
+    pub user: String,
+    /// Password of the monitor's user.
+    pub password: String,
+    /// Time between two checks of each server, like `1s` or `200ms`; default `1s`.
+    #[serde(default = "default_monitor_interval", with = "duration")]
+    pub interval: Duration,
+    /// Consecutive failed checks before a server is marked down; default 2.
+    #[serde(default = "default_failcount")]
+    pub failcount: u32,
+    /// How long a check may take to connect; default `2s`.
+    #[serde(default = "default_monitor_timeout", with = "duration")]
+    pub connect_timeout: Duration,
+    /// How long a check may wait for a server's answer; default `2s`.
+    #[serde(default = "default_monitor_timeout", with = "duration")]
+    pub read_timeout: Duration,
+}
+
+impl fmt::Debug for MonitorConfig {
+    /// Like the derived one, with the password left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitorConfig")
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .field("servers", &self.servers)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("interval", &self.interval)
+            .field("failcount", &self.failcount)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
+/// The local admin HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address to listen on as `host:port`; default `127.0.0.1:8989`. It has no
+    /// authentication yet: keep it on a loopback address.
+    #[serde(default = "default_admin_address")]
+    pub address: String,
+}
+
+fn default_monitor_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_failcount() -> u32 {
+    2
+}
+
+fn default_monitor_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_admin_address() -> String {
+    "127.0.0.1:8989".to_string()
 }
 
 fn default_log() -> LogConfig {

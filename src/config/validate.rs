@@ -41,6 +41,26 @@ pub(crate) fn check(
     let listeners = checker.section(root, "listeners", "listener");
     let server_names = declared_names(root, "servers", pruned);
     let service_names = declared_names(root, "services", pruned);
+    let monitor_names = declared_names(root, "monitors", pruned);
+    let monitors = live_items(root.get("monitors"), pruned);
+    if monitors.len() == config.monitors.len() {
+        let mut names = Names::new("monitor");
+        for (monitor, item) in config.monitors.iter().zip(monitors) {
+            checker.name(&mut names, &monitor.name, item);
+            checker.not_empty(&monitor.module, item, "module");
+            checker.not_empty(&monitor.user, item, "user");
+            checker.service_servers(&monitor.servers, item, server_names.as_deref());
+            checker.not_zero(monitor.interval, item, "interval");
+            checker.not_zero(monitor.connect_timeout, item, "connect_timeout");
+            checker.not_zero(monitor.read_timeout, item, "read_timeout");
+            if monitor.failcount == 0 {
+                checker.at(item.get("failcount"), item, "must be at least 1");
+            }
+        }
+    }
+    if let (Some(admin), Some(entry)) = (&config.admin, root.entry("admin")) {
+        checker.address(&admin.address, &entry.value);
+    }
 
     if let Some(items) = aligned(servers, config.servers.len()) {
         let mut names = Names::new("server");
@@ -58,6 +78,39 @@ pub(crate) fn check(
             checker.not_empty(&service.user, item, "user");
             checker.service_servers(&service.servers, item, server_names.as_deref());
             checker.not_zero(service.connect_timeout, item, "connect_timeout");
+            if let (Some(name), Some(known), Some(node)) =
+                (&service.monitor, &monitor_names, item.get("monitor"))
+            {
+                match config.monitors.iter().find(|m| &m.name == name) {
+                    None if !known.contains(name) => checker.at(
+                        Some(node),
+                        item,
+                        format!(
+                            "unknown monitor '{name}' ({})",
+                            known_list(known, "monitors")
+                        ),
+                    ),
+                    None => {}
+                    Some(monitor) => {
+                        let unmonitored: Vec<&str> = service
+                            .servers
+                            .iter()
+                            .filter(|s| !monitor.servers.contains(s))
+                            .map(String::as_str)
+                            .collect();
+                        if !unmonitored.is_empty() {
+                            checker.at(
+                                Some(node),
+                                item,
+                                format!(
+                                    "monitor '{name}' does not check {}: add them to its servers",
+                                    unmonitored.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
             if service.max_connections == Some(0) {
                 checker.at(
                     item.get("max_connections"),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{RouteTarget, RouterSession, ServerSet, SessionInfo};
 use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
-use switchyard_protocol::caps::SERVER_STATUS_AUTOCOMMIT;
+use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::codec::{frame_header, Packet, HEADER_LEN};
 use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
 use switchyard_protocol::conn::{self, LoginError, PacketIo};
@@ -218,7 +218,12 @@ impl Session {
 
     /// The command loop.
     async fn serve(&mut self) -> Result<(), SessionError> {
+        let mut changes = self.service.watch_changes();
+        let mut check_maintenance = true;
         loop {
+            if check_maintenance {
+                check_maintenance = self.leave_maintenance().await?;
+            }
             let Some(backend) = self.backend.as_mut() else {
                 return Ok(());
             };
@@ -237,6 +242,10 @@ impl Session {
                     }
                     Err(e) => return Err(e.into()),
                 },
+                _ = changes.changed() => {
+                    check_maintenance = true;
+                    continue;
+                }
                 n = backend.io.fill() => {
                     let n = n.unwrap_or(0);
                     let bytes = backend.io.read_buf().split();
@@ -304,6 +313,42 @@ impl Session {
                 _ => self.forward(&packet, cmd).await?,
             }
         }
+    }
+
+    /// Ends the session when its server was put in maintenance and no transaction is open: a
+    /// single-backend session cannot move, so it is closed as a server closes a killed
+    /// connection, with a last error packet saying why. Returns true while the session must
+    /// check again after its next command (a transaction is open).
+    async fn leave_maintenance(&mut self) -> Result<bool, SessionError> {
+        let Some(name) = self.backend.as_ref().map(|b| b.server.name.clone()) else {
+            return Ok(false);
+        };
+        let maintenance = self
+            .service
+            .servers
+            .load()
+            .get(name.as_str())
+            .is_some_and(|s| s.maintenance);
+        if !maintenance {
+            return Ok(false);
+        }
+        if self.status() & SERVER_STATUS_IN_TRANS != 0 {
+            return Ok(true);
+        }
+        let msg = format!("Connection was killed: server '{name}' is in maintenance");
+        write_err(
+            self.client.write_buf(),
+            0,
+            ER_CONNECTION_KILLED,
+            "70100",
+            &msg,
+        );
+        self.client.flush().await?;
+        info!(server = %name, "closed the session: its server is in maintenance");
+        if let Some(backend) = self.backend.take() {
+            backend.quit().await;
+        }
+        Ok(false)
     }
 
     /// Routes one command and relays its reply.

@@ -93,7 +93,19 @@ pub struct Server {
     /// `host:port` as configured.
     pub address: String,
     pub role: ServerRole,
+    /// Operator flag: no new traffic; sessions move off (or, with routers that cannot move
+    /// them, are closed) once outside a transaction.
+    pub maintenance: bool,
+    /// Operator flag: no new sessions; existing ones finish.
+    pub drain: bool,
     pub stats: Arc<ServerStats>,
+}
+
+impl Server {
+    /// True if new sessions may use this server.
+    pub fn accepts_new_sessions(&self) -> bool {
+        self.role != ServerRole::Down && !self.maintenance && !self.drain
+    }
 }
 
 /// The servers of one service at one moment. Replaced whole when the state changes, so a

@@ -1,6 +1,7 @@
 //! `readconnroute`: sends each client connection to one server, chosen once at connect time
-//! among the servers whose role matches `router_options`, balancing by the number of
-//! connections each has now. Every command of the connection then goes to that server.
+//! among the servers whose role matches `router_options` (and that are not in maintenance or
+//! draining), balancing by the number of connections each has now. Every command of the
+//! connection then goes to that server.
 
 mod config;
 
@@ -37,7 +38,7 @@ impl ReadConnRoute {
             servers
                 .servers
                 .iter()
-                .filter(|s| wanted(s.role))
+                .filter(|s| s.accepts_new_sessions() && wanted(s.role))
                 .min_by_key(|s| s.stats.connections())
                 .cloned()
         };

@@ -10,6 +10,8 @@ fn set(roles: &[(&str, ServerRole)]) -> ServerSet {
                     name: ServerName::new(name),
                     address: "127.0.0.1:1".into(),
                     role: *role,
+                    maintenance: false,
+                    drain: false,
                     stats: Arc::new(ServerStats::default()),
                 })
             })
@@ -108,4 +110,18 @@ fn session_sticks_to_its_server() {
         (RouteTarget::Server(a), RouteTarget::Server(b)) => assert!(Arc::ptr_eq(&a, &b)),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn maintenance_and_drain_take_no_new_sessions() {
+    let mut s = set(&[
+        ("db1", ServerRole::Primary),
+        ("db2", ServerRole::Replica),
+        ("db3", ServerRole::Replica),
+    ]);
+    let r = router(RoleOptions::One(RoleOption::Replica));
+    Arc::get_mut(&mut s.servers[1]).unwrap().maintenance = true;
+    assert_eq!(chosen(&r, &s).as_deref(), Some("db3"));
+    Arc::get_mut(&mut s.servers[2]).unwrap().drain = true;
+    assert_eq!(chosen(&r, &s).as_deref(), Some("db1"));
 }
