@@ -16,7 +16,9 @@ pub mod session;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use switchyard_api::ServerStats;
+use std::time::Duration;
+
+use switchyard_api::{Monitor, ServerStats};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -26,8 +28,8 @@ use service::Service;
 use session::registry::SessionRegistry;
 use session::ListenerContext;
 
-/// Checks what the config file alone cannot: that each service's router exists and accepts
-/// its options. Returns every problem found.
+/// Checks what the config file alone cannot: that each module exists and accepts its
+/// options. Returns every problem found.
 pub fn validate(config: &Config) -> ConfigErrors {
     let mut errors = ConfigErrors::new();
     for service in &config.services {
@@ -35,21 +37,45 @@ pub fn validate(config: &Config) -> ConfigErrors {
             errors.extend(e);
         }
     }
+    for index in 0..config.monitors.len() {
+        if let Err(e) = registry::check_monitor(config, index) {
+            errors.extend(e);
+        }
+    }
     errors
 }
 
 /// Runs the proxy until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow_free::Result {
-    let mut stats: HashMap<String, Arc<ServerStats>> = HashMap::new();
-    for s in &config.servers {
-        stats.insert(s.name.clone(), Arc::default());
+pub async fn run(config: Config) -> Result<(), String> {
+    let stats: HashMap<String, Arc<ServerStats>> = config
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), Arc::default()))
+        .collect();
+
+    let mut monitors = HashMap::new();
+    let mut entries = Vec::new();
+    for mc in &config.monitors {
+        let monitor = registry::start_monitor(mc, &config);
+        info!(monitor = %mc.name, module = %mc.module, servers = ?mc.servers, "monitor started");
+        monitors.insert(mc.name.clone(), monitor.clone());
+        entries.push(admin::MonitorEntry {
+            name: mc.name.clone(),
+            module: mc.module.clone(),
+            servers: mc.servers.clone(),
+            monitor,
+        });
     }
+
     let mut services = HashMap::new();
     for sc in &config.services {
         let router = registry::build_router(sc).map_err(|e| e.to_string())?;
         let service = Arc::new(Service::new(sc, &config, router, &|name| {
             stats[name].clone()
         }));
+        if let Some(name) = &sc.monitor {
+            follow_monitor(&service, &monitors[name], &config.monitors).await;
+        }
         if !service.reload_accounts().await {
             warn!(service = %service.name, "the account table could not be loaded yet; clients cannot log in until a server answers");
         }
@@ -78,6 +104,18 @@ pub async fn run(config: Config) -> anyhow_free::Result {
             shutdown_rx.clone(),
         )));
     }
+    if let Some(ac) = &config.admin {
+        let listener = TcpListener::bind(&ac.address)
+            .await
+            .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
+        info!(address = %ac.address, "admin API listening");
+        let state = admin::AdminState::new(&config, stats.clone(), entries);
+        tasks.push(tokio::spawn(admin::serve(
+            listener,
+            state,
+            shutdown_rx.clone(),
+        )));
+    }
 
     shutdown_signal().await;
     info!(sessions = registry.count(), "shutting down");
@@ -90,6 +128,41 @@ pub async fn run(config: Config) -> anyhow_free::Result {
     Ok(())
 }
 
+/// Gives `service` the roles its monitor publishes, from now on. Waits (a bounded time) for
+/// the monitor's first round, so that the first clients meet the cluster as it is.
+async fn follow_monitor(
+    service: &Arc<Service>,
+    monitor: &Arc<dyn Monitor>,
+    configs: &[config::MonitorConfig],
+) {
+    let mut rx = monitor.subscribe();
+    let first_round = configs
+        .iter()
+        .find(|m| m.name == monitor.name())
+        .map_or(Duration::from_secs(5), |m| {
+            m.connect_timeout + m.read_timeout + Duration::from_secs(1)
+        });
+    if tokio::time::timeout(first_round, rx.wait_for(|c| c.ticks > 0))
+        .await
+        .is_err()
+    {
+        warn!(
+            monitor = monitor.name(),
+            "no answer from the monitor's first round yet; servers count as down until it reports"
+        );
+    }
+    let service = service.clone();
+    tokio::spawn(async move {
+        loop {
+            let cluster = rx.borrow_and_update().clone();
+            service.apply(&cluster);
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
@@ -97,9 +170,4 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
-}
-
-/// A small error type for the top level: a message for the operator.
-pub mod anyhow_free {
-    pub type Result<T = ()> = std::result::Result<T, String>;
 }
