@@ -103,6 +103,7 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 /// A server the monitor watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitoredServer {
+    /// The server's name in the config.
     pub name: ServerName,
     /// `host:port`, as the config gives it. Replicas are matched to their source by comparing
     /// this with their `Master_Host:Master_Port` (and by `server_id` when that fails).
@@ -110,6 +111,7 @@ pub struct MonitoredServer {
 }
 
 impl MonitoredServer {
+    /// A server named `name` at `address` (`host:port`).
     pub fn new(name: &str, address: &str) -> Self {
         MonitoredServer {
             name: ServerName::new(name),

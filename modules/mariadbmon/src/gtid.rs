@@ -4,8 +4,11 @@
 /// One MariaDB global transaction id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gtid {
+    /// Replication domain id.
     pub domain: u32,
+    /// `server_id` of the server that wrote the transaction.
     pub server_id: u32,
+    /// Sequence number within the domain.
     pub seq_no: u64,
 }
 

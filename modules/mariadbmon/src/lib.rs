@@ -3,8 +3,10 @@
 //!
 //! One task per monitor checks every server of the monitor at each `interval`, all at once,
 //! each over its own persistent connection, and publishes the cluster as an immutable
-//! [`ClusterState`] snapshot through a `tokio::sync::watch` channel. Every state change is
-//! logged once, with its reason.
+//! [`ClusterState`] snapshot through a `tokio::sync::watch` channel after every round. A server
+//! that hangs does not slow the others down: a round waits at most one `interval` for its
+//! checks. Every state change is logged once, with its reason; operator flags are kept by the
+//! monitor and published at once.
 //!
 //! - [`config`]: [`MariaDbMonConfig`] and [`MonitoredServer`];
 //! - [`probe`]: one check of one server (`SELECT @@server_id, ...` and
@@ -35,7 +37,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
 pub use config::{MariaDbMonConfig, MonitoredServer};
-use probe::Prober;
+use probe::{Checked, Prober};
 use topology::{Event, Level, Topology};
 
 /// The module name the config uses.
@@ -184,29 +186,97 @@ impl Monitor for MariaDbMon {
     }
 }
 
+/// One server's check, between rounds or under way.
+enum Slot {
+    Idle(Box<Prober>),
+    Busy(Pin<Box<dyn Future<Output = (Box<Prober>, Checked)> + Send>>),
+    /// Only while a slot changes state.
+    Moving,
+}
+
 /// The monitor's task: a round of checks every `interval`, for ever.
-async fn run(shared: Arc<Shared>, servers: Vec<MonitoredServer>, mut probers: Vec<Prober>) {
-    let mut ticker = tokio::time::interval(shared.config.interval);
+///
+/// Each round starts a check of every server that has none under way and drives all checks
+/// at once, until those it started are done or for at most `interval`; then it publishes. A
+/// server that hangs (its check waits out a timeout) never holds up the others: its check goes
+/// on across rounds, counts in the round in which it ends, and the next one starts at once.
+/// Until then the server keeps its state.
+async fn run(shared: Arc<Shared>, servers: Vec<MonitoredServer>, probers: Vec<Prober>) {
+    let interval = shared.config.interval;
+    let mut slots: Vec<Slot> = probers
+        .into_iter()
+        .map(|p| Slot::Idle(Box::new(p)))
+        .collect();
+    let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let checks = join_all(probers.iter_mut().map(|p| p.check())).await;
-        let mut results = Vec::with_capacity(checks.len());
-        for (server, checked) in servers.iter().zip(checks) {
-            if let (Some(reason), Ok(_)) = (&checked.lost, &checked.result) {
-                info!(
-                    monitor = %shared.name,
-                    server = %server.name,
-                    "monitor connection was lost ({reason}); reconnected"
-                );
+        // Per slot: a check was started in this round; the round waits for that check.
+        let mut started = vec![false; slots.len()];
+        let mut holds = vec![false; slots.len()];
+        let mut ended: Vec<(usize, Checked, Option<u32>)> = Vec::new();
+        let round_end = tokio::time::sleep(interval);
+        tokio::pin!(round_end);
+        poll_fn(|cx| {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                loop {
+                    match std::mem::replace(slot, Slot::Moving) {
+                        Slot::Idle(prober) if !started[i] => {
+                            // A check that ended in this round (it hung for longer than an
+                            // interval) is followed at once by the next, which the round does
+                            // not wait for: what it has already learnt is published now.
+                            holds[i] = !ended.iter().any(|(j, ..)| *j == i);
+                            started[i] = true;
+                            *slot = Slot::Busy(Box::pin(prober.check_owned()));
+                        }
+                        Slot::Busy(mut check) => match check.as_mut().poll(cx) {
+                            Poll::Ready((prober, checked)) => {
+                                ended.push((i, checked, prober.connection_id()));
+                                holds[i] = false;
+                                *slot = Slot::Idle(prober);
+                            }
+                            Poll::Pending => {
+                                *slot = Slot::Busy(check);
+                                break;
+                            }
+                        },
+                        other => {
+                            *slot = other;
+                            break;
+                        }
+                    }
+                }
             }
-            results.push(checked.result);
+            if !holds.contains(&true) || round_end.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+
+        let mut results = Vec::with_capacity(ended.len());
+        {
+            let mut ids = shared
+                .connection_ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (i, checked, id) in ended {
+                if let Some(slot) = ids.get_mut(i) {
+                    *slot = id;
+                }
+                if let (Some(reason), Ok(_), Some(server)) =
+                    (&checked.lost, &checked.result, servers.get(i))
+                {
+                    info!(
+                        monitor = %shared.name,
+                        server = %server.name,
+                        "monitor connection was lost ({reason}); reconnected"
+                    );
+                }
+                results.push((i, checked.result));
+            }
         }
-        *shared
-            .connection_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            probers.iter().map(|p| p.connection_id()).collect();
         let events = {
             let mut topology = shared.topology();
             let (state, events) = topology.round(results, SystemTime::now());
@@ -229,28 +299,4 @@ fn log_event(monitor: &str, event: &Event) {
         (Level::Warn, Some(s)) => warn!(monitor = %monitor, server = %s, "{message}"),
         (Level::Warn, None) => warn!(monitor = %monitor, "{message}"),
     }
-}
-
-/// Runs futures concurrently on this task and returns their outputs in order.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(v) => *output = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }

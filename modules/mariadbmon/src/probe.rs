@@ -74,6 +74,7 @@ impl CheckError {
 /// One row of `SHOW ALL SLAVES STATUS`, as the monitor reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceStatus {
+    /// The row as the module contract shows it.
     pub source: ReplicationSource,
     /// `Slave_IO_Running` as the server wrote it (`Yes`, `No`, `Connecting`); empty if unknown.
     pub io_state: String,
@@ -81,7 +82,9 @@ pub struct SourceStatus {
     pub sql_state: String,
     /// `Master_Server_Id`: the source's `server_id`, when the IO thread has met it.
     pub master_server_id: Option<u32>,
+    /// `Gtid_IO_Pos`: the last GTID the IO thread received.
     pub gtid_io_pos: Option<String>,
+    /// `Using_Gtid`: `No`, `Slave_Pos` or `Current_Pos`.
     pub using_gtid: Option<String>,
 }
 
@@ -120,10 +123,15 @@ impl SourceStatus {
 /// What one successful check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
+    /// `@@server_id`; `None` when NULL or not a number.
     pub server_id: Option<u32>,
+    /// `@@read_only`; `None` when the server's answer was not a boolean.
     pub read_only: Option<bool>,
+    /// `@@version`, else the version of the login handshake.
     pub version: Option<String>,
+    /// `@@gtid_current_pos`; `None` on servers without MariaDB GTIDs.
     pub gtid_current_pos: Option<String>,
+    /// `@@gtid_binlog_pos`; `None` on servers without MariaDB GTIDs.
     pub gtid_binlog_pos: Option<String>,
     /// The replication sources; `Err` with the server's answer when it would not show them
     /// (missing privilege): replication is then unknown.
@@ -134,7 +142,7 @@ pub struct Probe {
 
 /// The outcome of [`Prober::check`].
 #[derive(Debug)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub result: Result<Probe, CheckError>,
     /// Set when the monitor's previous connection was found broken (killed, server restarted)
     /// and the check opened a new one; the reason it broke.
@@ -198,6 +206,12 @@ impl Prober {
             self.conn = None;
         }
         Checked { result, lost }
+    }
+
+    /// [`check`](Self::check) for a future that owns the prober.
+    pub(crate) async fn check_owned(mut self: Box<Self>) -> (Box<Prober>, Checked) {
+        let checked = self.check().await;
+        (self, checked)
     }
 
     async fn check_inner(&mut self, lost: &mut Option<String>) -> Result<Probe, CheckError> {
@@ -354,7 +368,9 @@ async fn run_checks(conn: &mut Conn, read_timeout: Duration) -> Result<Probe, Ch
 /// A text result set with its column names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResultSet {
+    /// Column names, in order.
     pub columns: Vec<String>,
+    /// Rows, each with one value per column; `None` is SQL NULL.
     pub rows: Vec<TextRow>,
 }
 
@@ -480,8 +496,9 @@ pub fn column_name(def: &[u8]) -> Result<String, ProtocolError> {
     Ok(String::from_utf8_lossy(r.lenenc_bytes()?).into_owned())
 }
 
-/// Reads the answer to [`SQL_VARS`] (`full`) or [`SQL_VARS_BASIC`]. `sources` and `rtt` are
-/// left for the caller.
+/// Reads the answer to `SELECT @@server_id, @@read_only, @@gtid_current_pos,
+/// @@gtid_binlog_pos, @@version` (`full`) or to `SELECT @@server_id, @@read_only, @@version`.
+/// `sources` and `rtt` are left for the caller.
 pub fn parse_vars(set: &ResultSet, full: bool) -> Probe {
     let row = set.rows.first();
     let text = |i: usize| -> Option<String> {

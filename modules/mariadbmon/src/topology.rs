@@ -80,6 +80,7 @@ pub enum Event {
         server: ServerName,
         detail: String,
     },
+    /// A reachable server's role changed.
     RoleChanged {
         server: ServerName,
         from: ServerRole,
@@ -90,6 +91,7 @@ pub enum Event {
         server: ServerName,
         detail: String,
     },
+    /// Replication runs again after it was broken.
     ReplicationRestored {
         server: ServerName,
         role: ServerRole,
@@ -99,12 +101,16 @@ pub enum Event {
         server: ServerName,
         read_only: bool,
     },
+    /// Another primary, or none.
     PrimaryChanged {
         from: Option<ServerName>,
         to: Option<ServerName>,
     },
+    /// A cluster problem (see [`ClusterState::problems`]) appeared.
     ProblemAppeared(String),
+    /// A cluster problem went away.
     ProblemCleared(String),
+    /// An operator set or cleared a flag.
     FlagChanged {
         server: ServerName,
         flag: AdminFlag,
@@ -139,6 +145,7 @@ impl Event {
         }
     }
 
+    /// How loud the event is logged.
     pub fn level(&self) -> Level {
         match self {
             Event::Unreachable { .. } | Event::Reachable { .. } => Level::Debug,
@@ -265,19 +272,20 @@ impl Topology {
         self.servers.iter().map(|m| (&m.name, m.failures))
     }
 
-    /// Takes one round of checks, one result per server in configuration order, and returns
-    /// the new state (also kept as [`current`](Self::current)) with the changes to log.
+    /// Takes the checks that ended in one round, as `(server index in configuration order,
+    /// result)` in the order they ended, and returns the new state (also kept as
+    /// [`current`](Self::current)) with the changes to log. A server without a result (its
+    /// check is still under way) keeps its state.
     pub fn round(
         &mut self,
-        results: Vec<Result<Probe, CheckError>>,
+        results: Vec<(usize, Result<Probe, CheckError>)>,
         now: SystemTime,
     ) -> (Arc<ClusterState>, Vec<Event>) {
         let mut events = Vec::new();
-        let mut results = results.into_iter();
-        for m in &mut self.servers {
-            let result = results
-                .next()
-                .unwrap_or_else(|| Err(CheckError::Protocol("not checked".to_string())));
+        for (i, result) in results {
+            let Some(m) = self.servers.get_mut(i) else {
+                continue;
+            };
             match result {
                 Ok(probe) => {
                     m.failures = 0;
@@ -472,7 +480,7 @@ fn derive(servers: &[Memory], failcount: u32, ticks: u64, now: SystemTime) -> Cl
         if !st.reachable {
             st.last_error = Some(match &m.error {
                 Some(e) => e.to_string(),
-                None => "not checked yet".to_string(),
+                None => "no check has completed yet".to_string(),
             });
         }
         let Some(p) = data[i] else {

@@ -310,9 +310,16 @@ async fn refused_server_is_down_after_failcount() {
     assert!(down.problems.is_empty(), "{:?}", down.problems);
 }
 
+/// Failed checks in a row of server `i`, from the diagnostics.
+fn failed_checks(mon: &MariaDbMon, i: usize) -> u64 {
+    mon.diagnostics()["monitor_connections"][i]["failed_checks"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 #[tokio::test]
-async fn silent_server_is_down_after_timeouts() {
-    logs();
+async fn silent_server_is_down_after_timeouts_and_holds_up_no_one() {
+    sandbox();
     // A port that accepts connections and never says a word.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -325,11 +332,14 @@ async fn silent_server_is_down_after_timeouts() {
     let config = MariaDbMonConfig {
         interval: Duration::from_millis(200),
         failcount: 2,
-        connect_timeout: Duration::from_millis(300),
-        read_timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_millis(700),
+        read_timeout: Duration::from_millis(700),
     };
     let mon = start(
-        vec![MonitoredServer::new("silent", &address)],
+        vec![
+            MonitoredServer::new("db1", "127.0.0.1:3307"),
+            MonitoredServer::new("silent", &address),
+        ],
         config.clone(),
     );
     let mut rx = mon.subscribe();
@@ -339,25 +349,63 @@ async fn silent_server_is_down_after_timeouts() {
     })
     .await;
     let first_round = started.elapsed();
-    assert_eq!(role(&first, "silent"), Some(ServerRole::Down));
-    assert_eq!(first.primary, None);
-    assert_eq!(first.problems, ["no writable server: all servers are down"]);
-    let down = wait_for(&mut rx, Duration::from_secs(5), "failcount rounds", |s| {
-        s.ticks >= 2
-    })
-    .await;
-    let took = started.elapsed();
-    let silent = down.get("silent").unwrap();
-    let error = silent.last_error.as_deref().unwrap_or("");
-    assert!(error.starts_with("timed out"), "{error}");
-    eprintln!("silent server: first round {first_round:?}, down after {took:?}");
-    // A round takes about connect_timeout, never more than the check deadline.
-    assert!(first_round >= config.connect_timeout, "{first_round:?}");
+    eprintln!("first round published after {first_round:?}");
+    // The silent server delays what the others tell by one interval at most (a round waits
+    // for its checks that long), not by its timeout.
     assert!(
-        first_round < config.check_deadline() + Duration::from_millis(200),
+        first_round < config.interval + Duration::from_millis(400),
         "{first_round:?}"
     );
-    assert!(took < config.interval * config.failcount + 2 * config.check_deadline());
+    assert!(first_round < config.connect_timeout, "{first_round:?}");
+    assert_eq!(role(&first, "db1"), Some(ServerRole::Primary));
+    assert_eq!(role(&first, "silent"), Some(ServerRole::Down));
+    assert_eq!(
+        first.get("silent").unwrap().last_error.as_deref(),
+        Some("no check has completed yet")
+    );
+    // Rounds go on at the interval while its check waits out the timeout.
+    wait_for(&mut rx, Duration::from_secs(5), "four rounds", |s| {
+        s.ticks >= 4
+    })
+    .await;
+    let per_round = started.elapsed() / 4;
+    eprintln!("one round every {per_round:?} with a silent server");
+    assert!(per_round < config.connect_timeout, "{per_round:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = 0;
+    while seen < u64::from(config.failcount) {
+        assert!(Instant::now() < deadline, "{:#?}", mon.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = failed_checks(&mon, 1);
+        if now != seen {
+            eprintln!("{now} failed checks after {:?}", started.elapsed());
+            seen = now;
+        }
+    }
+    let took = started.elapsed();
+    let state = mon.state();
+    let silent = state.get("silent").unwrap();
+    assert_eq!(silent.role, ServerRole::Down);
+    let error = silent.last_error.as_deref().unwrap_or("");
+    assert!(error.starts_with("timed out"), "{error}");
+    eprintln!(
+        "silent server down after {took:?} ({} failed checks)",
+        config.failcount
+    );
+    // Each failed check waits out connect_timeout; the next starts as soon as a round sees it
+    // ended (within an interval), and the last is published by that round.
+    assert!(
+        took >= config.connect_timeout * config.failcount,
+        "{took:?}"
+    );
+    assert!(
+        took < config.connect_timeout * config.failcount
+            + config.interval * config.failcount
+            + Duration::from_millis(300),
+        "{took:?}"
+    );
+    assert_eq!(role(&state, "db1"), Some(ServerRole::Primary));
     holder.abort();
 }
 

@@ -79,7 +79,10 @@ fn round(
     t: &mut Topology,
     results: Vec<Result<Probe, CheckError>>,
 ) -> (Arc<ClusterState>, Vec<Event>) {
-    t.round(results, SystemTime::UNIX_EPOCH + Duration::from_secs(1))
+    t.round(
+        results.into_iter().enumerate().collect(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1),
+    )
 }
 
 fn roles(state: &ClusterState) -> Vec<ServerRole> {
@@ -678,7 +681,7 @@ fn odd_probes_are_unknowns() {
     // Fewer results than servers (cannot happen, but must not panic).
     let (s, _) = round(&mut t, vec![primary(1, "0-1-1")]);
     assert_eq!(s.servers[0].role, Primary);
-    assert!(!s.servers[1].reachable);
+    assert_eq!(s.servers[1].role, Running);
 }
 
 #[test]
@@ -728,4 +731,40 @@ fn addresses_split() {
     assert!(same_host("localhost", "127.0.0.1"));
     assert!(same_host("DB1", "db1"));
     assert!(!same_host("db1", "db2"));
+}
+
+#[test]
+fn a_check_under_way_keeps_the_state() {
+    let mut t = topology(2);
+    let now = SystemTime::UNIX_EPOCH;
+    // db3 hangs from the start: unknown until its check ends.
+    let (s, _) = t.round(
+        vec![(1, replica_of(2, 3307, "0-1-1")), (0, primary(1, "0-1-1"))],
+        now,
+    );
+    assert_eq!(roles(&s), [Primary, Replica, Down]);
+    assert_eq!(
+        s.servers[2].last_error.as_deref(),
+        Some("no check has completed yet")
+    );
+    // db2's check is under way: it keeps its role, reachable as before. db3's first check
+    // ended (refused) and the next one too, within the same round: both count.
+    let (s, events) = t.round(
+        vec![
+            (0, primary(1, "0-1-1")),
+            (2, refused()),
+            (2, refused()),
+            (9, refused()),
+        ],
+        now,
+    );
+    assert_eq!(roles(&s), [Primary, Replica, Down]);
+    assert!(s.servers[1].reachable);
+    assert_eq!(s.ticks, 2);
+    let failures: Vec<u32> = t.failures().map(|(_, n)| n).collect();
+    assert_eq!(failures, [0, 0, 2]);
+    assert_eq!(
+        messages(&events),
+        ["db3: server is down: cannot connect: connection refused (2 failed checks)"]
+    );
 }
