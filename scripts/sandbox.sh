@@ -6,6 +6,15 @@
 #   scripts/sandbox.sh status   port, pid, state, read_only, replication threads, GTID positions
 #   scripts/sandbox.sh reset    down + wipe the sandbox directory + up
 #
+# One instance at a time (for fault tests; NAME is db1, db2 or db3, or 1, 2, 3; several allowed):
+#   scripts/sandbox.sh stop NAME    clean shutdown of that instance only; the others keep running
+#   scripts/sandbox.sh start NAME   start it again from its datadir (no-op when running); a replica
+#                                   gets its replication re-attached/started and, when the primary
+#                                   is up, is waited for until caught up; starting the primary
+#                                   makes it writable and restarts the running replicas' threads
+#   scripts/sandbox.sh kill NAME    SIGKILL its mariadbd (a crash; `start` or `up` recovers it)
+# `up` repairs after any of these: it starts whatever is stopped and re-attaches replication.
+#
 # Topology (all on 127.0.0.1, GTID replication, binlog_format=ROW, gtid_strict_mode=ON):
 #   db1  port $SANDBOX_PORT_BASE     (3307)  primary   server_id 1
 #   db2  port $SANDBOX_PORT_BASE+1   (3308)  replica   server_id 2  read_only=1
@@ -117,6 +126,14 @@ pid_of() {
     echo ""
 }
 
+# Process $1 exists and is not a zombie (PID 1 of a container may reap exited servers late).
+live() {
+    local st=""
+    read -r st 2>/dev/null <"/proc/$1/stat" || return 1
+    st="${st##*) }"
+    [[ -n "$st" && "${st:0:1}" != Z ]]
+}
+
 alive() { # instance answers on its socket
     "$ADMIN" --no-defaults --socket="$(sock_of "$1")" -u"$OS_USER" --connect-timeout=2 ping >/dev/null 2>&1
 }
@@ -153,8 +170,8 @@ stop_foreign() {
         kill -TERM "$pid" 2>/dev/null || true
     fi
     deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+    while live "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    if live "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
 }
 
 show_log_tail() {
@@ -290,7 +307,7 @@ wait_up() {
     deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
         if alive "$i"; then return 0; fi
-        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+        if [[ -n "$pid" ]] && ! live "$pid"; then
             err "$(name_of "$i") (port $(port_of "$i")) exited during startup"
             show_log_tail "$i"
             return 1
@@ -372,9 +389,16 @@ provision_primary() {
     accounts_ok || die "accounts/databases missing on the primary after provisioning"
 }
 
+# CHANGE MASTER TO the primary with GTID (slave_pos) + START SLAVE on replica $1.
+change_master() {
+    sql "$1" "CHANGE MASTER TO MASTER_HOST='$HOST', MASTER_PORT=$(port_of 1), MASTER_USER='repl',
+              MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+              START SLAVE" >/dev/null
+}
+
 # Make replica $1 replicate from the primary with GTID; leaves a healthy replica alone.
 attach_replica() {
-    local i=$1 mport host port io sqlrun
+    local i=$1 mport host port io sqlrun out
     mport="$(port_of 1)"
     sql "$i" "SET GLOBAL read_only=1" >/dev/null
     host="$(slave_field "$i" Master_Host)"
@@ -382,25 +406,40 @@ attach_replica() {
     if [[ "$host" != "$HOST" || "$port" != "$mport" ]]; then
         log "$(name_of "$i"): CHANGE MASTER TO $HOST:$mport (GTID slave_pos) + START SLAVE"
         sql "$i" "STOP SLAVE" >/dev/null 2>&1 || true
-        sql "$i" "CHANGE MASTER TO MASTER_HOST='$HOST', MASTER_PORT=$mport, MASTER_USER='repl',
-                  MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-                  START SLAVE" >/dev/null
+        change_master "$i"
         return 0
     fi
     io="$(slave_field "$i" Slave_IO_Running)"
     sqlrun="$(slave_field "$i" Slave_SQL_Running)"
     if [[ "$io" != "Yes" || "$sqlrun" != "Yes" ]]; then
-        sql "$i" "START SLAVE" >/dev/null 2>&1 || true
+        if ! out="$(sql "$i" "START SLAVE" 2>&1)"; then
+            # Typically after a crash (`kill`): the relay log index names a relay log that was
+            # never written, error 1201. With GTID the replica's position is kept in
+            # mysql.gtid_slave_pos, so its relay logs can be thrown away and fetched again.
+            log "$(name_of "$i"): START SLAVE failed (ERROR${out##*ERROR}):" \
+                "RESET SLAVE + CHANGE MASTER TO $HOST:$mport (GTID slave_pos $(sql "$i" "SELECT @@gtid_slave_pos" 2>/dev/null)) + START SLAVE"
+            sql "$i" "STOP SLAVE" >/dev/null 2>&1 || true
+            sql "$i" "RESET SLAVE" >/dev/null 2>&1 || sql "$i" "RESET SLAVE ALL" >/dev/null
+            change_master "$i"
+        fi
     fi
 }
 
-# Wait until replica $1 has applied GTID position $2 (the primary's binlog position).
+# Wait until replica $1 has applied GTID position $2 (the primary's binlog position) and its
+# replication threads run.
 wait_caught_up() {
-    local i=$1 pos=$2 deadline r sqlerr ioerr
+    local i=$1 pos=$2 deadline r sqlerr ioerr io sqlrun
     deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)); do
         r="$(sql "$i" "SELECT MASTER_GTID_WAIT('$pos', 0.5)" 2>/dev/null || echo -1)"
-        if [[ "$r" == 0 ]]; then return 0; fi
+        if [[ "$r" == 0 ]]; then
+            io="$(slave_field "$i" Slave_IO_Running)"
+            sqlrun="$(slave_field "$i" Slave_SQL_Running)"
+            if [[ "$sqlrun" == Yes && ("$io" == Yes || "$io" == Connecting) ]]; then return 0; fi
+            err "$(name_of "$i") is at $pos but its replication is not running" \
+                "(Slave_IO_Running=$io, Slave_SQL_Running=$sqlrun); run: scripts/sandbox.sh reset"
+            return 1
+        fi
         sqlerr="$(slave_field "$i" Last_SQL_Error)"
         if [[ -n "$sqlerr" && "$(slave_field "$i" Slave_SQL_Running)" != "Yes" ]]; then
             err "$(name_of "$i"): replication SQL thread stopped: $sqlerr"
@@ -416,26 +455,17 @@ wait_caught_up() {
     return 1
 }
 
-cmd_up() {
-    need_bins
-    local t0=$EPOCHREALTIME i pid
-    acquire_lock
-    SANDBOX_DIR="$(cd "$SANDBOX_DIR" && pwd)"
-    [[ -e "$SANDBOX_DIR/$MARKER" ]] || : >"$SANDBOX_DIR/$MARKER"
-    local sock_len=${#SANDBOX_DIR}
-    ((sock_len < 90)) || die "SANDBOX_DIR path too long for unix sockets: $SANDBOX_DIR"
-
-    init_datadirs
-
+# Start the given instances that are not running (their config rewritten first) and wait until
+# each of them answers; dies when one fails. Running ones are left alone.
+start_instances() {
     declare -A launched=()
-    local to_start=()
-    for i in "${INSTANCES[@]}"; do
+    local to_start=() i pid foreign failed=0
+    for i in "$@"; do
         write_cnf "$i"
         pid="$(pid_of "$i")"
         if [[ -n "$pid" ]]; then
             continue # already running (or starting): checked below
         fi
-        local foreign
         if foreign="$(foreign_on_port "$(port_of "$i")")"; then
             # shellcheck disable=SC2086 # "pid cnf"
             stop_foreign $foreign
@@ -451,11 +481,24 @@ cmd_up() {
     if [[ ${#launched[@]} -gt 0 ]]; then
         log "starting: $(for i in "${!launched[@]}"; do printf '%s(%s) ' "$(name_of "$i")" "$(port_of "$i")"; done)"
     fi
-    local failed=0
-    for i in "${INSTANCES[@]}"; do
+    for i in "$@"; do
         wait_up "$i" "${launched[$i]:-$(pid_of "$i")}" || failed=1
     done
     ((failed == 0)) || die "some instances failed to start (see above)"
+}
+
+cmd_up() {
+    need_bins
+    local t0=$EPOCHREALTIME i pid
+    acquire_lock
+    SANDBOX_DIR="$(cd "$SANDBOX_DIR" && pwd)"
+    [[ -e "$SANDBOX_DIR/$MARKER" ]] || : >"$SANDBOX_DIR/$MARKER"
+    local sock_len=${#SANDBOX_DIR}
+    ((sock_len < 90)) || die "SANDBOX_DIR path too long for unix sockets: $SANDBOX_DIR"
+
+    init_datadirs
+    start_instances "${INSTANCES[@]}"
+    local failed=0
 
     # Primary writable and not itself a replica.
     sql 1 "SET GLOBAL read_only=0" >/dev/null
@@ -486,14 +529,14 @@ stop_instance() { # $1 instance; clean shutdown, kill fallback
     timeout 60 "$ADMIN" --no-defaults --socket="$(sock_of "$i")" -u"$OS_USER" --connect-timeout=3 \
         --shutdown-timeout=30 shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    while live "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    if live "$pid"; then
         err "$(name_of "$i") (pid $pid) still running after shutdown; sending SIGTERM"
         kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + 15))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+        while live "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
     fi
-    if kill -0 "$pid" 2>/dev/null; then
+    if live "$pid"; then
         err "$(name_of "$i") (pid $pid) ignores SIGTERM; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.2
@@ -573,6 +616,98 @@ cmd_reset() {
     cmd_up
 }
 
+# Instance numbers of the NAME arguments of stop/start/kill (db2, 2); dies on anything else.
+parse_instances() {
+    local a n out=()
+    [[ $# -gt 0 ]] || die "which instance? e.g. $(basename "$0") $CMD db2"
+    for a in "$@"; do
+        n="${a#db}"
+        if ! [[ "$n" =~ ^[0-9]+$ ]] || ! printf '%s\n' "${INSTANCES[@]}" | grep -qx "$n"; then
+            die "unknown instance '$a' (expected one of: $(for i in "${INSTANCES[@]}"; do printf '%s ' "$(name_of "$i")"; done))"
+        fi
+        out+=("$n")
+    done
+    echo "${out[*]}"
+}
+
+# Common start of stop/start/kill: the sandbox must exist.
+single_prologue() {
+    need_bins
+    [[ -d "$SANDBOX_DIR" && -e "$SANDBOX_DIR/$MARKER" ]] ||
+        die "no sandbox at $SANDBOX_DIR (run: scripts/sandbox.sh up)"
+    acquire_lock
+    SANDBOX_DIR="$(cd "$SANDBOX_DIR" && pwd)"
+}
+
+cmd_stop() {
+    local ids i
+    ids="$(parse_instances "$@")"
+    single_prologue
+    for i in $ids; do
+        if [[ -z "$(pid_of "$i")" ]]; then
+            log "$(name_of "$i") is not running"
+            continue
+        fi
+        stop_instance "$i"
+        [[ -z "$(pid_of "$i")" ]] || die "$(name_of "$i") is still running"
+        log "stopped $(name_of "$i") (port $(port_of "$i"))"
+    done
+}
+
+cmd_kill() {
+    local ids i pid deadline
+    ids="$(parse_instances "$@")"
+    single_prologue
+    for i in $ids; do
+        pid="$(pid_of "$i")"
+        if [[ -z "$pid" ]]; then
+            log "$(name_of "$i") is not running"
+            continue
+        fi
+        kill -KILL "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + 10))
+        while live "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+        live "$pid" && die "$(name_of "$i") (pid $pid) survived SIGKILL"
+        log "killed $(name_of "$i") (pid $pid, port $(port_of "$i"))"
+    done
+}
+
+cmd_start() {
+    local ids i pos failed=0 t0=$EPOCHREALTIME
+    ids="$(parse_instances "$@")"
+    single_prologue
+    for i in $ids; do
+        [[ -d "$(dir_of "$i")/data/mysql" ]] ||
+            die "$(name_of "$i") has no datadir (run: scripts/sandbox.sh up)"
+    done
+    # shellcheck disable=SC2086 # a list of numbers
+    start_instances $ids
+    for i in $ids; do
+        if is_primary "$i"; then
+            sql 1 "SET GLOBAL read_only=0" >/dev/null
+            # Replicas that are running reconnect by themselves (MASTER_CONNECT_RETRY=1); make
+            # sure their threads are started in case they gave up or were stopped.
+            local r
+            for r in "${INSTANCES[@]}"; do
+                if ! is_primary "$r" && alive "$r"; then attach_replica "$r"; fi
+            done
+        else
+            attach_replica "$i"
+        fi
+    done
+    if alive 1; then
+        pos="$(sql 1 "SELECT @@gtid_binlog_pos")"
+        if [[ -n "$pos" ]]; then
+            for i in $ids; do
+                is_primary "$i" || wait_caught_up "$i" "$pos" || failed=1
+            done
+        fi
+    fi
+    ((failed == 0)) || exit 1
+    log "started $(for i in $ids; do printf '%s(%s) ' "$(name_of "$i")" "$(port_of "$i")"; done)in" \
+        "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s"
+}
+
 usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
 }
@@ -582,6 +717,11 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 reset) cmd_reset ;;
+stop | start | kill)
+    CMD="$1"
+    shift
+    "cmd_$CMD" "$@"
+    ;;
 -h | --help | help) usage ;;
 *) usage >&2; exit 2 ;;
 esac
