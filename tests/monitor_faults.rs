@@ -1497,3 +1497,123 @@ fn readconnroute_follows_the_monitor_not_the_config() {
         "ro should spread: {ro:?}"
     );
 }
+
+/// Opens connections through `port` until one lands on the server with `server_id`; the
+/// others are closed.
+async fn connect_to(port: u16, server_id: u32) -> Conn {
+    let mut others = Vec::new();
+    for _ in 0..8 {
+        let mut c = Conn::new(common::builder(port, APP.0, APP.1))
+            .await
+            .expect("connect through the proxy");
+        let id: Option<u32> = c
+            .query_first("SELECT @@server_id")
+            .await
+            .expect("SELECT @@server_id");
+        if id == Some(server_id) {
+            for o in others {
+                let _ = Conn::disconnect(o).await;
+            }
+            return c;
+        }
+        others.push(c);
+    }
+    panic!("no connection through port {port} reached server_id {server_id}");
+}
+
+#[test]
+fn maintenance_closes_sessions_once_outside_a_transaction() {
+    let _serial = serial();
+    let h = Harness::start(&Cfg::default(), true);
+    let ro = h.proxy.ro_port;
+    block_on(async {
+        let mut idle = connect_to(ro, 2).await;
+        let mut in_trx = connect_to(ro, 2).await;
+        in_trx.query_drop("START TRANSACTION").await.unwrap();
+        let _: Option<u32> = in_trx.query_first("SELECT 1").await.unwrap();
+
+        let reply = http(&h.admin, "PUT", "/v1/servers/db2/maintenance").unwrap();
+        assert_eq!(reply.status, 204, "{}", reply.body);
+        let t0 = Instant::now();
+
+        // The idle session is closed at once, with the reason.
+        let err = loop {
+            match idle.query_first::<u32, _>("SELECT @@server_id").await {
+                Err(e) => break e.to_string(),
+                Ok(id) => {
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(5),
+                        "still served by {id:?} after 5s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        eprintln!(
+            "MAINTENANCE idle session closed after {:.2}s: {err}",
+            t0.elapsed().as_secs_f64()
+        );
+
+        // The session inside a transaction finishes it on db2, then is closed.
+        let id: Option<u32> = in_trx.query_first("SELECT @@server_id").await.unwrap();
+        assert_eq!(id, Some(2), "the transaction must stay on its server");
+        in_trx.query_drop("COMMIT").await.unwrap();
+        let after = in_trx.query_first::<u32, _>("SELECT 1").await;
+        assert!(
+            after.is_err(),
+            "the session should be closed after its transaction: {after:?}"
+        );
+
+        let reply = http(&h.admin, "DELETE", "/v1/servers/db2/maintenance").unwrap();
+        assert_eq!(reply.status, 204, "{}", reply.body);
+    });
+}
+
+#[test]
+fn two_writable_servers_refuse_writes_with_a_clear_error() {
+    let _serial = serial();
+    let mut restore = Restore(Vec::new());
+    let h = Harness::start(&Cfg::default(), true);
+    restore.sql(3, "SET GLOBAL read_only = 1");
+    root_sql_ok(3, "SET GLOBAL read_only = 0");
+    let t0 = Instant::now();
+    let took = h.wait("no primary with db1 and db3 writable", t0, |s| {
+        role(s, "db1") != "primary" && role(s, "db3") != "primary"
+    });
+    transition(
+        "db1",
+        "no longer primary (db3 writable too)",
+        took,
+        budget(),
+        "SET GLOBAL read_only=0 on db3",
+    );
+    let monitors = http(&h.admin, "GET", "/v1/monitors").unwrap().json();
+    let problems = monitors[0]["state"]["problems"].to_string();
+    assert!(
+        problems.contains("2 writable servers"),
+        "problems: {problems}"
+    );
+
+    let refused = server_ids(h.proxy.rw_port, 1);
+    let err = refused[0]
+        .as_ref()
+        .expect_err("a write session must be refused without a primary");
+    assert!(
+        err.contains("no server with role primary"),
+        "unclear error: {err}"
+    );
+    eprintln!("NO PRIMARY rw refused: {err}");
+
+    root_sql_ok(3, "SET GLOBAL read_only = 1");
+    let took = h.wait("db1 primary again", Instant::now(), |s| {
+        role(s, "db1") == "primary"
+    });
+    transition(
+        "db1",
+        "primary again",
+        took,
+        budget(),
+        "read_only=1 on db3 again",
+    );
+    assert_eq!(ok_ids(h.proxy.rw_port, 1, "rw after the fix"), vec![1]);
+}
