@@ -18,7 +18,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-mod duration;
 pub mod gtid;
 pub mod probe;
 pub mod topology;
