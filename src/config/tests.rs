@@ -60,10 +60,21 @@ fn sandbox_parses() {
     assert_eq!(
         servers,
         [
-            ("db1", "127.0.0.1:3307", Role::Primary),
-            ("db2", "127.0.0.1:3308", Role::Replica),
-            ("db3", "127.0.0.1:3309", Role::Replica),
+            ("db1", "127.0.0.1:3307", Role::Running),
+            ("db2", "127.0.0.1:3308", Role::Running),
+            ("db3", "127.0.0.1:3309", Role::Running),
         ]
+    );
+    assert_eq!(config.monitors.len(), 1);
+    let monitor = &config.monitors[0];
+    assert_eq!(
+        (monitor.name.as_str(), monitor.module.as_str()),
+        ("repl", "mariadbmon")
+    );
+    assert_eq!(monitor.servers, ["db1", "db2", "db3"]);
+    assert_eq!(
+        config.admin.as_ref().map(|a| a.address.as_str()),
+        Some("127.0.0.1:8989")
     );
     assert_eq!(config.services.len(), 2);
     for (service, name, role) in [
@@ -73,6 +84,7 @@ fn sandbox_parses() {
         assert_eq!(service.name, name);
         assert_eq!(service.router, "readconnroute");
         assert_eq!(service.servers, ["db1", "db2", "db3"]);
+        assert_eq!(service.monitor.as_deref(), Some("repl"));
         assert_eq!(
             (service.user.as_str(), service.password.as_str()),
             ("switchyard", "switchyard")
@@ -194,7 +206,7 @@ fn unknown_key_points_at_the_key() {
             "test.yaml:2:18: servers[0]: unknown field `adress`, expected one of `name`, `address`, `role`",
             "test.yaml:9:5: services[0]: unknown field `optoins`, expected one of `name`, `router`, \
              `servers`, `user`, `password`, `options`, `users_refresh_interval`, \
-             `connect_timeout`, `max_connections`",
+             `connect_timeout`, `max_connections`, `monitor`",
         ]
     );
 }
