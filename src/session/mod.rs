@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{RouteTarget, RouterSession, ServerSet, SessionInfo};
-use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
+use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
 use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::codec::{frame_header, Packet, HEADER_LEN};
 use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
@@ -189,9 +189,28 @@ impl Session {
                 Ok(())
             }
             Err(LoginError::Rejected(payload)) => {
+                let refusal = ErrPacket::parse(&payload).ok();
+                if refusal.is_some_and(|e| {
+                    matches!(e.code, ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD)
+                }) {
+                    // The proxy accepted credentials the server refuses: its account table is
+                    // stale (the account was dropped or changed since it was read). Answer as
+                    // the server answers a client it refuses, and read the table again.
+                    let service = self.service.clone();
+                    tokio::spawn(async move { service.reload_accounts().await });
+                    let yes = if self.credentials.secret == BackendSecret::Empty {
+                        "NO"
+                    } else {
+                        "YES"
+                    };
+                    let (user, ip) = (&self.credentials.user, self.peer.ip().to_canonical());
+                    let msg =
+                        format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
+                    return Err(self.refuse(seq, ER_ACCESS_DENIED, "28000", msg).await);
+                }
                 self.client.queue(seq, &payload);
                 let _ = self.client.flush().await;
-                let why = switchyard_protocol::packets::ErrPacket::parse(&payload)
+                let why = refusal
                     .map(|e| e.to_error().to_string())
                     .unwrap_or_default();
                 Err(SessionError::refused(&format!(

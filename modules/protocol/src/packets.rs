@@ -155,6 +155,7 @@ pub fn write_err(buf: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, message
 /// Error codes and states the proxy itself answers with, worded as the server words them.
 pub mod errors {
     pub const ER_ACCESS_DENIED: u16 = 1045;
+    pub const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     pub const ER_DBACCESS_DENIED: u16 = 1044;
     pub const ER_BAD_DB: u16 = 1049;
     pub const ER_HOST_NOT_PRIVILEGED: u16 = 1130;
