@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use switchyard_api::{RouteTarget, RouterSession, ServerSet, SessionInfo};
+use switchyard_api::{RouteTarget, RouterSession, SessionInfo};
 use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
 use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::codec::{frame_header, Packet, HEADER_LEN};
@@ -372,13 +372,8 @@ impl Session {
 
     /// Routes one command and relays its reply.
     async fn forward(&mut self, packet: &Packet, cmd: Command<'_>) -> Result<(), SessionError> {
-        let servers = self.service.servers.load();
-        let plan = self.router.plan(&cmd, &servers);
-        self.ensure_backend(plan.target, &servers)?;
-        let backend = self
-            .backend
-            .as_mut()
-            .expect("ensure_backend leaves a backend");
+        let plan = self.router.plan(&cmd, &self.service.servers.load());
+        let backend = self.planned_backend(plan.target)?;
         backend.server.stats.statement_routed();
         backend.io.queue(0, &packet.payload);
         backend.io.flush().await.map_err(|e| lost(backend, e))?;
@@ -388,16 +383,12 @@ impl Session {
         Ok(())
     }
 
-    /// Checks that the planned target is the session's backend. A session has one backend
+    /// The session's backend, if it is the planned target. A session has one backend
     /// connection; routers that move a session between servers come with their own session
     /// handling.
-    fn ensure_backend(
-        &self,
-        target: RouteTarget,
-        _servers: &ServerSet,
-    ) -> Result<(), SessionError> {
-        match (target, &self.backend) {
-            (RouteTarget::Server(s), Some(b)) if s.name == b.server.name => Ok(()),
+    fn planned_backend(&mut self, target: RouteTarget) -> Result<&mut Backend, SessionError> {
+        match (target, self.backend.as_mut()) {
+            (RouteTarget::Server(s), Some(b)) if s.name == b.server.name => Ok(b),
             (RouteTarget::Server(s), _) => Err(SessionError::BackendLost(
                 s.name.to_string(),
                 "not connected".into(),
