@@ -58,7 +58,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     for mc in &config.monitors {
         let monitor = registry::start_monitor(mc, &config);
         info!(monitor = %mc.name, module = %mc.module, servers = ?mc.servers, "monitor started");
-        monitors.insert(mc.name.clone(), monitor.clone());
+        monitors.insert(mc.name.clone(), (mc, monitor.clone()));
         entries.push(admin::MonitorEntry {
             name: mc.name.clone(),
             module: mc.module.clone(),
@@ -74,7 +74,8 @@ pub async fn run(config: Config) -> Result<(), String> {
             stats[name].clone()
         }));
         if let Some(name) = &sc.monitor {
-            follow_monitor(&service, &monitors[name], &config.monitors).await;
+            let (mc, monitor) = &monitors[name];
+            follow_monitor(&service, monitor, mc).await;
         }
         if !service.reload_accounts().await {
             warn!(service = %service.name, "the account table could not be loaded yet; clients cannot log in until a server answers");
@@ -133,15 +134,10 @@ pub async fn run(config: Config) -> Result<(), String> {
 async fn follow_monitor(
     service: &Arc<Service>,
     monitor: &Arc<dyn Monitor>,
-    configs: &[config::MonitorConfig],
+    config: &config::MonitorConfig,
 ) {
     let mut rx = monitor.subscribe();
-    let first_round = configs
-        .iter()
-        .find(|m| m.name == monitor.name())
-        .map_or(Duration::from_secs(5), |m| {
-            m.connect_timeout + m.read_timeout + Duration::from_secs(1)
-        });
+    let first_round = config.connect_timeout + config.read_timeout + Duration::from_secs(1);
     if tokio::time::timeout(first_round, rx.wait_for(|c| c.ticks > 0))
         .await
         .is_err()

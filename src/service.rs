@@ -22,8 +22,6 @@ pub struct Service {
     pub accounts: Accounts,
     pub connect_timeout: Duration,
     pub max_connections: Option<u32>,
-    /// The monitor that supplies live roles, if any.
-    pub monitor: Option<String>,
     sessions: AtomicU32,
     /// Bumped whenever `servers` changes, so that idle sessions can react (maintenance).
     changes: watch::Sender<u64>,
@@ -77,7 +75,6 @@ impl Service {
             }),
             connect_timeout: config.connect_timeout,
             max_connections: config.max_connections,
-            monitor: config.monitor.clone(),
             sessions: AtomicU32::new(0),
             changes: watch::Sender::new(0),
         }
@@ -151,10 +148,6 @@ impl Service {
             return None;
         }
         Some(admission)
-    }
-
-    pub fn sessions(&self) -> u32 {
-        self.sessions.load(Ordering::Relaxed)
     }
 }
 
