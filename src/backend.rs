@@ -1,7 +1,7 @@
 //! A session's connection to one backend server.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use switchyard_api::{Server, ServerStats};
 use switchyard_protocol::command::COM_QUIT;
@@ -17,6 +17,10 @@ pub struct Backend {
     pub server: Arc<Server>,
     pub io: PacketIo<TcpStream>,
     pub info: BackendInfo,
+    /// The status flags of the last reply on this connection (whether a transaction is open).
+    pub status: u16,
+    /// When the last reply ended; a connection idle for long is checked before use.
+    pub last_used: Instant,
     _count: ConnectionCount,
 }
 
@@ -61,8 +65,10 @@ impl Backend {
                 ))))?;
         Ok(Backend {
             server: server.clone(),
+            status: info.status,
             io,
             info,
+            last_used: Instant::now(),
             _count: count,
         })
     }

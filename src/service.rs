@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use switchyard_api::{
-    ClusterState, Router, Server, ServerName, ServerRole, ServerSet, ServerStats,
-};
+use switchyard_api::{ClusterState, Router, Server, ServerRole, ServerSet, ServerStats};
 use tokio::sync::watch;
 
 use crate::accounts::{AccountSource, Accounts};
@@ -49,18 +47,12 @@ impl Service {
             .iter()
             .filter_map(|name| all.servers.iter().find(|s| &s.name == name))
             .map(|s| {
-                Arc::new(Server {
-                    name: ServerName::new(&s.name),
-                    address: s.address.clone(),
-                    role: match s.role {
-                        Role::Primary => ServerRole::Primary,
-                        Role::Replica => ServerRole::Replica,
-                        Role::Running => ServerRole::Running,
-                    },
-                    maintenance: false,
-                    drain: false,
-                    stats: stats(&s.name),
-                })
+                let role = match s.role {
+                    Role::Primary => ServerRole::Primary,
+                    Role::Replica => ServerRole::Replica,
+                    Role::Running => ServerRole::Running,
+                };
+                Arc::new(Server::new(&s.name, &s.address, role, stats(&s.name)))
             })
             .collect();
         Service {
@@ -93,7 +85,12 @@ impl Service {
                     .map_or((ServerRole::Down, false, false), |s| {
                         (s.role, s.maintenance, s.drain)
                     });
-                if (role, maintenance, drain) == (old.role, old.maintenance, old.drain) {
+                let lag_seconds = state.and_then(|s| s.lag_seconds);
+                let gtid = state.and_then(|s| s.gtid_current_pos.as_deref());
+                let same = (role, maintenance, drain, lag_seconds)
+                    == (old.role, old.maintenance, old.drain, old.lag_seconds)
+                    && gtid == old.gtid_pos.as_deref();
+                if same {
                     old.clone()
                 } else {
                     Arc::new(Server {
@@ -102,6 +99,8 @@ impl Service {
                         role,
                         maintenance,
                         drain,
+                        lag_seconds,
+                        gtid_pos: gtid.map(Arc::from),
                         stats: old.stats.clone(),
                     })
                 }

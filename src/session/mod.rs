@@ -1,23 +1,31 @@
-//! One client session: a task that owns the client socket and its backend connection, and
+//! One client session: a task that owns the client socket and its backend connections, and
 //! runs the statement path top to bottom: read → plan → forward → relay the reply, tracked.
+//!
+//! The router decides where each command goes; the session does the I/O that follows from it:
+//! it opens backends when a plan first needs them (bringing them up to date with the
+//! session-command history), runs session commands on every open backend, maps prepared
+//! statement ids, waits for GTIDs of causal reads and retries reads that failed before the
+//! client saw anything.
 
+mod backends;
+mod history;
 mod kill;
 mod login;
+mod prepared;
 pub mod registry;
+mod relay;
+mod route;
+mod user;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use switchyard_api::{RouteTarget, RouterSession, SessionInfo};
-use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
-use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-use switchyard_protocol::codec::{frame_header, Packet, HEADER_LEN};
-use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
-use switchyard_protocol::conn::{self, LoginError, PacketIo};
-use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
-use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
-use switchyard_protocol::reply::{Progress, ReplyTracker};
+use bytes::BytesMut;
+use switchyard_api::{RouteError, RouterSession, SessionInfo};
+use switchyard_protocol::command::Command;
+use switchyard_protocol::conn::PacketIo;
+use switchyard_protocol::packets::{errors::*, write_err, write_ok};
+use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::ProtocolError;
 use thiserror::Error;
 use tokio::net::TcpStream;
@@ -25,7 +33,9 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::backend::Backend;
 use crate::service::Service;
+use history::History;
 use login::Credentials;
+use prepared::Prepared;
 use registry::{Registration, SessionEntry, SessionRegistry};
 
 /// Why a session ended early.
@@ -40,6 +50,9 @@ pub enum SessionError {
     Refused(String),
     #[error("lost the backend connection to '{0}': {1}")]
     BackendLost(String, String),
+    /// The session was ended for the client, who has been told why.
+    #[error("session closed: {0}")]
+    Ended(String),
 }
 
 impl SessionError {
@@ -101,7 +114,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                     Ok(()) => debug!("session ended"),
                     Err(e) => info!(error = %e, "session ended"),
                 }
-                if let Some(backend) = session.backend.take() {
+                for backend in session.backends.drain(..) {
                     backend.quit().await;
                 }
             }
@@ -116,13 +129,28 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
 struct Session {
     id: u32,
     client: PacketIo<TcpStream>,
-    backend: Option<Backend>,
+    /// The open backends; the first is the one opened at login.
+    backends: Vec<Backend>,
     router: Box<dyn RouterSession>,
     service: Arc<Service>,
     registry: Arc<SessionRegistry>,
     credentials: Credentials,
     tracker: ReplyTracker,
     peer: SocketAddr,
+    /// Session commands to replay on backends opened later; `None` for routers that keep one
+    /// backend per session.
+    history: Option<History>,
+    prepared: Prepared,
+    /// The router wants the GTID of each write: backends track `last_gtid`.
+    wants_gtid: bool,
+    /// The last `last_gtid` a backend reported (`Some` when the router wants it).
+    gtid: Option<String>,
+    /// `gtid` was updated by the reply being relayed.
+    gtid_fresh: bool,
+    /// Rewritten packets are built here, to reuse one allocation.
+    scratch: BytesMut,
+    /// The status flags of the last reply the client got.
+    status: u16,
 }
 
 impl Session {
@@ -134,99 +162,35 @@ impl Session {
     ) -> Result<Session, SessionError> {
         let service = ctx.service.clone();
         let credentials = login::login(&mut client, id, peer, &service).await?;
-        let info = SessionInfo {
-            id,
-            user: credentials.user.clone(),
-            client_addr: peer,
-            db: credentials.db.clone(),
-        };
-        let mut router = service.router.new_session(&info);
-        let plan = router.connect(&service.servers.load());
+        let router = service
+            .router
+            .new_session(&session_info(id, peer, &credentials));
+        let tracker = ReplyTracker::new(backend_capabilities(&credentials, &service));
         let mut session = Session {
             id,
             client,
-            backend: None,
+            backends: Vec::new(),
             router,
+            history: service.router.history_limit().map(History::new),
+            wants_gtid: service.router.wants_gtid(),
+            gtid: service.router.wants_gtid().then(String::new),
+            gtid_fresh: false,
             service,
             registry: ctx.registry.clone(),
-            tracker: ReplyTracker::new(credentials.capabilities),
+            tracker,
             credentials,
             peer,
+            prepared: Prepared::default(),
+            scratch: BytesMut::new(),
+            status: 0,
         };
         let seq = session.credentials.next_seq;
-        session.connect_backend(plan.target, seq).await?;
-        let status = session.backend.as_ref().map_or(2, |b| b.info.status);
-        write_ok(session.client.write_buf(), seq, 0, 0, status, 0);
+        session.connect_first(seq).await?;
+        session.status = session.backends.first().map_or(2, |b| b.info.status);
+        write_ok(session.client.write_buf(), seq, 0, 0, session.status, 0);
         session.client.flush().await?;
         info!(user = ?session.credentials.user, db = ?session.credentials.db, "client logged in");
         Ok(session)
-    }
-
-    /// Opens the session's backend on `target`; on failure the client gets the error (the
-    /// server's own, when the server refused) with sequence id `seq`.
-    async fn connect_backend(&mut self, target: RouteTarget, seq: u8) -> Result<(), SessionError> {
-        let server = match target {
-            RouteTarget::Server(server) => server,
-            RouteTarget::Unavailable(why) => {
-                let msg = format!(
-                    "Service '{}' cannot take the connection: {why}",
-                    self.service.name
-                );
-                return Err(self.refuse(seq, 2003, "HY000", msg).await);
-            }
-        };
-        match Backend::open(
-            &server,
-            &self.credentials.login(),
-            self.service.connect_timeout,
-        )
-        .await
-        {
-            Ok(backend) => {
-                debug!(server = %server.name, thread_id = backend.info.connection_id, "backend connected");
-                self.backend = Some(backend);
-                self.register_backend();
-                Ok(())
-            }
-            Err(LoginError::Rejected(payload)) => {
-                let refusal = ErrPacket::parse(&payload).ok();
-                if refusal.is_some_and(|e| {
-                    matches!(e.code, ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD)
-                }) {
-                    // The proxy accepted credentials the server refuses: its account table is
-                    // stale (the account was dropped or changed since it was read). Answer as
-                    // the server answers a client it refuses, and read the table again.
-                    let service = self.service.clone();
-                    tokio::spawn(async move { service.reload_accounts().await });
-                    let yes = if self.credentials.secret == BackendSecret::Empty {
-                        "NO"
-                    } else {
-                        "YES"
-                    };
-                    let (user, ip) = (&self.credentials.user, self.peer.ip().to_canonical());
-                    let msg =
-                        format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
-                    return Err(self.refuse(seq, ER_ACCESS_DENIED, "28000", msg).await);
-                }
-                self.client.queue(seq, &payload);
-                let _ = self.client.flush().await;
-                let why = refusal
-                    .map(|e| e.to_error().to_string())
-                    .unwrap_or_default();
-                Err(SessionError::refused(&format!(
-                    "server '{}' refused the login: {why}",
-                    server.name
-                )))
-            }
-            Err(LoginError::Protocol(e)) => {
-                let msg = format!(
-                    "Can't connect to server '{}' ({}): {e}",
-                    server.name, server.address
-                );
-                warn!(server = %server.name, error = %e, "cannot open a backend connection");
-                Err(self.refuse(seq, 2003, "HY000", msg).await)
-            }
-        }
     }
 
     async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
@@ -235,19 +199,31 @@ impl Session {
         SessionError::refused(&msg)
     }
 
+    /// Answers the current command with `e`.
+    async fn answer_error(&mut self, e: &RouteError) -> Result<(), SessionError> {
+        write_err(self.client.write_buf(), 1, e.code, e.sqlstate, &e.message);
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// Ends the session with `e` as the client's last packet (sequence id `seq`: 1 in answer to
+    /// a command, 0 when unsolicited).
+    async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
+        write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
+        let _ = self.client.flush().await;
+        SessionError::Ended(printable(&e.message))
+    }
+
     /// The command loop.
     async fn serve(&mut self) -> Result<(), SessionError> {
         let mut changes = self.service.watch_changes();
-        let mut check_maintenance = true;
+        let mut check_servers = true;
         loop {
-            if check_maintenance {
-                check_maintenance = self.leave_maintenance().await?;
+            if check_servers {
+                check_servers = self.check_servers().await?;
             }
-            let Some(backend) = self.backend.as_mut() else {
-                return Ok(());
-            };
-            // While idle, watch the backend too: a server that closes an idle connection
-            // (wait_timeout, KILL) says why in a last packet, which goes to the client as is.
+            // While idle, watch the first backend too: a server that closes an idle connection
+            // (wait_timeout, KILL) says why in a last packet. The others are checked before use.
             let packet = tokio::select! {
                 biased;
                 read = self.client.read_packet() => match read {
@@ -262,16 +238,12 @@ impl Session {
                     Err(e) => return Err(e.into()),
                 },
                 _ = changes.changed() => {
-                    check_maintenance = true;
+                    check_servers = true;
                     continue;
                 }
-                n = backend.io.fill() => {
-                    let n = n.unwrap_or(0);
-                    let bytes = backend.io.read_buf().split();
-                    let _ = self.client.write_framed(&bytes).await;
+                n = idle_watch(self.backends.first_mut()) => {
                     if n == 0 {
-                        let name = backend.server.name.to_string();
-                        return Err(SessionError::BackendLost(name, "the server closed the connection".into()));
+                        self.first_backend_closed().await?;
                     }
                     continue;
                 }
@@ -306,6 +278,7 @@ impl Session {
             match cmd {
                 Command::Quit => return Ok(()),
                 Command::ChangeUser(body) => self.change_user(body).await?,
+                Command::ResetConnection => self.reset_connection(&packet).await?,
                 Command::ProcessKill(id) => {
                     self.kill(kill::Kill {
                         query_only: false,
@@ -329,392 +302,140 @@ impl Session {
                         self.client.flush().await?;
                     }
                 },
+                Command::StmtSendLongData { .. }
+                | Command::StmtClose { .. }
+                | Command::StmtReset { .. }
+                | Command::StmtFetch { .. } => self.statement_command(&packet, cmd).await?,
                 _ => self.forward(&packet, cmd).await?,
             }
         }
     }
 
-    /// Ends the session when its server was put in maintenance and no transaction is open: a
-    /// single-backend session cannot move, so it is closed as a server closes a killed
-    /// connection, with a last error packet saying why. Returns true while the session must
-    /// check again after its next command (a transaction is open).
-    async fn leave_maintenance(&mut self) -> Result<bool, SessionError> {
-        let Some(name) = self.backend.as_ref().map(|b| b.server.name.clone()) else {
-            return Ok(false);
-        };
-        let maintenance = self
-            .service
-            .servers
-            .load()
-            .get(name.as_str())
-            .is_some_and(|s| s.maintenance);
-        if !maintenance {
-            return Ok(false);
-        }
-        if self.status() & SERVER_STATUS_IN_TRANS != 0 {
-            return Ok(true);
-        }
-        let msg = format!("Connection was killed: server '{name}' is in maintenance");
-        write_err(
-            self.client.write_buf(),
-            0,
-            ER_CONNECTION_KILLED,
-            "70100",
-            &msg,
-        );
-        self.client.flush().await?;
-        info!(server = %name, "closed the session: its server is in maintenance");
-        if let Some(backend) = self.backend.take() {
-            backend.quit().await;
-        }
-        Ok(false)
-    }
-
-    /// Routes one command and relays its reply.
-    async fn forward(&mut self, packet: &Packet, cmd: Command<'_>) -> Result<(), SessionError> {
-        let plan = self.router.plan(&cmd, &self.service.servers.load());
-        let backend = self.planned_backend(plan.target)?;
-        backend.server.stats.statement_routed();
-        backend.io.queue(0, &packet.payload);
-        backend.io.flush().await.map_err(|e| lost(backend, e))?;
-        if self.tracker.start(&cmd) {
-            self.relay().await?;
-        }
-        Ok(())
-    }
-
-    /// The session's backend, if it is the planned target. A session has one backend
-    /// connection; routers that move a session between servers come with their own session
-    /// handling.
-    fn planned_backend(&mut self, target: RouteTarget) -> Result<&mut Backend, SessionError> {
-        match (target, self.backend.as_mut()) {
-            (RouteTarget::Server(s), Some(b)) if s.name == b.server.name => Ok(b),
-            (RouteTarget::Server(s), _) => Err(SessionError::BackendLost(
-                s.name.to_string(),
-                "not connected".into(),
-            )),
-            (RouteTarget::Unavailable(why), _) => {
-                Err(SessionError::BackendLost(String::new(), why))
-            }
-        }
-    }
-
-    /// Streams the reply of the current command from the backend to the client, frame by
-    /// frame as they arrive, following it with the tracker to find its end.
-    async fn relay(&mut self) -> Result<(), SessionError> {
-        let backend = self.backend.as_mut().expect("relay needs a backend");
-        let mut last_seq = 0u8;
-        loop {
-            let buf = backend.io.read_buf();
-            let mut consumed = 0;
-            let mut progress = Progress::More;
-            while let Some((len, seq)) = frame_header(&buf[consumed..]) {
-                let end = consumed + HEADER_LEN + len;
-                if buf.len() < end {
-                    // Make room for the whole frame at once rather than growing step by step.
-                    buf.reserve(end - buf.len());
-                    break;
+    /// The first backend closed while the session was idle. Its last packet (the server's
+    /// reason) goes to the client if the session ends with it; a session that goes on without
+    /// it must not get an answer to a command it has not sent.
+    async fn first_backend_closed(&mut self) -> Result<(), SessionError> {
+        let mut backend = self.backends.remove(0);
+        let last_words = backend.io.read_buf().split();
+        let name = backend.server.name.clone();
+        self.prepared.forget_server(&name);
+        self.register_backends();
+        let why = format!("server '{name}' closed the connection");
+        match self.router.on_backend_closed(&name, &why) {
+            Some(e) => {
+                if last_words.is_empty() {
+                    return Err(self.end(0, e).await);
                 }
-                last_seq = seq;
-                progress = match self.tracker.on_frame(&buf[consumed + HEADER_LEN..end]) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let server = backend.server.name.to_string();
-                        warn!(%server, error = %e, "the backend sent a reply the proxy cannot follow");
-                        let bytes = buf.split_to(consumed);
-                        self.client.write_framed(&bytes).await?;
-                        write_err(
-                            self.client.write_buf(),
-                            last_seq,
-                            CR_SERVER_LOST,
-                            "HY000",
-                            "Lost connection to backend server during query: unreadable reply",
-                        );
-                        self.client.flush().await?;
-                        return Err(SessionError::BackendLost(server, e.to_string()));
-                    }
-                };
-                consumed = end;
-                if progress != Progress::More {
-                    break;
-                }
+                let _ = self.client.write_framed(&last_words).await;
+                Err(SessionError::BackendLost(name.to_string(), why))
             }
-            if consumed > 0 {
-                let bytes = buf.split_to(consumed);
-                self.client.write_framed(&bytes).await?;
-            }
-            match progress {
-                Progress::Done => return Ok(()),
-                Progress::LocalInfile => {
-                    last_seq = Self::send_local_file(&mut self.client, backend).await?;
-                    self.tracker.local_infile_sent();
-                }
-                Progress::More => {
-                    if backend.io.fill().await.unwrap_or(0) == 0 {
-                        let server = backend.server.name.to_string();
-                        let msg =
-                            format!("Lost connection to backend server '{server}' during query");
-                        write_err(
-                            self.client.write_buf(),
-                            last_seq.wrapping_add(1),
-                            CR_SERVER_LOST,
-                            "HY000",
-                            &msg,
-                        );
-                        self.client.flush().await?;
-                        return Err(SessionError::BackendLost(
-                            server,
-                            "closed during a reply".into(),
-                        ));
-                    }
-                }
+            None => {
+                info!(server = %name, "a backend closed an idle connection; the session goes on");
+                Ok(())
             }
         }
     }
 
-    /// Passes the client's local file to the backend, packet by packet, up to and including the
-    /// empty packet that ends it. Returns the last sequence id.
-    async fn send_local_file(
-        client: &mut PacketIo<TcpStream>,
-        backend: &mut Backend,
-    ) -> Result<u8, SessionError> {
-        loop {
-            let p = client
-                .read_packet()
-                .await?
-                .ok_or(SessionError::ClientGone)?;
-            backend.io.queue(p.seq, &p.payload);
-            if p.payload.is_empty() || backend.io.write_buf().len() > 64 * 1024 {
-                backend.io.flush().await.map_err(|e| lost(backend, e))?;
-            }
-            if p.payload.is_empty() {
-                return Ok(p.last_seq);
-            }
-        }
-    }
-
-    /// `KILL` of a connection id the client got from the proxy: run on the server as a KILL of
-    /// the backend's thread id, with this client's credentials (so that the server checks the
-    /// right privileges), and answered in the client's terms. The ids clients know are the
-    /// proxy's, so an id that is not a live session is unknown, as on a server.
-    async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
-        let target = u32::try_from(k.id)
-            .ok()
-            .and_then(|id| self.registry.get(id));
-        let Some((server, thread_id)) = target.and_then(|t| t.backend) else {
-            let msg = format!("Unknown thread id: {}", k.id);
-            write_err(self.client.write_buf(), 1, ER_NO_SUCH_THREAD, "HY000", &msg);
-            self.client.flush().await?;
-            return Ok(());
-        };
-        let sql = k.backend_sql(thread_id);
-        let result = match self.backend.as_mut() {
-            // On our own server our own connection does it; killing oneself ends the session
-            // as on a server (the backend answers 1927 and closes).
-            Some(own) if own.server.name == server.name => {
-                conn::query(&mut own.io, own.info.capabilities, &sql)
-                    .await
-                    .map(|_| ())
-            }
-            _ => match Backend::open(
-                &server,
-                &self.credentials.login(),
-                self.service.connect_timeout,
-            )
-            .await
-            {
-                Ok(mut side) => {
-                    let r = conn::query(&mut side.io, side.info.capabilities, &sql).await;
-                    side.quit().await;
-                    r.map(|_| ())
+    /// Closes backends on servers that were put in maintenance (or, for sessions that can move,
+    /// went down), unless a transaction is open on them. Returns true while the session must
+    /// check again after its next command.
+    async fn check_servers(&mut self) -> Result<bool, SessionError> {
+        let servers = self.service.servers.load_full();
+        let can_move = self.history.is_some();
+        let mut again = false;
+        let mut i = 0;
+        while i < self.backends.len() {
+            let backend = &self.backends[i];
+            let name = backend.server.name.clone();
+            let why = match servers.get(name.as_str()) {
+                Some(s) if s.maintenance => format!("server '{name}' is in maintenance"),
+                Some(s) if can_move && s.role == switchyard_api::ServerRole::Down => {
+                    format!("server '{name}' is down")
                 }
-                Err(LoginError::Protocol(e)) => Err(e),
-                Err(LoginError::Rejected(p)) => Err(ErrPacket::parse(&p)?.to_error()),
-            },
-        };
-        let status = self.status();
-        match result {
-            Ok(()) => write_ok(self.client.write_buf(), 1, 0, 0, status, 0),
-            Err(ProtocolError::Server {
-                code,
-                sqlstate,
-                message,
-            }) => {
-                // The server names its own thread id; the client knows the proxy's.
-                let message = match message.strip_suffix(&thread_id.to_string()) {
-                    Some(prefix) => format!("{prefix}{}", k.id),
-                    None => message,
-                };
-                write_err(self.client.write_buf(), 1, code, &sqlstate, &message)
-            }
-            Err(e) => write_err(
-                self.client.write_buf(),
-                1,
-                2003,
-                "HY000",
-                &format!("KILL failed: {e}"),
-            ),
-        }
-        self.client.flush().await?;
-        Ok(())
-    }
-
-    /// COM_CHANGE_USER: the new account is checked like a login, then the session gets a
-    /// fresh backend connection as that user, which resets the session state as the command
-    /// does on a server. When the change is refused, the session goes on as the previous user
-    /// with its state reset, as MariaDB does.
-    async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let Ok(req) = ChangeUser::parse(body, self.credentials.capabilities) else {
-            write_err(
-                self.client.write_buf(),
-                1,
-                ER_UNKNOWN_COM,
-                "08S01",
-                "Malformed COM_CHANGE_USER",
-            );
-            self.client.flush().await?;
-            return Ok(());
-        };
-        let user = String::from_utf8_lossy(req.user).into_owned();
-        let mut seq = 1u8;
-        let native = req
-            .auth_plugin
-            .is_none_or(|p| p == NATIVE_PLUGIN.as_bytes() || p.is_empty());
-        let switched;
-        let fresh_seed = auth::new_seed();
-        let (response, seed): (&[u8], &[u8]) = if native {
-            (req.auth_response, &self.credentials.seed)
-        } else {
-            let mut p = BytesMut::new();
-            write_auth_switch(&mut p, NATIVE_PLUGIN.as_bytes(), &fresh_seed);
-            self.client.queue(seq, &p);
-            self.client.flush().await?;
-            switched = self
-                .client
-                .read_packet()
-                .await?
-                .ok_or(SessionError::ClientGone)?;
-            seq = switched.last_seq.wrapping_add(1);
-            (&switched.payload[..], &fresh_seed)
-        };
-        let ip = self.peer.ip().to_canonical();
-        let secret = match login::authenticate(&self.service, req.user, ip, response, seed).await {
-            Ok(secret) => secret,
-            Err(_) => {
-                let yes = if response.is_empty() { "NO" } else { "YES" };
-                let msg = format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
-                info!(reason = %printable(&msg), "change of user refused");
-                self.reset_backend().await?;
-                write_err(
-                    self.client.write_buf(),
-                    seq,
-                    ER_ACCESS_DENIED,
-                    "28000",
-                    &msg,
-                );
-                self.client.flush().await?;
-                return Ok(());
-            }
-        };
-        let old = &self.credentials;
-        let credentials = Credentials {
-            user,
-            secret,
-            db: req.db.map(|d| String::from_utf8_lossy(d).into_owned()),
-            capabilities: old.capabilities,
-            collation: req.collation.unwrap_or(old.collation),
-            max_packet: old.max_packet,
-            attributes: req
-                .attributes
-                .map(Bytes::copy_from_slice)
-                .or_else(|| old.attributes.clone()),
-            seed: old.seed,
-            next_seq: seq,
-        };
-        let plan = self.router.connect(&self.service.servers.load());
-        let opened = match plan.target {
-            RouteTarget::Server(server) => {
-                Backend::open(&server, &credentials.login(), self.service.connect_timeout).await
-            }
-            RouteTarget::Unavailable(why) => {
-                Err(LoginError::Protocol(ProtocolError::Unsupported(why)))
-            }
-        };
-        match opened {
-            Ok(backend) => {
-                if let Some(old) = self.backend.replace(backend) {
-                    old.quit().await;
+                None if can_move => format!("server '{name}' was removed from the service"),
+                _ => {
+                    i += 1;
+                    continue;
                 }
-                self.credentials = credentials;
-                self.register_backend();
-                let status = self
-                    .backend
-                    .as_ref()
-                    .map_or(SERVER_STATUS_AUTOCOMMIT, |b| b.info.status);
-                write_ok(self.client.write_buf(), seq, 0, 0, status, 0);
-                info!(user = ?self.credentials.user, "client changed user");
+            };
+            if backend.status & switchyard_protocol::caps::SERVER_STATUS_IN_TRANS != 0 {
+                again = true;
+                i += 1;
+                continue;
             }
-            Err(e) => {
-                let error = printable(&e.to_string());
-                info!(user = ?credentials.user, %error, "change of user refused by the server");
-                self.reset_backend().await?;
-                match e {
-                    LoginError::Rejected(payload) => {
-                        self.client.queue(seq, &payload);
-                    }
-                    LoginError::Protocol(e) => write_err(
-                        self.client.write_buf(),
-                        seq,
-                        2003,
-                        "HY000",
-                        &format!("Can't change user: {e}"),
-                    ),
-                }
+            if let Some(e) = self.close_backend(i, &why).await {
+                info!(server = %name, "closed the session: {why}");
+                return Err(self.end(0, e).await);
             }
+            info!(server = %name, "moved the session off the server: {why}");
         }
-        self.client.flush().await?;
-        Ok(())
+        Ok(again)
     }
 
-    /// Resets the session state on the backend (COM_RESET_CONNECTION), as a refused change of
-    /// user does on a server.
-    async fn reset_backend(&mut self) -> Result<(), SessionError> {
-        let Some(backend) = self.backend.as_mut() else {
-            return Ok(());
-        };
-        backend.io.queue(0, &[COM_RESET_CONNECTION]);
-        backend.io.flush().await.map_err(|e| lost(backend, e))?;
-        let reply = backend
-            .io
-            .expect_packet()
-            .await
-            .map_err(|e| lost(backend, e))?;
-        if reply.payload.first() == Some(&0xFF) {
-            warn!(reply = ?ErrPacket::parse(&reply.payload).ok(), "the backend refused to reset the session");
-        }
-        Ok(())
+    /// Closes the backend at `index` and tells the router; returns the error to end the session
+    /// with, if the router cannot go on without it.
+    async fn close_backend(&mut self, index: usize, why: &str) -> Option<RouteError> {
+        let backend = self.backends.remove(index);
+        let name = backend.server.name.clone();
+        backend.quit().await;
+        self.prepared.forget_server(&name);
+        self.register_backends();
+        self.router.on_backend_closed(&name, why)
     }
 
-    /// Records the session's backend for `KILL`.
-    fn register_backend(&self) {
-        let backend = self
-            .backend
-            .as_ref()
-            .map(|b| (b.server.clone(), b.info.connection_id));
+    /// Drops a backend that failed, telling the router; like [`Session::close_backend`] for a
+    /// connection that cannot say goodbye.
+    fn lose_backend(&mut self, index: usize, why: &str) -> Option<RouteError> {
+        let backend = self.backends.remove(index);
+        let name = backend.server.name.clone();
+        warn!(server = %name, "lost a backend connection: {why}");
+        drop(backend);
+        self.prepared.forget_server(&name);
+        self.register_backends();
+        self.router.on_backend_closed(&name, why)
+    }
+
+    /// Records the session's backends for `KILL`.
+    fn register_backends(&self) {
+        let backends = self
+            .backends
+            .iter()
+            .map(|b| (b.server.clone(), b.info.connection_id))
+            .collect();
         self.registry.set(
             self.id,
             SessionEntry {
                 user: self.credentials.user.clone(),
-                backend,
+                backends,
             },
         );
     }
+}
 
-    fn status(&self) -> u16 {
-        self.tracker.summary().status
+/// The capabilities the session's backends are asked for: the client's, plus session tracking
+/// when the router wants GTIDs (the relay then gives the client its own OK format).
+fn backend_capabilities(credentials: &Credentials, service: &Service) -> u32 {
+    let track = if service.router.wants_gtid() {
+        switchyard_protocol::caps::CLIENT_SESSION_TRACK
+    } else {
+        0
+    };
+    credentials.capabilities | track
+}
+
+fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> SessionInfo {
+    SessionInfo {
+        id,
+        user: credentials.user.clone(),
+        client_addr: peer,
+        db: credentials.db.clone(),
     }
 }
 
-fn lost(backend: &Backend, e: ProtocolError) -> SessionError {
-    SessionError::BackendLost(backend.server.name.to_string(), e.to_string())
+/// Waits for the first backend to send something unasked; never resolves without one.
+async fn idle_watch(backend: Option<&mut Backend>) -> usize {
+    match backend {
+        Some(b) => b.io.fill().await.unwrap_or(0),
+        None => std::future::pending().await,
+    }
 }

@@ -11,8 +11,8 @@ use switchyard_api::Server;
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
     pub user: String,
-    /// The backend server and the thread id the session has there.
-    pub backend: Option<(Arc<Server>, u32)>,
+    /// The backend servers and the thread id the session has on each.
+    pub backends: Vec<(Arc<Server>, u32)>,
 }
 
 #[derive(Debug, Default)]

@@ -11,5 +11,8 @@ mod router;
 mod server;
 
 pub use monitor::{AdminFlag, ClusterState, Monitor, ReplicationSource, ServerState};
-pub use router::{RoutePlan, RouteReason, RouteTarget, Router, RouterSession, SessionInfo};
+pub use router::{
+    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterSession,
+    SessionInfo,
+};
 pub use server::{Server, ServerName, ServerRole, ServerSet, ServerStats};

@@ -1,11 +1,19 @@
 //! The router contract: a per-service half that makes per-session halves, and a synchronous
 //! `plan()` that decides where a command goes without doing any I/O.
+//!
+//! The runtime owns the session's sockets and does all I/O: it opens backends lazily, keeps
+//! the session-command history and replays it on a backend opened later, maps prepared-statement
+//! ids, waits for GTIDs and retries reads. A router only decides, and learns from what it is
+//! told back ([`RouterSession::on_reply`], [`RouterSession::on_backend_closed`]), so that it can
+//! be tested without sockets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 
-use crate::server::{Server, ServerSet};
+use crate::server::{Server, ServerName, ServerSet};
 
 /// What a router knows of the client session it serves.
 #[derive(Debug, Clone)]
@@ -16,13 +24,41 @@ pub struct SessionInfo {
     pub db: Option<String>,
 }
 
+/// An error a router answers a command with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError {
+    pub code: u16,
+    pub sqlstate: &'static str,
+    pub message: String,
+}
+
+impl RouteError {
+    /// No server can take the command (2003, as a client that cannot connect reports it).
+    pub fn unavailable(message: String) -> Self {
+        RouteError {
+            code: 2003,
+            sqlstate: "HY000",
+            message,
+        }
+    }
+}
+
 /// Where a command goes.
 #[derive(Debug, Clone)]
 pub enum RouteTarget {
-    /// This server; the runtime opens a connection to it if the session has none.
+    /// This server; the runtime opens a connection to it (bringing it up to date with the
+    /// session history) if the session has none.
     Server(Arc<Server>),
-    /// No server can take it; the client gets an error saying why.
-    Unavailable(String),
+    /// Every backend the session has open: a session command. The client gets the reply of
+    /// the primary (of the first backend opened, when no primary is open); a backend whose
+    /// reply disagrees is closed. The runtime keeps the command in the session history and
+    /// replays it on backends opened later; with `dedup`, an identical earlier entry is
+    /// dropped (for commands whose effect does not depend on what ran before).
+    All { dedup: bool },
+    /// The client gets this error; the session goes on.
+    Error(RouteError),
+    /// The session ends, with this error as its last word.
+    Close(RouteError),
 }
 
 /// Why a router chose its target; a bounded set, usable as a metric label.
@@ -30,14 +66,59 @@ pub enum RouteTarget {
 pub enum RouteReason {
     /// The server chosen for the whole connection (readconnroute).
     Connection,
+    /// A write, DDL or a statement the classifier does not know.
+    Write,
+    /// Inside a read-write transaction (or with autocommit off).
+    Transaction,
+    /// Inside a `START TRANSACTION READ ONLY` transaction.
+    ReadOnlyTransaction,
+    /// `FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`.
+    LockingRead,
+    /// `LAST_INSERT_ID()`, lock functions, `CALL`, sequences, multi-statements: primary only.
+    PrimaryOnly,
+    /// Reads a temporary table of this session.
+    TempTable,
+    /// Changes session state: runs on every backend.
+    SessionCommand,
+    /// `FOUND_ROWS()`, `SHOW WARNINGS`: where the previous statement ran.
+    Previous,
+    /// An autocommit read on a replica.
+    Read,
+    /// An autocommit read on the primary: no replica qualifies.
+    ReadOnPrimary,
+    /// A routing hint in a comment.
+    Hint,
+    /// No server can take it.
+    Unavailable,
 }
 
 impl RouteReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteReason::Connection => "connection",
+            RouteReason::Write => "write",
+            RouteReason::Transaction => "transaction",
+            RouteReason::ReadOnlyTransaction => "read_only_transaction",
+            RouteReason::LockingRead => "locking_read",
+            RouteReason::PrimaryOnly => "primary_only",
+            RouteReason::TempTable => "temp_table",
+            RouteReason::SessionCommand => "session_command",
+            RouteReason::Previous => "previous",
+            RouteReason::Read => "autocommit_read",
+            RouteReason::ReadOnPrimary => "read_on_primary",
+            RouteReason::Hint => "hint",
+            RouteReason::Unavailable => "unavailable",
         }
     }
+}
+
+/// A causal read: the target must have replicated `gtid` before the command runs on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GtidWait {
+    /// A MariaDB GTID position (`0-1-42`, or a comma-separated list).
+    pub gtid: Arc<str>,
+    /// How long the target may take; after that the command runs on the primary.
+    pub timeout: Duration,
 }
 
 /// A routing decision.
@@ -45,18 +126,68 @@ impl RouteReason {
 pub struct RoutePlan {
     pub target: RouteTarget,
     pub reason: RouteReason,
+    /// Run `MASTER_GTID_WAIT` on the target first; when it times out or fails, the command
+    /// runs on the primary instead.
+    pub wait_gtid: Option<GtidWait>,
+    /// The command may run again on another server if its target fails before the client has
+    /// seen any of the reply (an autocommit read). The runtime then tells the router
+    /// ([`RouterSession::on_backend_closed`]) and asks it again.
+    pub retryable: bool,
+}
+
+impl RoutePlan {
+    /// A plan with no wait and no retry.
+    pub fn new(target: RouteTarget, reason: RouteReason) -> Self {
+        RoutePlan {
+            target,
+            reason,
+            wait_gtid: None,
+            retryable: false,
+        }
+    }
+}
+
+/// How a reply ended, as the router sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    /// The server that answered (for a session command, the one whose reply the client got).
+    pub server: &'a ServerName,
+    pub summary: &'a ReplySummary,
+    /// The client-visible id of a statement the command prepared (`COM_STMT_PREPARE`).
+    pub prepared_id: Option<u32>,
+    /// The GTID of the session's last write, when the server reported it in this reply
+    /// (session tracking of `last_gtid`, requested by the runtime when the router wants it).
+    pub last_gtid: Option<&'a str>,
 }
 
 /// The per-service half of a router.
 pub trait Router: Send + Sync {
-    /// Starts the router's half of a new client session.
+    /// Starts the router's half of a new client session (also after COM_CHANGE_USER, which
+    /// logs in afresh).
     fn new_session(&self, session: &SessionInfo) -> Box<dyn RouterSession>;
 
     /// The router's state for the admin API.
     fn diagnostics(&self) -> serde_json::Value;
+
+    /// The longest session-command history the runtime keeps per session; `None` for routers
+    /// that use one backend per session and need none.
+    fn history_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// True if the router uses [`Reply::last_gtid`]: the runtime then asks the servers to
+    /// report it.
+    fn wants_gtid(&self) -> bool {
+        false
+    }
 }
 
 /// The per-session half of a router. Owned by one session task; never shared.
+///
+/// Commands bound to a prepared statement (`COM_STMT_SEND_LONG_DATA`, `COM_STMT_FETCH`,
+/// `COM_STMT_RESET`, `COM_STMT_CLOSE`) are sent by the runtime where the statement lives; the
+/// router is not asked. Neither is it asked for COM_QUIT, COM_CHANGE_USER,
+/// COM_RESET_CONNECTION and KILL.
 pub trait RouterSession: Send {
     /// Where the session connects before the client's first command; its reply to the
     /// client's login is the reply of this server (so unknown databases or missing grants are
@@ -65,4 +196,24 @@ pub trait RouterSession: Send {
 
     /// Where `cmd` goes. Synchronous and free of I/O, so it can be tested without sockets.
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan;
+
+    /// The reply to the command last planned has ended.
+    fn on_reply(&mut self, _reply: &Reply<'_>) {}
+
+    /// The session state was reset on every backend (COM_RESET_CONNECTION, or a refused
+    /// COM_CHANGE_USER): temporary tables, user variables, prepared statements and open
+    /// transactions are gone. The session keeps its backends.
+    fn on_reset(&mut self) {}
+
+    /// The session's backend on `server` failed or was closed (`why` says why, in words).
+    /// Returns the error to end the session with, if it cannot go on without it. By default a
+    /// session cannot: single-backend routers end with their backend.
+    fn on_backend_closed(&mut self, server: &ServerName, why: &str) -> Option<RouteError> {
+        let _ = server;
+        Some(RouteError {
+            code: 1927,
+            sqlstate: "70100",
+            message: format!("Connection was killed: {why}"),
+        })
+    }
 }

@@ -54,6 +54,9 @@ pub struct ServerStats {
     connections: AtomicU64,
     total_connections: AtomicU64,
     statements: AtomicU64,
+    operations: AtomicU64,
+    /// Average reply time in µs, exponentially weighted (each reply counts 1/16).
+    response_us: AtomicU64,
 }
 
 impl ServerStats {
@@ -84,6 +87,39 @@ impl ServerStats {
     pub fn statement_routed(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Commands running on this server right now, over all sessions.
+    pub fn current_operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
+    pub fn operation_started(&self) {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn operation_finished(&self) {
+        // Saturating: a counter that is off by one must not wrap around.
+        let _ = self
+            .operations
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// The average time this server took to answer, in µs; 0 before its first reply.
+    pub fn response_time_us(&self) -> u64 {
+        self.response_us.load(Ordering::Relaxed)
+    }
+
+    /// Folds one reply time into the average. Racing updates may lose one sample; an average
+    /// does not need every one.
+    pub fn record_response(&self, micros: u64) {
+        let old = self.response_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            micros.max(1)
+        } else {
+            (old * 15 + micros) / 16
+        };
+        self.response_us.store(new.max(1), Ordering::Relaxed);
+    }
 }
 
 /// One backend server: what the config says of it plus its live counters.
@@ -98,10 +134,28 @@ pub struct Server {
     pub maintenance: bool,
     /// Operator flag: no new sessions; existing ones finish.
     pub drain: bool,
+    /// Replication lag in seconds as the monitor last saw it (replicas only).
+    pub lag_seconds: Option<u64>,
+    /// `gtid_current_pos` as the monitor last saw it.
+    pub gtid_pos: Option<Arc<str>>,
     pub stats: Arc<ServerStats>,
 }
 
 impl Server {
+    /// A server with a role and nothing else known yet (configs without a monitor, tests).
+    pub fn new(name: &str, address: &str, role: ServerRole, stats: Arc<ServerStats>) -> Self {
+        Server {
+            name: ServerName::new(name),
+            address: address.to_string(),
+            role,
+            maintenance: false,
+            drain: false,
+            lag_seconds: None,
+            gtid_pos: None,
+            stats,
+        }
+    }
+
     /// True if new sessions may use this server.
     pub fn accepts_new_sessions(&self) -> bool {
         self.role != ServerRole::Down && !self.maintenance && !self.drain

@@ -6,6 +6,7 @@ use std::hint::black_box;
 use switchyard_protocol::codec;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::session_track::{tracked_variable, untrack_ok};
 
 fn codec_benches(c: &mut Criterion) {
     let query = b"\x03SELECT c FROM sbtest1 WHERE id=4242";
@@ -45,5 +46,26 @@ fn codec_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec_benches);
+fn session_track_benches(c: &mut Criterion) {
+    // The OK of an INSERT on a backend tracking `last_gtid`: one row, insert id 4242, status
+    // AUTOCOMMIT | SESSION_STATE_CHANGED, no info, one system variable entry.
+    let ok: &[u8] =
+        b"\x00\x01\xfc\x92\x10\x02\x40\x00\x00\x00\x16\x00\x14\x09last_gtid\x090-1-12345";
+    assert_eq!(tracked_variable(ok, "last_gtid"), Some(&b"0-1-12345"[..]));
+    let mut g = c.benchmark_group("session_track");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tracked_variable_last_gtid", |b| {
+        b.iter(|| black_box(tracked_variable(black_box(ok), "last_gtid")))
+    });
+    g.bench_function("untrack_ok_insert", |b| {
+        let mut out = BytesMut::with_capacity(64);
+        b.iter(|| {
+            out.clear();
+            black_box(untrack_ok(black_box(ok), &mut out));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec_benches, session_track_benches);
 criterion_main!(benches);

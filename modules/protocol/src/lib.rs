@@ -5,7 +5,11 @@
 //! - [`codec`]: packet framing (3-byte length, sequence id, 16 MiB continuation), no I/O;
 //! - [`handshake`], [`auth`], [`packets`]: the login exchange, scrambles, OK/ERR/EOF;
 //! - [`command`]: client commands as borrowed, zero-copy views;
+//! - [`stmt`]: prepared statement ids and COM_STMT_EXECUTE parameter types, rewritten in place
+//!   or into a new payload, for statements run on several backends;
 //! - [`reply`]: a tracker that follows a server's reply packet by packet and summarises it;
+//! - [`session_track`]: session state changes in OK packets (tracked variables such as
+//!   `last_gtid`), and OK packets rewritten for clients that do not track them;
 //! - [`conn`]: packet streams over sockets and the client side towards backends.
 #![forbid(unsafe_code)]
 
@@ -18,6 +22,8 @@ pub mod error;
 pub mod handshake;
 pub mod packets;
 pub mod reply;
+pub mod session_track;
+pub mod stmt;
 pub mod wire;
 
 pub use command::Command;

@@ -47,7 +47,11 @@ impl<'a> OkPacket<'a> {
                 ok.session_state = r.lenenc_bytes()?;
             }
         } else {
-            ok.info = r.rest();
+            // The manual calls this info `string<EOF>`, but MariaDB and MySQL both send it
+            // length-encoded (`net_send_ok`), and client libraries read it so. The whole rest
+            // is kept only for a server that really sends it bare.
+            let rest = r.rest();
+            ok.info = Reader::new(rest).lenenc_bytes().unwrap_or(rest);
         }
         Ok(ok)
     }
@@ -168,6 +172,10 @@ pub mod errors {
     pub const ER_KILL_DENIED: u16 = 1095;
     pub const ER_CON_COUNT: u16 = 1040;
     pub const ER_CONNECTION_KILLED: u16 = 1927;
+    pub const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
+    pub const ER_STMT_HAS_NO_OPEN_CURSOR: u16 = 1421;
+    pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
+    pub const CR_CONN_HOST_ERROR: u16 = 2003;
     pub const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
     /// "Lost connection to server during query" (a client-side code, used for backend loss).
     pub const CR_SERVER_LOST: u16 = 2013;
@@ -196,6 +204,19 @@ mod tests {
         let p = [0x00, 0, 0, 0x02, 0x40, 0, 0, 0, 3, 1, 1, b'x'];
         let ok = OkPacket::parse(&p, CLIENT_SESSION_TRACK).unwrap();
         assert_eq!(ok.session_state, &[1, 1, b'x']);
+    }
+
+    #[test]
+    fn ok_info_is_length_encoded_without_session_track() {
+        // UPDATE's info as MariaDB sends it to a client without CLIENT_SESSION_TRACK.
+        let mut p = vec![0x00, 1, 0, 0x02, 0x00, 0, 0];
+        p.push(40);
+        p.extend_from_slice(b"Rows matched: 1  Changed: 1  Warnings: 0");
+        let ok = OkPacket::parse(&p, CLIENT_PROTOCOL_41).unwrap();
+        assert_eq!(ok.info, b"Rows matched: 1  Changed: 1  Warnings: 0");
+        // A bare info that does not parse as length-encoded is kept whole.
+        let p = [0x00, 0, 0, 0x02, 0x00, 0, 0, b'h', b'i'];
+        assert_eq!(OkPacket::parse(&p, CLIENT_PROTOCOL_41).unwrap().info, b"hi");
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct ReplyTracker {
     state: State,
     /// The previous frame was a full frame: this one continues the same packet.
     continuation: bool,
+    /// The last packet was an OK packet (also one ending a result set).
+    ok: bool,
     summary: ReplySummary,
 }
 
@@ -94,6 +96,7 @@ impl ReplyTracker {
             deprecate_eof: capabilities & CLIENT_DEPRECATE_EOF != 0,
             state: State::Done,
             continuation: false,
+            ok: false,
             summary: ReplySummary::default(),
         }
     }
@@ -126,6 +129,12 @@ impl ReplyTracker {
         &self.summary
     }
 
+    /// True if the frame just fed was a whole OK packet (an OK reply, or the OK that ends a
+    /// result set under `CLIENT_DEPRECATE_EOF`): the packets that carry session state.
+    pub fn last_was_ok(&self) -> bool {
+        self.ok
+    }
+
     pub fn is_done(&self) -> bool {
         self.state == State::Done && !self.continuation
     }
@@ -141,6 +150,7 @@ impl ReplyTracker {
     pub fn on_frame(&mut self, payload: &[u8]) -> Result<Progress> {
         self.summary.bytes += payload.len() as u64 + 4;
         let continued = std::mem::replace(&mut self.continuation, payload.len() == MAX_FRAME);
+        self.ok = false;
         if !continued {
             self.on_packet(payload)?;
         }
@@ -271,6 +281,7 @@ impl ReplyTracker {
 
     fn on_ok(&mut self, p: &[u8]) -> Result<()> {
         let ok = OkPacket::parse(p, self.capabilities)?;
+        self.ok = true;
         self.summary.affected_rows += ok.affected_rows;
         if ok.last_insert_id != 0 {
             self.summary.last_insert_id = ok.last_insert_id;
@@ -289,6 +300,7 @@ impl ReplyTracker {
     fn end_of_result(&mut self, p: &[u8]) -> Result<()> {
         if self.deprecate_eof && p.len() > 5 {
             let ok = OkPacket::parse(p, self.capabilities)?;
+            self.ok = true;
             self.summary.warnings = ok.warnings;
             self.summary.status = ok.status;
         } else {

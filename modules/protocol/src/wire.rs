@@ -12,28 +12,36 @@ pub struct Reader<'a> {
     buf: &'a [u8],
 }
 
+// Every field of every packet goes through these small methods: `#[inline]` lets them be
+// inlined into other codegen units too (the release profile has no LTO).
 impl<'a> Reader<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf }
     }
 
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// The unread rest, consuming it.
+    #[inline]
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
 
+    #[inline]
     pub fn peek(&self) -> Option<u8> {
         self.buf.first().copied()
     }
 
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() < n {
             return Err(ProtocolError::Malformed("packet ends early"));
@@ -43,29 +51,35 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline]
     pub fn skip(&mut self, n: usize) -> Result<()> {
         self.take(n).map(|_| ())
     }
 
+    #[inline]
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
 
+    #[inline]
     pub fn u16(&mut self) -> Result<u16> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
 
+    #[inline]
     pub fn u24(&mut self) -> Result<u32> {
         let b = self.take(3)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], 0]))
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
     pub fn u64(&mut self) -> Result<u64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
@@ -74,6 +88,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-encoded integer; `None` for the NULL marker `0xFB`.
+    #[inline]
     pub fn lenenc_int_or_null(&mut self) -> Result<Option<u64>> {
         let first = self.u8()?;
         Ok(Some(match first {
@@ -86,11 +101,13 @@ impl<'a> Reader<'a> {
         }))
     }
 
+    #[inline]
     pub fn lenenc_int(&mut self) -> Result<u64> {
         self.lenenc_int_or_null()?
             .ok_or(ProtocolError::Malformed("unexpected NULL length"))
     }
 
+    #[inline]
     pub fn lenenc_bytes(&mut self) -> Result<&'a [u8]> {
         let len = self.lenenc_int()?;
         let len = usize::try_from(len).map_err(|_| ProtocolError::Malformed("length too large"))?;
@@ -98,6 +115,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-encoded string, or `None` for SQL NULL.
+    #[inline]
     pub fn lenenc_bytes_or_null(&mut self) -> Result<Option<&'a [u8]>> {
         match self.peek() {
             Some(0xFB) => {
@@ -109,6 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A NUL-terminated string (without the NUL). A missing terminator takes the rest.
+    #[inline]
     pub fn null_terminated(&mut self) -> &'a [u8] {
         match self.buf.iter().position(|&b| b == 0) {
             Some(i) => {

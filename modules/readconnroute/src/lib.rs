@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use switchyard_api::{
-    RoutePlan, RouteReason, RouteTarget, Router, RouterSession, Server, ServerRole, ServerSet,
-    SessionInfo,
+    RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterSession, Server, ServerRole,
+    ServerSet, SessionInfo,
 };
 use switchyard_protocol::Command;
 
@@ -92,15 +92,12 @@ impl ReadConnSession {
     fn current(&self) -> RoutePlan {
         let target = match &self.chosen {
             Some(server) => RouteTarget::Server(server.clone()),
-            None => RouteTarget::Unavailable(format!(
+            None => RouteTarget::Close(RouteError::unavailable(format!(
                 "no server with role {} is available",
                 self.router.config.describe_roles()
-            )),
+            ))),
         };
-        RoutePlan {
-            target,
-            reason: RouteReason::Connection,
-        }
+        RoutePlan::new(target, RouteReason::Connection)
     }
 }
 

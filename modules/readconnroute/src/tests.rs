@@ -1,19 +1,17 @@
 use super::*;
-use switchyard_api::{ServerName, ServerStats};
+use switchyard_api::ServerStats;
 
 fn set(roles: &[(&str, ServerRole)]) -> ServerSet {
     ServerSet {
         servers: roles
             .iter()
             .map(|(name, role)| {
-                Arc::new(Server {
-                    name: ServerName::new(name),
-                    address: "127.0.0.1:1".into(),
-                    role: *role,
-                    maintenance: false,
-                    drain: false,
-                    stats: Arc::new(ServerStats::default()),
-                })
+                Arc::new(Server::new(
+                    name,
+                    "127.0.0.1:1",
+                    *role,
+                    Arc::new(ServerStats::default()),
+                ))
             })
             .collect(),
     }
@@ -70,8 +68,8 @@ fn replica_falls_back_to_primary_but_primary_does_not_fall_back() {
         db: None,
     });
     match session.connect(&s).target {
-        RouteTarget::Unavailable(msg) => {
-            assert_eq!(msg, "no server with role primary is available")
+        RouteTarget::Close(e) => {
+            assert_eq!(e.message, "no server with role primary is available")
         }
         other => panic!("{other:?}"),
     }

@@ -1,0 +1,213 @@
+//! Opening the session's backends: the first one at login, the others when a plan first needs
+//! them, each brought to the session's state before use.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_api::{RouteTarget, Server};
+use switchyard_protocol::auth::BackendSecret;
+use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
+use switchyard_protocol::conn::{self, LoginError};
+use switchyard_protocol::packets::{errors::*, ErrPacket};
+use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::{Command, ProtocolError};
+use tracing::{debug, warn};
+
+use super::{relay, Session, SessionError};
+use crate::backend::Backend;
+
+/// A connection idle longer than this is checked for a goodbye from its server before use.
+const STALE_AFTER: Duration = Duration::from_secs(1);
+
+/// Asks the server to report `last_gtid` in OK packets, keeping what it tracks already.
+const TRACK_GTID: &str = "SET session_track_system_variables = \
+     CONCAT_WS(',', NULLIF(@@session.session_track_system_variables, ''), 'last_gtid')";
+
+impl Session {
+    /// Opens the backend the router wants at login; on failure the client gets the error (the
+    /// server's own, when the server refused) with sequence id `seq`.
+    pub(super) async fn connect_first(&mut self, seq: u8) -> Result<(), SessionError> {
+        let plan = self.router.connect(&self.service.servers.load());
+        let server = match plan.target {
+            RouteTarget::Server(server) => server,
+            RouteTarget::Error(e) | RouteTarget::Close(e) => {
+                let msg = format!(
+                    "Service '{}' cannot take the connection: {}",
+                    self.service.name, e.message
+                );
+                return Err(self.refuse(seq, e.code, e.sqlstate, msg).await);
+            }
+            RouteTarget::All { .. } => {
+                let msg = format!(
+                    "Service '{}' has no server to connect to",
+                    self.service.name
+                );
+                return Err(self.refuse(seq, 2003, "HY000", msg).await);
+            }
+        };
+        match self.open(&server).await {
+            Ok(backend) => {
+                self.backends.push(backend);
+                self.register_backends();
+                Ok(())
+            }
+            Err(LoginError::Rejected(payload)) => {
+                let refusal = ErrPacket::parse(&payload).ok();
+                if refusal.is_some_and(|e| {
+                    matches!(e.code, ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD)
+                }) {
+                    // The proxy accepted credentials the server refuses: its account table is
+                    // stale (the account was dropped or changed since it was read). Answer as
+                    // the server answers a client it refuses, and read the table again.
+                    let service = self.service.clone();
+                    tokio::spawn(async move { service.reload_accounts().await });
+                    let yes = if self.credentials.secret == BackendSecret::Empty {
+                        "NO"
+                    } else {
+                        "YES"
+                    };
+                    let (user, ip) = (&self.credentials.user, self.peer.ip().to_canonical());
+                    let msg =
+                        format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
+                    return Err(self.refuse(seq, ER_ACCESS_DENIED, "28000", msg).await);
+                }
+                self.client.queue(seq, &payload);
+                let _ = self.client.flush().await;
+                let why = refusal
+                    .map(|e| e.to_error().to_string())
+                    .unwrap_or_default();
+                Err(SessionError::refused(&format!(
+                    "server '{}' refused the login: {why}",
+                    server.name
+                )))
+            }
+            Err(LoginError::Protocol(e)) => {
+                let msg = format!(
+                    "Can't connect to server '{}' ({}): {e}",
+                    server.name, server.address
+                );
+                warn!(server = %server.name, error = %e, "cannot open a backend connection");
+                Err(self.refuse(seq, 2003, "HY000", msg).await)
+            }
+        }
+    }
+
+    /// Logs in to `server` as the client, asking for GTID tracking if the router wants it.
+    pub(super) fn open<'a>(
+        &'a self,
+        server: &'a Arc<Server>,
+    ) -> impl Future<Output = Result<Backend, LoginError>> + Send + 'a {
+        open(&self.credentials, &self.service, self.wants_gtid, server)
+    }
+
+    /// The index of the session's backend on `server`, opening it (and replaying the session
+    /// history on it) if needed. On failure, says why in words.
+    pub(super) async fn ensure_open(&mut self, server: &Arc<Server>) -> Result<usize, String> {
+        if let Some(i) = self
+            .backends
+            .iter()
+            .position(|b| b.server.name == server.name)
+        {
+            if self.is_usable(i) {
+                return Ok(i);
+            }
+            self.lose_backend(i, "the server closed the idle connection");
+            // The router was told; the caller decides whether to go on here.
+        }
+        let history = self.history.as_ref();
+        if history.is_some_and(|h| !h.is_complete()) {
+            return Err(format!(
+                "the session-command history is over its limit of {}: no new backend can be \
+                 brought to the session's state",
+                self.service.router.history_limit().unwrap_or(0)
+            ));
+        }
+        let mut backend = self.open(server).await.map_err(|e| e.to_string())?;
+        if let Some(history) = self.history.as_ref().filter(|h| h.len() > 0) {
+            replay(&mut backend, history, self.credentials.capabilities)
+                .await
+                .map_err(|e| format!("replaying the session history failed: {e}"))?;
+        }
+        self.backends.push(backend);
+        self.register_backends();
+        Ok(self.backends.len() - 1)
+    }
+
+    /// False if the backend at `i` has said something unasked (its goodbye) since its last
+    /// reply: checked without waiting, and only on connections idle for a while.
+    fn is_usable(&mut self, i: usize) -> bool {
+        let backend = &mut self.backends[i];
+        if !backend.io.read_buf().is_empty() {
+            return false;
+        }
+        if backend.last_used.elapsed() < STALE_AFTER {
+            return true;
+        }
+        let mut fill = std::pin::pin!(backend.io.fill());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        fill.as_mut().poll(&mut cx).is_pending()
+    }
+}
+
+use std::future::Future;
+
+/// Logs in to `server` as the client; a free function so that the session is not borrowed
+/// across the wait.
+async fn open(
+    credentials: &super::Credentials,
+    service: &crate::service::Service,
+    wants_gtid: bool,
+    server: &Arc<Server>,
+) -> Result<Backend, LoginError> {
+    let mut login = credentials.login();
+    if wants_gtid {
+        login.capabilities |= CLIENT_SESSION_TRACK;
+    }
+    let mut backend = Backend::open(server, &login, service.connect_timeout).await?;
+    if wants_gtid {
+        track_gtid(&mut backend).await;
+    }
+    debug!(server = %server.name, thread_id = backend.info.connection_id, "backend connected");
+    Ok(backend)
+}
+
+/// Asks the backend to report `last_gtid` (again after a reset, which forgets it).
+pub(super) async fn track_gtid(backend: &mut Backend) {
+    let caps = backend.info.capabilities;
+    if let Err(e) = conn::query(&mut backend.io, caps, TRACK_GTID).await {
+        // Causal reads then fall back to the primary: no GTID is ever known.
+        warn!(server = %backend.server.name, error = %e, "the server cannot track last_gtid");
+    }
+}
+
+/// Runs the session history on a new backend, all commands at once, and checks that each ends
+/// as it did for the client.
+async fn replay(
+    backend: &mut Backend,
+    history: &super::history::History,
+    capabilities: u32,
+) -> Result<(), ProtocolError> {
+    for entry in history.entries() {
+        backend.io.queue(0, &entry.payload);
+    }
+    backend.io.flush().await?;
+    let mut tracker = ReplyTracker::new(capabilities);
+    for entry in history.entries() {
+        let cmd = Command::parse(&entry.payload)?;
+        if !tracker.start(&cmd) {
+            continue;
+        }
+        relay::discard(backend, &mut tracker).await?;
+        let ok = tracker.summary().error.is_none();
+        if ok != entry.ok {
+            return Err(ProtocolError::Unsupported(format!(
+                "'{}' {} on this server, unlike when the client ran it",
+                super::printable(&String::from_utf8_lossy(&entry.payload[1..])),
+                if ok { "succeeded" } else { "failed" }
+            )));
+        }
+    }
+    backend.status = tracker.summary().status;
+    backend.last_used = Instant::now();
+    Ok(())
+}

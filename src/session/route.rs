@@ -1,0 +1,744 @@
+//! The statement path: asks the router where a command goes, runs it there (or on every open
+//! backend, for session commands) and relays the reply.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server};
+use switchyard_protocol::codec::Packet;
+use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
+use switchyard_protocol::conn;
+use switchyard_protocol::packets::{errors::*, write_err};
+use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::stmt::{execute_param_types, execute_with_types, set_command_stmt_id};
+use tracing::{debug, info};
+
+use super::relay::{self, RelayFail};
+use super::{Session, SessionError};
+
+/// How many times an autocommit read is tried on another server after its target failed.
+const READ_RETRIES: usize = 3;
+
+/// Why a command did not run to the end on its target.
+enum Failure {
+    /// The target failed before the client saw anything (`code` is the client error to report
+    /// if the command is not retried). The router has been told; `end` says whether the
+    /// session must end.
+    Unsent {
+        why: String,
+        code: u16,
+        end: Option<RouteError>,
+    },
+    /// The target failed mid-reply; the client got an error.
+    Lost {
+        end: Option<RouteError>,
+    },
+    Session(SessionError),
+}
+
+impl From<SessionError> for Failure {
+    fn from(e: SessionError) -> Self {
+        Failure::Session(e)
+    }
+}
+
+impl Session {
+    /// Routes one command and relays its reply.
+    pub(super) async fn forward(
+        &mut self,
+        packet: &Packet,
+        cmd: Command<'_>,
+    ) -> Result<(), SessionError> {
+        let mut attempt = 0;
+        loop {
+            let plan = self.router.plan(&cmd, &self.service.servers.load());
+            let outcome = match &plan.target {
+                RouteTarget::Error(e) => return self.answer_error(e).await,
+                RouteTarget::Close(e) => return Err(self.end(1, e.clone()).await),
+                RouteTarget::All { dedup } => {
+                    return self.session_command(packet, cmd, *dedup).await
+                }
+                RouteTarget::Server(server) => {
+                    self.run_on(server.clone(), packet, cmd, &plan).await
+                }
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(Failure::Session(e)) => return Err(e),
+                Err(Failure::Unsent { why, end: None, .. })
+                    if plan.retryable && attempt < READ_RETRIES =>
+                {
+                    attempt += 1;
+                    info!(reason = %why, "retrying a read on another server");
+                }
+                Err(Failure::Unsent { why, code, end }) => {
+                    let msg = format!("Lost connection to backend server: {why}");
+                    write_err(self.client.write_buf(), 1, code, "HY000", &msg);
+                    self.client.flush().await?;
+                    return match end {
+                        Some(e) => Err(SessionError::BackendLost(String::new(), e.message)),
+                        None => Ok(()),
+                    };
+                }
+                Err(Failure::Lost { end: Some(e) }) => {
+                    return Err(SessionError::BackendLost(String::new(), e.message))
+                }
+                Err(Failure::Lost { end: None }) => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs `cmd` on `server` (opening it if needed) and relays the reply.
+    async fn run_on(
+        &mut self,
+        mut server: Arc<Server>,
+        packet: &Packet,
+        cmd: Command<'_>,
+        plan: &RoutePlan,
+    ) -> Result<(), Failure> {
+        let execute = match cmd {
+            Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
+                Some(id) => {
+                    // Long data went only to the backends that had the statement then.
+                    if let Some(s) = self.prepared.get(id).filter(|s| s.long_data) {
+                        if s.on(&server.name).is_none() {
+                            if let Some(b) = self
+                                .backends
+                                .iter()
+                                .find(|b| s.on(&b.server.name).is_some())
+                            {
+                                server = b.server.clone();
+                            }
+                        }
+                    }
+                    Some(id)
+                }
+                None => {
+                    self.unknown_statement(stmt_id, "mysqld_stmt_execute")
+                        .await?;
+                    return Ok(());
+                }
+            },
+            _ => None,
+        };
+        let mut index = self.open_for(&server).await?;
+        if let Some(wait) = &plan.wait_gtid {
+            if !self.wait_gtid(index, wait).await {
+                let primary = self.service.servers.load().primary().cloned();
+                if let Some(primary) = primary {
+                    debug!(replica = %server.name, "causal read: the replica is behind, reading on the primary");
+                    index = self.open_for(&primary).await?;
+                }
+            }
+        }
+        let prepared_id = match cmd {
+            Command::StmtPrepare(_) => {
+                Some(self.prepared.add(Bytes::copy_from_slice(&packet.payload)))
+            }
+            _ => None,
+        };
+        let rewritten = match execute {
+            Some(id) => {
+                self.execute_packet(index, id, &packet.payload).await?;
+                true
+            }
+            None => false,
+        };
+        let backend = &mut self.backends[index];
+        let stats = backend.server.stats.clone();
+        stats.statement_routed();
+        let payload = if rewritten {
+            &self.scratch[..]
+        } else {
+            &packet.payload[..]
+        };
+        backend.io.queue(0, payload);
+        if let Err(e) = backend.io.flush().await {
+            return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST));
+        }
+        let started = Instant::now();
+        if self.tracker.start(&cmd) {
+            stats.operation_started();
+            let relayed = self.relay(index, prepared_id).await;
+            stats.operation_finished();
+            stats.record_response(started.elapsed().as_micros() as u64);
+            match relayed {
+                Ok(()) => {}
+                Err(RelayFail::Session(e)) => return Err(e.into()),
+                Err(RelayFail::Unsent(why)) => {
+                    return Err(self.unsent(index, why, CR_SERVER_LOST));
+                }
+                Err(RelayFail::Lost(why)) => {
+                    let end = self.lose_backend(index, &why);
+                    return Err(Failure::Lost { end });
+                }
+            }
+        }
+        let name = self.backends[index].server.name.clone();
+        if let Some(id) = execute {
+            if let Some(s) = self.prepared.get_mut(id) {
+                s.last_server = Some(name.clone());
+                s.long_data = false;
+            }
+        }
+        if let Some(id) = prepared_id {
+            match self.tracker.summary().prepared {
+                Some(p) => {
+                    self.prepared.set_backend(id, &name, p.stmt_id);
+                    if let Some(s) = self.prepared.get_mut(id) {
+                        s.params = p.params;
+                    }
+                }
+                None => {
+                    self.prepared.remove(id);
+                }
+            }
+        }
+        let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
+        self.replied(&name, prepared_id);
+        Ok(())
+    }
+
+    /// Tells the router how the command ended.
+    fn replied(&mut self, server: &switchyard_api::ServerName, prepared_id: Option<u32>) {
+        self.status = self.tracker.summary().status;
+        let fresh = std::mem::take(&mut self.gtid_fresh);
+        self.router.on_reply(&Reply {
+            server,
+            summary: self.tracker.summary(),
+            prepared_id,
+            last_gtid: self.gtid.as_deref().filter(|_| fresh),
+        });
+    }
+
+    /// The index of an open backend on `server`, opened if needed.
+    async fn open_for(&mut self, server: &Arc<Server>) -> Result<usize, Failure> {
+        match self.ensure_open(server).await {
+            Ok(i) => Ok(i),
+            Err(why) => {
+                let end = self.router.on_backend_closed(&server.name, &why);
+                Err(Failure::Unsent {
+                    why: format!("cannot use server '{}': {why}", server.name),
+                    code: CR_CONN_HOST_ERROR,
+                    end,
+                })
+            }
+        }
+    }
+
+    /// The backend at `index` failed before the client saw anything.
+    fn unsent(&mut self, index: usize, why: String, code: u16) -> Failure {
+        let name = self.backends[index].server.name.clone();
+        let end = self.lose_backend(index, &why);
+        Failure::Unsent {
+            why: format!("server '{name}': {why}"),
+            code,
+            end,
+        }
+    }
+
+    /// Waits until the backend at `index` has replicated the GTID; false if it has not within
+    /// the timeout, or cannot say.
+    async fn wait_gtid(&mut self, index: usize, wait: &GtidWait) -> bool {
+        // The GTID comes from a server, but it is spliced into SQL: only digits, '-' and ','.
+        let valid = !wait.gtid.is_empty()
+            && wait
+                .gtid
+                .bytes()
+                .all(|c| c.is_ascii_digit() || c == b'-' || c == b',');
+        if !valid {
+            return false;
+        }
+        let sql = format!(
+            "SELECT MASTER_GTID_WAIT('{}', {:.3})",
+            wait.gtid,
+            wait.timeout.as_secs_f64()
+        );
+        let backend = &mut self.backends[index];
+        let caps = backend.info.capabilities;
+        match conn::query(&mut backend.io, caps, &sql).await {
+            Ok(rows) => {
+                rows.first()
+                    .and_then(|r| r.first())
+                    .and_then(|v| v.as_deref())
+                    == Some(b"0")
+            }
+            Err(e) => {
+                debug!(server = %backend.server.name, error = %e, "MASTER_GTID_WAIT failed");
+                false
+            }
+        }
+    }
+
+    /// Builds in `scratch` the client's COM_STMT_EXECUTE for the backend at `index`: the
+    /// backend's statement id, and the parameter types if that backend has not seen them. The
+    /// statement is prepared there first if it is not yet.
+    async fn execute_packet(
+        &mut self,
+        index: usize,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<(), Failure> {
+        let name = self.backends[index].server.name.clone();
+        let known = self.prepared.get(id).and_then(|s| s.on(&name)).is_some();
+        if !known {
+            self.prepare_on(index, id).await?;
+        }
+        let Some(stmt) = self.prepared.get_mut(id) else {
+            return Err(Failure::Unsent {
+                why: "the statement is gone".into(),
+                code: CR_CONN_HOST_ERROR,
+                end: None,
+            });
+        };
+        let params = stmt.params;
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        if let Some(types) = execute_param_types(payload, params) {
+            if stmt.types.as_deref() != Some(types) {
+                stmt.types = Some(Bytes::copy_from_slice(types));
+            }
+            for b in &mut stmt.backends {
+                b.types_sent = b.server == name;
+            }
+            scratch.extend_from_slice(payload);
+        } else {
+            let types_sent = stmt.on(&name).is_some_and(|b| b.types_sent);
+            let added = match (&stmt.types, types_sent) {
+                (Some(types), false) => execute_with_types(payload, params, types, scratch),
+                _ => false,
+            };
+            if !added {
+                scratch.extend_from_slice(payload);
+            }
+            if let Some(on) = stmt.on_mut(&name) {
+                on.types_sent = true;
+            }
+        }
+        let backend_id = stmt.on(&name).map_or(0, |b| b.id);
+        set_command_stmt_id(scratch, backend_id);
+        Ok(())
+    }
+
+    /// Prepares statement `id` on the backend at `index`, which did not have it.
+    async fn prepare_on(&mut self, index: usize, id: u32) -> Result<(), Failure> {
+        let Some(prepare) = self.prepared.get(id).map(|s| s.prepare.clone()) else {
+            return Ok(());
+        };
+        let backend = &mut self.backends[index];
+        let mut tracker = ReplyTracker::new(backend.info.capabilities);
+        backend.io.queue(0, &prepare);
+        let done = match backend.io.flush().await {
+            Ok(()) => {
+                tracker.start(&Command::StmtPrepare(&prepare[1..]));
+                relay::discard(backend, &mut tracker).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST));
+        }
+        match tracker.summary().prepared {
+            Some(p) => {
+                let name = self.backends[index].server.name.clone();
+                self.prepared.set_backend(id, &name, p.stmt_id);
+                Ok(())
+            }
+            None => Err(Failure::Unsent {
+                why: format!(
+                    "server '{}' cannot prepare the statement",
+                    self.backends[index].server.name
+                ),
+                code: CR_CONN_HOST_ERROR,
+                end: None,
+            }),
+        }
+    }
+
+    /// Answers a command naming a statement id the session does not have, as the server does.
+    async fn unknown_statement(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
+        let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
+        write_err(
+            self.client.write_buf(),
+            1,
+            ER_UNKNOWN_STMT_HANDLER,
+            "HY000",
+            &msg,
+        );
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// The backend whose reply a session command's client gets: the primary's if it is open,
+    /// else the first.
+    pub(super) fn reply_backend(&self) -> usize {
+        let servers = self.service.servers.load();
+        let primary = servers.primary().map(|p| p.name.clone());
+        self.backends
+            .iter()
+            .position(|b| Some(&b.server.name) == primary.as_ref())
+            .unwrap_or(0)
+    }
+
+    /// A session command: runs on every open backend; the client gets one reply; backends
+    /// whose reply disagrees are closed; the command joins the history.
+    async fn session_command(
+        &mut self,
+        packet: &Packet,
+        cmd: Command<'_>,
+        dedup: bool,
+    ) -> Result<(), SessionError> {
+        if self.backends.is_empty() {
+            let plan = self.router.connect(&self.service.servers.load());
+            let opened = match &plan.target {
+                RouteTarget::Server(s) => self.open_for(s).await.map(|_| ()),
+                RouteTarget::Error(e) | RouteTarget::Close(e) => Err(Failure::Unsent {
+                    why: e.message.clone(),
+                    code: e.code,
+                    end: None,
+                }),
+                RouteTarget::All { .. } => Err(Failure::Unsent {
+                    why: "no server to run it on".into(),
+                    code: CR_CONN_HOST_ERROR,
+                    end: None,
+                }),
+            };
+            match opened {
+                Ok(()) => {}
+                Err(Failure::Session(e)) => return Err(e),
+                Err(Failure::Unsent { end: Some(e), .. }) => return Err(self.end(1, e).await),
+                Err(Failure::Unsent { why, code, .. }) => {
+                    let msg = format!("Lost connection to backend server: {why}");
+                    write_err(self.client.write_buf(), 1, code, "HY000", &msg);
+                    self.client.flush().await?;
+                    return Ok(());
+                }
+                Err(Failure::Lost { .. }) => return Ok(()),
+            }
+        }
+        let prepared_id = matches!(cmd, Command::StmtPrepare(_))
+            .then(|| self.prepared.add(Bytes::copy_from_slice(&packet.payload)));
+        // Send to all first, so that the servers work in parallel.
+        let mut failed = Vec::new();
+        for b in &mut self.backends {
+            b.server.stats.statement_routed();
+            b.io.queue(0, &packet.payload);
+            if let Err(e) = b.io.flush().await {
+                failed.push((b.server.name.clone(), e.to_string()));
+            }
+        }
+        if let Some(e) = self.drop_failed(failed) {
+            return Err(self.end(1, e).await);
+        }
+        if self.backends.is_empty() {
+            let msg = "Lost connection to backend server: every backend failed";
+            write_err(self.client.write_buf(), 1, CR_SERVER_LOST, "HY000", msg);
+            self.client.flush().await?;
+            return Ok(());
+        }
+        let chosen = self.reply_backend();
+        let has_reply = self.tracker.start(&cmd);
+        if has_reply {
+            match self.relay(chosen, prepared_id).await {
+                Ok(()) => {}
+                Err(RelayFail::Session(e)) => return Err(e),
+                Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
+                    if let Some(e) = self.lose_backend(chosen, &why) {
+                        return Err(self.end(1, e).await);
+                    }
+                    // The command ran, or not, on the others: the session state is unknown.
+                    let msg = format!(
+                        "Lost connection to backend server during a session command: {why}"
+                    );
+                    return Err(self
+                        .end(
+                            1,
+                            RouteError {
+                                code: CR_SERVER_LOST,
+                                sqlstate: "HY000",
+                                message: msg,
+                            },
+                        )
+                        .await);
+                }
+            }
+        }
+        let summary = self.tracker.summary().clone();
+        let ok = summary.error.is_none();
+        let chosen_name = self.backends[chosen].server.name.clone();
+        if let (Some(id), Some(p)) = (prepared_id, summary.prepared) {
+            self.prepared.set_backend(id, &chosen_name, p.stmt_id);
+            if let Some(s) = self.prepared.get_mut(id) {
+                s.params = p.params;
+            }
+        }
+        // The others' replies: read, compared, dropped.
+        let mut disagree = Vec::new();
+        let mut to_close = Vec::new();
+        for (i, b) in self.backends.iter_mut().enumerate() {
+            if i == chosen || !has_reply {
+                continue;
+            }
+            let mut tracker = ReplyTracker::new(b.info.capabilities);
+            tracker.start(&cmd);
+            match relay::discard(b, &mut tracker).await {
+                Err(e) => disagree.push((b.server.name.clone(), e.to_string())),
+                Ok(()) => {
+                    let theirs = tracker.summary();
+                    if theirs.error.is_none() != ok {
+                        disagree.push((
+                            b.server.name.clone(),
+                            format!(
+                                "its reply to a session command differs from server '{chosen_name}''s"
+                            ),
+                        ));
+                        if let Some(p) = theirs.prepared {
+                            to_close.push((i, p.stmt_id));
+                        }
+                    } else if let (Some(id), Some(p)) = (prepared_id, theirs.prepared) {
+                        if ok {
+                            self.prepared.set_backend(id, &b.server.name, p.stmt_id);
+                        }
+                    }
+                }
+            }
+        }
+        for (i, stmt_id) in to_close {
+            close_statement(&mut self.backends[i], stmt_id).await;
+        }
+        if let Some(e) = self.drop_failed(disagree) {
+            return Err(self.end(0, e).await);
+        }
+        match prepared_id {
+            Some(id) if !ok => {
+                self.prepared.remove(id);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(h) = self.history.as_mut() {
+                    h.record(Bytes::copy_from_slice(&packet.payload), ok, dedup);
+                }
+            }
+        }
+        let prepared_id = prepared_id.filter(|_| ok);
+        self.replied(&chosen_name, prepared_id);
+        Ok(())
+    }
+
+    /// Closes the backends that failed; returns the error to end the session with, if any.
+    fn drop_failed(
+        &mut self,
+        failed: Vec<(switchyard_api::ServerName, String)>,
+    ) -> Option<RouteError> {
+        let mut end = None;
+        for (name, why) in failed {
+            if let Some(i) = self.backends.iter().position(|b| b.server.name == name) {
+                end = end.or(self.lose_backend(i, &why));
+            }
+        }
+        end
+    }
+
+    /// COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE, COM_STMT_RESET and COM_STMT_FETCH: sent where
+    /// the statement lives.
+    pub(super) async fn statement_command(
+        &mut self,
+        packet: &Packet,
+        cmd: Command<'_>,
+    ) -> Result<(), SessionError> {
+        let (client_id, name) = match cmd {
+            Command::StmtSendLongData { stmt_id } => (stmt_id, "mysqld_stmt_send_long_data"),
+            Command::StmtClose { stmt_id } => (stmt_id, "mysqld_stmt_close"),
+            Command::StmtReset { stmt_id } => (stmt_id, "mysqld_stmt_reset"),
+            Command::StmtFetch { stmt_id, .. } => (stmt_id, "mysqld_stmt_fetch"),
+            _ => return Ok(()),
+        };
+        let Some(id) = self.prepared.resolve(client_id) else {
+            // Long data and close have no reply, even for an unknown statement.
+            return match cmd {
+                Command::StmtReset { .. } | Command::StmtFetch { .. } => {
+                    self.unknown_statement(client_id, name).await
+                }
+                _ => Ok(()),
+            };
+        };
+        match cmd {
+            Command::StmtClose { .. } => {
+                if let Some(stmt) = self.prepared.remove(id) {
+                    for on in stmt.backends {
+                        if let Some(b) = self
+                            .backends
+                            .iter_mut()
+                            .find(|b| b.server.name == on.server)
+                        {
+                            close_statement(b, on.id).await;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Command::StmtSendLongData { .. } => {
+                let Some(stmt) = self.prepared.get_mut(id) else {
+                    return Ok(());
+                };
+                stmt.long_data = true;
+                let mut failed = Vec::new();
+                for on in &stmt.backends {
+                    if let Some(b) = self
+                        .backends
+                        .iter_mut()
+                        .find(|b| b.server.name == on.server)
+                    {
+                        self.scratch.clear();
+                        self.scratch.extend_from_slice(&packet.payload);
+                        set_command_stmt_id(&mut self.scratch, on.id);
+                        b.io.queue(0, &self.scratch);
+                        if let Err(e) = b.io.flush().await {
+                            failed.push((b.server.name.clone(), e.to_string()));
+                        }
+                    }
+                }
+                match self.drop_failed(failed) {
+                    Some(e) => Err(self.end(0, e).await),
+                    None => Ok(()),
+                }
+            }
+            Command::StmtFetch { .. } => {
+                let last = self.prepared.get(id).and_then(|s| {
+                    let server = s.last_server.as_ref()?;
+                    Some((server.clone(), s.on(server)?.id))
+                });
+                let index = last.as_ref().and_then(|(server, _)| {
+                    self.backends.iter().position(|b| &b.server.name == server)
+                });
+                let (Some((server, backend_id)), Some(index)) = (last, index) else {
+                    let msg = format!("The statement ({client_id}) has no open cursor");
+                    write_err(
+                        self.client.write_buf(),
+                        1,
+                        ER_STMT_HAS_NO_OPEN_CURSOR,
+                        "HY000",
+                        &msg,
+                    );
+                    self.client.flush().await?;
+                    return Ok(());
+                };
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&packet.payload);
+                set_command_stmt_id(&mut self.scratch, backend_id);
+                self.run_bound(index, &cmd, &server).await
+            }
+            Command::StmtReset { .. } => {
+                let mut targets: Vec<_> = self.prepared.get(id).map_or(Vec::new(), |s| {
+                    s.backends
+                        .iter()
+                        .map(|b| (b.server.clone(), b.id))
+                        .collect()
+                });
+                if let Some(s) = self.prepared.get_mut(id) {
+                    s.long_data = false;
+                }
+                targets
+                    .retain(|(server, _)| self.backends.iter().any(|b| &b.server.name == server));
+                // The client gets the reply of the backend a session command's reply comes
+                // from, when it has the statement; the others reset theirs silently.
+                let reply_from = self
+                    .backends
+                    .get(self.reply_backend())
+                    .map(|b| b.server.name.clone());
+                let chosen = targets
+                    .iter()
+                    .position(|(server, _)| Some(server) == reply_from.as_ref())
+                    .unwrap_or(0);
+                if targets.is_empty() {
+                    return self.unknown_statement(client_id, name).await;
+                }
+                let (chosen_server, chosen_id) = targets.swap_remove(chosen);
+                let mut failed = Vec::new();
+                for (server, backend_id) in &targets {
+                    let Some(b) = self.backends.iter_mut().find(|b| &b.server.name == server)
+                    else {
+                        continue;
+                    };
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(&packet.payload);
+                    set_command_stmt_id(&mut self.scratch, *backend_id);
+                    b.io.queue(0, &self.scratch);
+                    let mut tracker = ReplyTracker::new(b.info.capabilities);
+                    tracker.start(&cmd);
+                    let done = match b.io.flush().await {
+                        Ok(()) => relay::discard(b, &mut tracker).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = done {
+                        failed.push((server.clone(), e.to_string()));
+                    }
+                }
+                if let Some(e) = self.drop_failed(failed) {
+                    return Err(self.end(1, e).await);
+                }
+                let Some(index) = self
+                    .backends
+                    .iter()
+                    .position(|b| b.server.name == chosen_server)
+                else {
+                    return self.unknown_statement(client_id, name).await;
+                };
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&packet.payload);
+                set_command_stmt_id(&mut self.scratch, chosen_id);
+                self.run_bound(index, &cmd, &chosen_server).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends the command in `scratch` to the backend at `index` and relays its reply; a failure
+    /// is reported to the client, not retried (the statement lives there).
+    async fn run_bound(
+        &mut self,
+        index: usize,
+        cmd: &Command<'_>,
+        server: &switchyard_api::ServerName,
+    ) -> Result<(), SessionError> {
+        let backend = &mut self.backends[index];
+        backend.io.queue(0, &self.scratch);
+        let sent = backend.io.flush().await;
+        let outcome = match sent {
+            Err(e) => Err(RelayFail::Unsent(e.to_string())),
+            Ok(()) if self.tracker.start(cmd) => self.relay(index, None).await,
+            Ok(()) => Ok(()),
+        };
+        match outcome {
+            Ok(()) => {
+                self.replied(server, None);
+                Ok(())
+            }
+            Err(RelayFail::Session(e)) => Err(e),
+            Err(RelayFail::Unsent(why)) => {
+                let end = self.lose_backend(index, &why);
+                let msg = format!("Lost connection to backend server '{server}': {why}");
+                write_err(self.client.write_buf(), 1, CR_SERVER_LOST, "HY000", &msg);
+                self.client.flush().await?;
+                match end {
+                    Some(e) => Err(SessionError::BackendLost(server.to_string(), e.message)),
+                    None => Ok(()),
+                }
+            }
+            Err(RelayFail::Lost(why)) => match self.lose_backend(index, &why) {
+                Some(e) => Err(SessionError::BackendLost(server.to_string(), e.message)),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// Sends COM_STMT_CLOSE for a backend's statement id (it has no reply).
+async fn close_statement(backend: &mut crate::backend::Backend, stmt_id: u32) {
+    let mut payload = [0u8; 5];
+    payload[0] = COM_STMT_CLOSE;
+    payload[1..].copy_from_slice(&stmt_id.to_le_bytes());
+    backend.io.queue(0, &payload);
+    let _ = backend.io.flush().await;
+}

@@ -1,0 +1,315 @@
+//! Commands the session answers with its own logic rather than a router's plan: KILL,
+//! COM_CHANGE_USER and COM_RESET_CONNECTION.
+
+use bytes::{Bytes, BytesMut};
+use switchyard_api::RouteTarget;
+use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
+use switchyard_protocol::caps::SERVER_STATUS_AUTOCOMMIT;
+use switchyard_protocol::codec::Packet;
+use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
+use switchyard_protocol::conn::{self, LoginError};
+use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
+use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
+use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::ProtocolError;
+use tracing::{info, warn};
+
+use super::login::{self, Credentials};
+use super::relay::{self, RelayFail};
+use super::{kill, printable, session_info, Session, SessionError};
+use crate::backend::Backend;
+
+impl Session {
+    /// `KILL` of a connection id the client got from the proxy: run on the servers as a KILL of
+    /// the target session's backend thread ids, with this client's credentials (so that the
+    /// server checks the right privileges), and answered in the client's terms. The ids clients
+    /// know are the proxy's, so an id that is not a live session is unknown, as on a server.
+    pub(super) async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
+        let target = u32::try_from(k.id)
+            .ok()
+            .and_then(|id| self.registry.get(id))
+            .map(|t| t.backends)
+            .unwrap_or_default();
+        if target.is_empty() {
+            let msg = format!("Unknown thread id: {}", k.id);
+            write_err(self.client.write_buf(), 1, ER_NO_SUCH_THREAD, "HY000", &msg);
+            self.client.flush().await?;
+            return Ok(());
+        }
+        // The first backend last: killing one's own session ends it there, as on a server.
+        let mut result = Ok(());
+        let mut failed_thread = 0;
+        for (server, thread_id) in target.iter().rev() {
+            let sql = k.backend_sql(*thread_id);
+            let own = self
+                .backends
+                .iter_mut()
+                .find(|b| b.server.name == server.name);
+            let r = match own {
+                Some(own) => conn::query(&mut own.io, own.info.capabilities, &sql)
+                    .await
+                    .map(|_| ()),
+                None => match Backend::open(
+                    server,
+                    &self.credentials.login(),
+                    self.service.connect_timeout,
+                )
+                .await
+                {
+                    Ok(mut side) => {
+                        let r = conn::query(&mut side.io, side.info.capabilities, &sql).await;
+                        side.quit().await;
+                        r.map(|_| ())
+                    }
+                    Err(LoginError::Protocol(e)) => Err(e),
+                    Err(LoginError::Rejected(p)) => Err(ErrPacket::parse(&p)?.to_error()),
+                },
+            };
+            if r.is_err() && result.is_ok() {
+                result = r;
+                failed_thread = *thread_id;
+            }
+        }
+        match result {
+            Ok(()) => write_ok(self.client.write_buf(), 1, 0, 0, self.status, 0),
+            Err(ProtocolError::Server {
+                code,
+                sqlstate,
+                message,
+            }) => {
+                // The server names its own thread id; the client knows the proxy's.
+                let message = match message.strip_suffix(&failed_thread.to_string()) {
+                    Some(prefix) => format!("{prefix}{}", k.id),
+                    None => message,
+                };
+                write_err(self.client.write_buf(), 1, code, &sqlstate, &message)
+            }
+            Err(e) => write_err(
+                self.client.write_buf(),
+                1,
+                2003,
+                "HY000",
+                &format!("KILL failed: {e}"),
+            ),
+        }
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// COM_CHANGE_USER: the new account is checked like a login, then the session gets a
+    /// fresh backend connection as that user, which resets the session state as the command
+    /// does on a server. When the change is refused, the session goes on as the previous user
+    /// with its state reset, as MariaDB does.
+    pub(super) async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let Ok(req) = ChangeUser::parse(body, self.credentials.capabilities) else {
+            write_err(
+                self.client.write_buf(),
+                1,
+                ER_UNKNOWN_COM,
+                "08S01",
+                "Malformed COM_CHANGE_USER",
+            );
+            self.client.flush().await?;
+            return Ok(());
+        };
+        let user = String::from_utf8_lossy(req.user).into_owned();
+        let mut seq = 1u8;
+        let native = req
+            .auth_plugin
+            .is_none_or(|p| p == NATIVE_PLUGIN.as_bytes() || p.is_empty());
+        let switched;
+        let fresh_seed = auth::new_seed();
+        let (response, seed): (&[u8], &[u8]) = if native {
+            (req.auth_response, &self.credentials.seed)
+        } else {
+            let mut p = BytesMut::new();
+            write_auth_switch(&mut p, NATIVE_PLUGIN.as_bytes(), &fresh_seed);
+            self.client.queue(seq, &p);
+            self.client.flush().await?;
+            switched = self
+                .client
+                .read_packet()
+                .await?
+                .ok_or(SessionError::ClientGone)?;
+            seq = switched.last_seq.wrapping_add(1);
+            (&switched.payload[..], &fresh_seed)
+        };
+        let ip = self.peer.ip().to_canonical();
+        let secret = match login::authenticate(&self.service, req.user, ip, response, seed).await {
+            Ok(secret) => secret,
+            Err(_) => {
+                let yes = if response.is_empty() { "NO" } else { "YES" };
+                let msg = format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
+                info!(reason = %printable(&msg), "change of user refused");
+                self.reset_backends().await?;
+                write_err(
+                    self.client.write_buf(),
+                    seq,
+                    ER_ACCESS_DENIED,
+                    "28000",
+                    &msg,
+                );
+                self.client.flush().await?;
+                return Ok(());
+            }
+        };
+        let old = &self.credentials;
+        let credentials = Credentials {
+            user,
+            secret,
+            db: req.db.map(|d| String::from_utf8_lossy(d).into_owned()),
+            capabilities: old.capabilities,
+            collation: req.collation.unwrap_or(old.collation),
+            max_packet: old.max_packet,
+            attributes: req
+                .attributes
+                .map(Bytes::copy_from_slice)
+                .or_else(|| old.attributes.clone()),
+            seed: old.seed,
+            next_seq: seq,
+        };
+        let previous = std::mem::replace(&mut self.credentials, credentials);
+        let mut router =
+            self.service
+                .router
+                .new_session(&session_info(self.id, self.peer, &self.credentials));
+        let opened = match router.connect(&self.service.servers.load()).target {
+            RouteTarget::Server(server) => self.open(&server).await,
+            RouteTarget::Error(e) | RouteTarget::Close(e) => {
+                Err(LoginError::Protocol(ProtocolError::Unsupported(e.message)))
+            }
+            RouteTarget::All { .. } => Err(LoginError::Protocol(ProtocolError::Unsupported(
+                "no server to connect to".into(),
+            ))),
+        };
+        match opened {
+            Ok(backend) => {
+                for old in std::mem::replace(&mut self.backends, vec![backend]) {
+                    old.quit().await;
+                }
+                self.router = router;
+                self.forget_state();
+                self.register_backends();
+                self.status = self.backends[0].info.status;
+                write_ok(self.client.write_buf(), seq, 0, 0, self.status, 0);
+                info!(user = ?self.credentials.user, "client changed user");
+            }
+            Err(e) => {
+                let error = printable(&e.to_string());
+                info!(user = ?self.credentials.user, %error, "change of user refused by the server");
+                self.credentials = previous;
+                self.reset_backends().await?;
+                match e {
+                    LoginError::Rejected(payload) => {
+                        self.client.queue(seq, &payload);
+                    }
+                    LoginError::Protocol(e) => write_err(
+                        self.client.write_buf(),
+                        seq,
+                        2003,
+                        "HY000",
+                        &format!("Can't change user: {e}"),
+                    ),
+                }
+            }
+        }
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// COM_RESET_CONNECTION: every backend resets its session state; the client gets the reply
+    /// of one of them.
+    pub(super) async fn reset_connection(&mut self, packet: &Packet) -> Result<(), SessionError> {
+        if self.backends.is_empty() {
+            write_ok(
+                self.client.write_buf(),
+                1,
+                0,
+                0,
+                SERVER_STATUS_AUTOCOMMIT,
+                0,
+            );
+            self.client.flush().await?;
+            self.forget_state();
+            return Ok(());
+        }
+        let chosen = self.reply_backend();
+        let cmd = Command::ResetConnection;
+        for (i, b) in self.backends.iter_mut().enumerate() {
+            if i == chosen {
+                continue;
+            }
+            b.io.queue(0, &packet.payload);
+            let mut tracker = ReplyTracker::new(b.info.capabilities);
+            tracker.start(&cmd);
+            let done = match b.io.flush().await {
+                Ok(()) => relay::discard(b, &mut tracker).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                warn!(server = %b.server.name, error = %e, "a backend failed to reset its session");
+            } else if self.wants_gtid {
+                super::backends::track_gtid(b).await;
+            }
+        }
+        let b = &mut self.backends[chosen];
+        b.io.queue(0, &packet.payload);
+        let sent = b.io.flush().await;
+        self.tracker.start(&cmd);
+        let outcome = match sent {
+            Ok(()) => self.relay(chosen, None).await,
+            Err(e) => Err(RelayFail::Unsent(e.to_string())),
+        };
+        self.forget_state();
+        match outcome {
+            Ok(()) => {
+                self.status = self.tracker.summary().status;
+                if self.wants_gtid {
+                    super::backends::track_gtid(&mut self.backends[chosen]).await;
+                }
+                Ok(())
+            }
+            Err(RelayFail::Session(e)) => Err(e),
+            Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
+                let name = self.backends[chosen].server.name.to_string();
+                Err(SessionError::BackendLost(name, why))
+            }
+        }
+    }
+
+    /// Forgets the session state kept for the backends (after a reset or change of user).
+    fn forget_state(&mut self) {
+        self.router.on_reset();
+        if let Some(h) = self.history.as_mut() {
+            h.clear();
+        }
+        self.prepared.clear();
+    }
+
+    /// Resets the session state on every backend (COM_RESET_CONNECTION), as a refused change
+    /// of user does on a server.
+    async fn reset_backends(&mut self) -> Result<(), SessionError> {
+        for backend in &mut self.backends {
+            backend.io.queue(0, &[COM_RESET_CONNECTION]);
+            let reply = match backend.io.flush().await {
+                Ok(()) => backend.io.expect_packet().await,
+                Err(e) => Err(e),
+            };
+            match reply {
+                Ok(p) if p.payload.first() == Some(&0xFF) => {
+                    warn!(reply = ?ErrPacket::parse(&p.payload).ok(), "the backend refused to reset the session");
+                }
+                Ok(_) if self.wants_gtid => super::backends::track_gtid(backend).await,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(SessionError::BackendLost(
+                        backend.server.name.to_string(),
+                        e.to_string(),
+                    ))
+                }
+            }
+        }
+        self.forget_state();
+        Ok(())
+    }
+}
