@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: sysbench against the sandbox primary directly, through HAProxy (plain TCP
-# relay) and through Switchyard (readconnroute to the primary), side by side in one run.
+# relay), through Switchyard's readconnroute (every statement to the primary) and through its
+# readwritesplit (reads spread over the replicas, classified and routed per statement), side by
+# side in one run. The two Switchyard targets are two services of one proxy process.
 #
-#   benches/sysbench.sh [--only direct,haproxy,switchyard]
+#   benches/sysbench.sh [--only direct,haproxy,switchyard,rwsplit]
 #
 # For each workload x ps-mode x thread count, the targets run one after the other (interleaved), so
 # they see similar conditions. Printed per run: qps, avg and p95 latency per sysbench transaction
@@ -19,7 +21,7 @@
 #   BENCH_WARMUP=3                      seconds of warm-up per target before the measured runs
 #   BENCH_IDLE_SESSIONS=1000            0 skips the idle-session memory measurement
 #   BENCH_OUT=target/bench/sysbench-latest.txt
-#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107
+#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108
 #   SWITCHYARD_BIN=target/release/switchyard (built with cargo build --release unless BENCH_NO_BUILD=1)
 set -euo pipefail
 
@@ -38,10 +40,11 @@ HOST=127.0.0.1
 PRIMARY_PORT="${SANDBOX_PORT_BASE:-3307}"
 HAPROXY_PORT="${HAPROXY_PORT:-4106}"
 SWITCHYARD_PORT="${SWITCHYARD_PORT:-4107}"
+RWSPLIT_PORT="${RWSPLIT_PORT:-4108}"
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-target/release/switchyard}"
 DB_USER=app DB_PASS=app DB_NAME=sbtest
 
-ONLY="direct,haproxy,switchyard"
+ONLY="direct,haproxy,switchyard,rwsplit"
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --only) ONLY="$2"; shift 2 ;;
@@ -161,7 +164,7 @@ EOF
     fi
 fi
 
-if want switchyard; then
+if want switchyard || want rwsplit; then
     ok=1
     if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
         log "cargo build --release"
@@ -181,15 +184,26 @@ services:
     user: switchyard
     password: switchyard
     options: { router_options: primary }
+  - name: bench-rws
+    router: readwritesplit
+    servers: [db1, db2, db3]
+    user: switchyard
+    password: switchyard
 listeners:
   - { name: bench, service: bench, address: $HOST:$SWITCHYARD_PORT }
+  - { name: bench-rws, service: bench-rws, address: $HOST:$RWSPLIT_PORT }
 EOF
         RUST_LOG="${RUST_LOG:-warn}" "$SWITCHYARD_BIN" -c "$WORK/switchyard.yaml" </dev/null >"$WORK/switchyard.log" 2>&1 &
         SWITCHYARD_PID=$!
         if wait_port "$SWITCHYARD_PORT" "$SWITCHYARD_PID" 15 &&
             mysql_app "$SWITCHYARD_PORT" "SELECT 1" >"$WORK/switchyard-check.log" 2>&1; then
-            TARGETS+=(switchyard); PORT[switchyard]=$SWITCHYARD_PORT; PID_OF[switchyard]=$SWITCHYARD_PID
-            log "Switchyard on $HOST:$SWITCHYARD_PORT (pid $SWITCHYARD_PID)"
+            if want switchyard; then
+                TARGETS+=(switchyard); PORT[switchyard]=$SWITCHYARD_PORT; PID_OF[switchyard]=$SWITCHYARD_PID
+            fi
+            if want rwsplit; then
+                TARGETS+=(rwsplit); PORT[rwsplit]=$RWSPLIT_PORT; PID_OF[rwsplit]=$SWITCHYARD_PID
+            fi
+            log "Switchyard on $HOST:$SWITCHYARD_PORT (readconnroute) and :$RWSPLIT_PORT (readwritesplit), pid $SWITCHYARD_PID"
         else
             cat "$WORK/switchyard-check.log" >&2 2>/dev/null || true
             tail -n 20 "$WORK/switchyard.log" >&2 || true

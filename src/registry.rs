@@ -6,11 +6,12 @@ use std::sync::Arc;
 use switchyard_api::{Monitor, Router};
 use switchyard_mariadbmon::{MariaDbMon, MariaDbMonConfig, MonitoredServer};
 use switchyard_readconnroute::{ReadConnRoute, ReadConnRouteConfig};
+use switchyard_readwritesplit::{ReadWriteSplit, ReadWriteSplitConfig};
 
 use crate::config::{Config, ConfigErrors, MonitorConfig, ServiceConfig};
 
 /// Router module names, for messages.
-pub const ROUTERS: &[&str] = &["readconnroute"];
+pub const ROUTERS: &[&str] = &["readconnroute", "readwritesplit"];
 
 /// Monitor module names, for messages.
 pub const MONITORS: &[&str] = &["mariadbmon"];
@@ -60,6 +61,10 @@ pub fn build_router(service: &ServiceConfig) -> Result<Arc<dyn Router>, ConfigEr
         "readconnroute" => {
             let config: ReadConnRouteConfig = service.options.parse_all()?;
             Ok(Arc::new(ReadConnRoute::new(config)))
+        }
+        "readwritesplit" => {
+            let config: ReadWriteSplitConfig = service.options.parse_all()?;
+            Ok(Arc::new(ReadWriteSplit::new(config)))
         }
         other => Err(service
             .error_at(

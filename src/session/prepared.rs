@@ -28,8 +28,8 @@ pub struct Statement {
     pub backends: Vec<OnBackend>,
     /// Where it last ran: COM_STMT_FETCH reads the cursor there.
     pub last_server: Option<ServerName>,
-    /// Long data was sent since the last execute: only the backends that got it can run it.
-    pub long_data: bool,
+    /// Long data was sent to this backend since the last execute: only it can run it.
+    pub long_data: Option<ServerName>,
 }
 
 impl Statement {
@@ -71,7 +71,7 @@ impl Prepared {
                 types: None,
                 backends: Vec::new(),
                 last_server: None,
-                long_data: false,
+                long_data: None,
             },
         );
         self.last_id
@@ -117,6 +117,9 @@ impl Prepared {
             s.backends.retain(|b| &b.server != server);
             if s.last_server.as_ref() == Some(server) {
                 s.last_server = None;
+            }
+            if s.long_data.as_ref() == Some(server) {
+                s.long_data = None;
             }
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server};
+use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::conn;
@@ -100,17 +100,12 @@ impl Session {
         let execute = match cmd {
             Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
                 Some(id) => {
-                    // Long data went only to the backends that had the statement then.
-                    if let Some(s) = self.prepared.get(id).filter(|s| s.long_data) {
-                        if s.on(&server.name).is_none() {
-                            if let Some(b) = self
-                                .backends
-                                .iter()
-                                .find(|b| s.on(&b.server.name).is_some())
-                            {
-                                server = b.server.clone();
-                            }
-                        }
+                    // Long data went to one backend: the statement runs there.
+                    let holder = self.prepared.get(id).and_then(|s| s.long_data.as_ref());
+                    if let Some(b) = holder
+                        .and_then(|name| self.backends.iter().find(|b| &b.server.name == name))
+                    {
+                        server = b.server.clone();
                     }
                     Some(id)
                 }
@@ -146,8 +141,7 @@ impl Session {
             None => false,
         };
         let backend = &mut self.backends[index];
-        let stats = backend.server.stats.clone();
-        stats.statement_routed();
+        backend.server.stats.statement_routed();
         let payload = if rewritten {
             &self.scratch[..]
         } else {
@@ -159,8 +153,9 @@ impl Session {
         }
         let started = Instant::now();
         if self.tracker.start(&cmd) {
-            stats.operation_started();
+            backend.server.stats.operation_started();
             let relayed = self.relay(index, prepared_id).await;
+            let stats = &self.backends[index].server.stats;
             stats.operation_finished();
             stats.record_response(started.elapsed().as_micros() as u64);
             match relayed {
@@ -175,11 +170,28 @@ impl Session {
                 }
             }
         }
+        if execute.is_some() || prepared_id.is_some() {
+            self.remember_statement(index, execute, prepared_id);
+        }
+        let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
+        self.status = self.tracker.summary().status;
+        let fresh = std::mem::take(&mut self.gtid_fresh);
+        self.router.on_reply(&Reply {
+            server: &self.backends[index].server.name,
+            summary: self.tracker.summary(),
+            prepared_id,
+            last_gtid: self.gtid.as_deref().filter(|_| fresh),
+        });
+        Ok(())
+    }
+
+    /// Records where a statement ran (execute) or was prepared.
+    fn remember_statement(&mut self, index: usize, execute: Option<u32>, prepared_id: Option<u32>) {
         let name = self.backends[index].server.name.clone();
         if let Some(id) = execute {
             if let Some(s) = self.prepared.get_mut(id) {
                 s.last_server = Some(name.clone());
-                s.long_data = false;
+                s.long_data = None;
             }
         }
         if let Some(id) = prepared_id {
@@ -195,9 +207,6 @@ impl Session {
                 }
             }
         }
-        let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        self.replied(&name, prepared_id);
-        Ok(())
     }
 
     /// Tells the router how the command ended.
@@ -579,30 +588,68 @@ impl Session {
                 Ok(())
             }
             Command::StmtSendLongData { .. } => {
+                // Long data goes to one backend only, and the next execute runs there: a
+                // backend that got it without running the statement would keep it and prepend
+                // it to the next round's.
+                // Where the router would run it now, if that backend has it.
+                let execute = Command::StmtExecute {
+                    stmt_id: client_id,
+                    flags: 0,
+                };
+                let planned = match self
+                    .router
+                    .plan(&execute, &self.service.servers.load())
+                    .target
+                {
+                    RouteTarget::Server(s) => Some(s.name.clone()),
+                    _ => None,
+                };
+                let reply_from = self
+                    .backends
+                    .get(self.reply_backend())
+                    .map(|b| b.server.name.clone());
                 let Some(stmt) = self.prepared.get_mut(id) else {
                     return Ok(());
                 };
-                stmt.long_data = true;
-                let mut failed = Vec::new();
-                for on in &stmt.backends {
-                    if let Some(b) = self
-                        .backends
-                        .iter_mut()
-                        .find(|b| b.server.name == on.server)
-                    {
-                        self.scratch.clear();
-                        self.scratch.extend_from_slice(&packet.payload);
-                        set_command_stmt_id(&mut self.scratch, on.id);
-                        b.io.queue(0, &self.scratch);
-                        if let Err(e) = b.io.flush().await {
-                            failed.push((b.server.name.clone(), e.to_string()));
-                        }
+                let open = |name: &ServerName| self.backends.iter().any(|b| &b.server.name == name);
+                let holder = stmt
+                    .long_data
+                    .clone()
+                    .filter(|s| open(s))
+                    .or_else(|| planned.filter(|s| open(s) && stmt.on(s).is_some()))
+                    .or_else(|| {
+                        stmt.last_server
+                            .clone()
+                            .filter(|s| open(s) && stmt.on(s).is_some())
+                    })
+                    .or_else(|| reply_from.filter(|s| stmt.on(s).is_some()))
+                    .or_else(|| {
+                        stmt.backends
+                            .iter()
+                            .map(|b| b.server.clone())
+                            .find(|s| open(s))
+                    });
+                let Some(holder) = holder else {
+                    return Ok(());
+                };
+                let backend_id = stmt.on(&holder).map_or(0, |b| b.id);
+                stmt.long_data = Some(holder.clone());
+                let index = self
+                    .backends
+                    .iter()
+                    .position(|b| b.server.name == holder)
+                    .expect("chosen among the open backends");
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&packet.payload);
+                set_command_stmt_id(&mut self.scratch, backend_id);
+                let b = &mut self.backends[index];
+                b.io.queue(0, &self.scratch);
+                if let Err(e) = b.io.flush().await {
+                    if let Some(e) = self.lose_backend(index, &e.to_string()) {
+                        return Err(self.end(0, e).await);
                     }
                 }
-                match self.drop_failed(failed) {
-                    Some(e) => Err(self.end(0, e).await),
-                    None => Ok(()),
-                }
+                Ok(())
             }
             Command::StmtFetch { .. } => {
                 let last = self.prepared.get(id).and_then(|s| {
@@ -637,7 +684,7 @@ impl Session {
                         .collect()
                 });
                 if let Some(s) = self.prepared.get_mut(id) {
-                    s.long_data = false;
+                    s.long_data = None;
                 }
                 targets
                     .retain(|(server, _)| self.backends.iter().any(|b| &b.server.name == server));

@@ -358,3 +358,247 @@ class RawConn:
         res = self.query(sql)
         assert res[0][0] == "rows", res
         return res[0][2][0][0]
+
+
+# --- binary protocol (prepared statements) ---------------------------------------------------
+# Just enough of COM_STMT_PREPARE / EXECUTE / FETCH / CLOSE / RESET / SEND_LONG_DATA to drive
+# prepared statements and cursors by hand: parameters are sent as LONGLONG, DOUBLE, VAR_STRING,
+# BLOB or NULL; binary result rows are decoded for the common column types (integers, floats,
+# strings and blobs; temporal values are returned as their raw bytes).
+
+CURSOR_TYPE_NO_CURSOR = 0
+CURSOR_TYPE_READ_ONLY = 1
+SERVER_STATUS_IN_TRANS = 0x0001
+SERVER_STATUS_AUTOCOMMIT = 0x0002
+SERVER_STATUS_CURSOR_EXISTS = 0x0040
+SERVER_STATUS_LAST_ROW_SENT = 0x0080
+
+TYPE_DECIMAL, TYPE_TINY, TYPE_SHORT, TYPE_LONG, TYPE_FLOAT, TYPE_DOUBLE, TYPE_NULL = 0, 1, 2, 3, 4, 5, 6
+TYPE_TIMESTAMP, TYPE_LONGLONG, TYPE_INT24, TYPE_DATE, TYPE_TIME, TYPE_DATETIME, TYPE_YEAR = 7, 8, 9, 10, 11, 12, 13
+TYPE_BLOB, TYPE_VAR_STRING = 0xFC, 0xFD
+UNSIGNED_FLAG = 0x20
+BINARY_CHARSET = 63
+
+
+class LongData:
+    """A parameter whose value was sent with COM_STMT_SEND_LONG_DATA (nothing in the execute)."""
+
+
+LONG_DATA = LongData()
+
+
+class Column:
+    def __init__(self, payload: bytes):
+        pos = 0
+        fields = []
+        for _ in range(6):  # catalog, schema, table, org_table, name, org_name
+            n, pos = read_lenenc_int(payload, pos)
+            fields.append(payload[pos : pos + n].decode("utf-8", "replace"))
+            pos += n
+        self.name = fields[4]
+        _, pos = read_lenenc_int(payload, pos)  # length of the fixed fields (0x0c)
+        self.charset, self.length, self.type, self.flags, self.decimals = struct.unpack_from(
+            "<HIBHB", payload, pos)
+
+    def __repr__(self):
+        return f"Column({self.name!r}, type={self.type})"
+
+
+class Prepared:
+    def __init__(self, stmt_id, params, columns, warnings):
+        self.id = stmt_id
+        self.params = params          # number of parameters
+        self.columns = columns        # list of Column
+        self.warnings = warnings
+
+
+def decode_binary_row(payload: bytes, cols):
+    """A binary protocol result row (header 0x00, NULL bitmap with offset 2, values)."""
+    n = len(cols)
+    nb = (n + 7 + 2) // 8
+    bitmap = payload[1 : 1 + nb]
+    pos = 1 + nb
+    row = []
+    for i, col in enumerate(cols):
+        bit = i + 2
+        if bitmap[bit // 8] & (1 << (bit % 8)):
+            row.append(None)
+            continue
+        t = col.type
+        unsigned = bool(col.flags & UNSIGNED_FLAG)
+        if t == TYPE_TINY:
+            v = struct.unpack_from("<B" if unsigned else "<b", payload, pos)[0]
+            pos += 1
+        elif t in (TYPE_SHORT, TYPE_YEAR):
+            v = struct.unpack_from("<H" if unsigned else "<h", payload, pos)[0]
+            pos += 2
+        elif t in (TYPE_LONG, TYPE_INT24):
+            v = struct.unpack_from("<I" if unsigned else "<i", payload, pos)[0]
+            pos += 4
+        elif t == TYPE_LONGLONG:
+            v = struct.unpack_from("<Q" if unsigned else "<q", payload, pos)[0]
+            pos += 8
+        elif t == TYPE_FLOAT:
+            v = struct.unpack_from("<f", payload, pos)[0]
+            pos += 4
+        elif t == TYPE_DOUBLE:
+            v = struct.unpack_from("<d", payload, pos)[0]
+            pos += 8
+        elif t == TYPE_NULL:
+            v = None
+        elif t in (TYPE_TIMESTAMP, TYPE_DATE, TYPE_DATETIME, TYPE_TIME):
+            ln = payload[pos]
+            v = payload[pos + 1 : pos + 1 + ln]
+            pos += 1 + ln
+        else:  # strings, decimals, blobs, enums, sets, json, bit, geometry
+            ln, pos = read_lenenc_int(payload, pos)
+            raw = payload[pos : pos + ln]
+            pos += ln
+            v = raw if col.charset == BINARY_CHARSET and t != 0xF6 else raw.decode("utf-8", "replace")
+        row.append(v)
+    return tuple(row)
+
+
+def _param(v):
+    """(type, unsigned flag, encoded value) of one execute parameter."""
+    if v is None:
+        return TYPE_NULL, b""
+    if isinstance(v, LongData):
+        return TYPE_BLOB, b""
+    if isinstance(v, bool) or isinstance(v, int):
+        return TYPE_LONGLONG, struct.pack("<q", int(v))
+    if isinstance(v, float):
+        return TYPE_DOUBLE, struct.pack("<d", v)
+    if isinstance(v, str):
+        b = v.encode()
+        return TYPE_VAR_STRING, lenenc_int(len(b)) + b
+    b = bytes(v)
+    return TYPE_BLOB, lenenc_int(len(b)) + b
+
+
+def _is_eof(p: bytes, caps: int) -> bool:
+    return p[0] == 0xFE and len(p) < 0xFFFFFF and (len(p) < 9 or bool(caps & CLIENT_DEPRECATE_EOF))
+
+
+def _eof_status(p: bytes, caps: int) -> int:
+    if caps & CLIENT_DEPRECATE_EOF:
+        return parse_ok(p)["status"]
+    return struct.unpack_from("<H", p, 3)[0]
+
+
+def _stmt_prepare(self, sql) -> Prepared:
+    """COM_STMT_PREPARE; raises ServerError."""
+    self.command(COM_STMT_PREPARE, sql.encode() if isinstance(sql, str) else sql)
+    p = self.read_packet()
+    if p[0] == 0xFF:
+        raise parse_err(p)
+    assert p[0] == 0x00, f"unexpected reply to COM_STMT_PREPARE: {p!r}"
+    stmt_id, ncols, nparams, _, warnings = struct.unpack_from("<IHHBH", p, 1)
+    columns = []
+    for n, keep in ((nparams, False), (ncols, True)):
+        if n:
+            defs = [self.read_packet() for _ in range(n)]
+            if keep:
+                columns = [Column(d) for d in defs]
+            if not self.caps & CLIENT_DEPRECATE_EOF:
+                e = self.read_packet()
+                assert e[0] == 0xFE, f"expected EOF after definitions, got {e!r}"
+    return Prepared(stmt_id, nparams, columns, warnings)
+
+
+def _read_binary_result(self):
+    """One binary result: ('ok', okdict), ('rows', columns, rows, status) or
+    ('cursor', columns, status) when the server opened a cursor. Raises ServerError."""
+    p = self.read_packet()
+    if p[0] == 0x00:
+        return ("ok", parse_ok(p))
+    if p[0] == 0xFF:
+        raise parse_err(p)
+    ncols, _ = read_lenenc_int(p, 0)
+    cols = [Column(self.read_packet()) for _ in range(ncols)]
+    self._cursor_columns = cols
+    if not self.caps & CLIENT_DEPRECATE_EOF:
+        e = self.read_packet()
+        assert e[0] == 0xFE, f"expected EOF after column definitions, got {e!r}"
+        status = struct.unpack_from("<H", e, 3)[0]
+        if status & SERVER_STATUS_CURSOR_EXISTS:
+            return ("cursor", cols, status)
+    rows = []
+    while True:
+        r = self.read_packet()
+        if r[0] == 0xFF:
+            raise parse_err(r)
+        if _is_eof(r, self.caps):
+            return ("rows", cols, rows, _eof_status(r, self.caps))
+        rows.append(decode_binary_row(r, cols))
+
+
+def _stmt_execute(self, stmt, params=(), cursor=CURSOR_TYPE_NO_CURSOR, send_types=True):
+    """COM_STMT_EXECUTE of `stmt` (a Prepared, or an id with `params` giving the count).
+    Returns the list of results (several for CALL), like query()."""
+    stmt_id = stmt.id if isinstance(stmt, Prepared) else stmt
+    params = list(params)
+    pl = struct.pack("<IBI", stmt_id, cursor, 1)
+    if params:
+        bitmap = bytearray((len(params) + 7) // 8)
+        types = b""
+        values = b""
+        for i, v in enumerate(params):
+            t, enc = _param(v)
+            if v is None:
+                bitmap[i // 8] |= 1 << (i % 8)
+            types += bytes([t, 0])
+            values += enc
+        pl += bytes(bitmap) + (b"\x01" + types if send_types else b"\x00") + values
+    self.command(COM_STMT_EXECUTE, pl)
+    results = []
+    while True:
+        r = self.read_binary_result()
+        results.append(r)
+        status = r[1]["status"] if r[0] == "ok" else r[-1]
+        if not status & SERVER_MORE_RESULTS_EXISTS:
+            return results
+
+
+def _stmt_fetch(self, stmt, rows, columns=None):
+    """COM_STMT_FETCH: returns (rows, status). Raises ServerError."""
+    stmt_id = stmt.id if isinstance(stmt, Prepared) else stmt
+    cols = columns if columns is not None else self._cursor_columns
+    self.command(COM_STMT_FETCH, struct.pack("<II", stmt_id, rows))
+    out = []
+    while True:
+        r = self.read_packet()
+        if r[0] == 0xFF:
+            raise parse_err(r)
+        if _is_eof(r, self.caps):
+            return out, _eof_status(r, self.caps)
+        out.append(decode_binary_row(r, cols))
+
+
+def _stmt_close(self, stmt):
+    stmt_id = stmt.id if isinstance(stmt, Prepared) else stmt
+    self.command(COM_STMT_CLOSE, struct.pack("<I", stmt_id))  # no reply
+
+
+def _stmt_reset(self, stmt):
+    stmt_id = stmt.id if isinstance(stmt, Prepared) else stmt
+    self.command(COM_STMT_RESET, struct.pack("<I", stmt_id))
+    p = self.read_packet()
+    if p[0] == 0xFF:
+        raise parse_err(p)
+    return parse_ok(p)
+
+
+def _stmt_send_long_data(self, stmt, param, data: bytes):
+    stmt_id = stmt.id if isinstance(stmt, Prepared) else stmt
+    self.command(COM_STMT_SEND_LONG_DATA, struct.pack("<IH", stmt_id, param) + data)  # no reply
+
+
+RawConn._cursor_columns = []
+RawConn.stmt_prepare = _stmt_prepare
+RawConn.read_binary_result = _read_binary_result
+RawConn.stmt_execute = _stmt_execute
+RawConn.stmt_fetch = _stmt_fetch
+RawConn.stmt_close = _stmt_close
+RawConn.stmt_reset = _stmt_reset
+RawConn.stmt_send_long_data = _stmt_send_long_data

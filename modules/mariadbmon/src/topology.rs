@@ -20,8 +20,10 @@
 //!   so reads go on while writes are refused.
 //! - A server whose replication towards the primary is stopped or failing is
 //!   `replication_broken` and `Running`, not a read target. So is a replica still pointing at a
-//!   server that is down, whose IO thread is then reconnecting. A replica of a replica (relay)
-//!   is `Running`.
+//!   down server while another server is primary. But while there is no primary at all, a
+//!   replica of the lost primary whose SQL thread still runs stays `Replica` with unknown lag
+//!   (MaxScale's stale slave): reads go on, with the data it has, while writes are refused. A
+//!   replica of a replica (relay) is `Running`.
 //! - Operator flags (`maintenance`, `drain`) never change roles: routers read the flags.
 
 use std::sync::Arc;
@@ -398,6 +400,27 @@ fn find_source(src: &SourceStatus, servers: &[Memory], me: usize) -> Option<usiz
     })
 }
 
+/// Without a primary: the replication source of a server that points at a monitored server
+/// that is down, with its SQL thread still running (its IO thread is reconnecting).
+fn stale_source(
+    primary: Option<usize>,
+    sources: &[SourceStatus],
+    targets: &[Option<usize>],
+    data: &[Option<&Probe>],
+) -> Option<usize> {
+    if primary.is_some() {
+        return None;
+    }
+    sources.iter().enumerate().position(|(k, s)| {
+        s.source.sql_running
+            && targets
+                .get(k)
+                .copied()
+                .flatten()
+                .is_some_and(|t| data[t].is_none())
+    })
+}
+
 /// Computes the cluster from what the monitor remembers.
 fn derive(servers: &[Memory], failcount: u32, ticks: u64, now: SystemTime) -> ClusterState {
     // What each server is judged by: its last successful check, unless it is down.
@@ -514,6 +537,12 @@ fn derive(servers: &[Memory], failcount: u32, ticks: u64, now: SystemTime) -> Cl
                     st.role = ServerRole::Replica;
                     st.lag_seconds = sources[k].source.seconds_behind;
                     st.gtid_behind = behind(t);
+                } else if let Some(k) = stale_source(primary, sources, &targets[i], &data) {
+                    st.role = ServerRole::Replica;
+                    st.last_error = Some(format!(
+                        "replicating from a server that is down ({}:{}): reads may be stale",
+                        sources[k].source.source_host, sources[k].source.source_port
+                    ));
                 } else if let Some(&(k, t)) = relevant.first() {
                     st.replication_broken = true;
                     st.gtid_behind = behind(t);
