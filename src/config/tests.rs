@@ -76,10 +76,17 @@ fn sandbox_parses() {
         config.admin.as_ref().map(|a| a.address.as_str()),
         Some("127.0.0.1:8989")
     );
-    assert_eq!(config.services.len(), 2);
+    assert_eq!(config.services.len(), 3);
+    assert_eq!(
+        (
+            config.services[0].name.as_str(),
+            config.services[0].router.as_str()
+        ),
+        ("app", "readwritesplit")
+    );
     for (service, name, role) in [
-        (&config.services[0], "app", Role::Primary),
-        (&config.services[1], "app-ro", Role::Replica),
+        (&config.services[1], "app-primary", Role::Primary),
+        (&config.services[2], "app-ro", Role::Replica),
     ] {
         assert_eq!(service.name, name);
         assert_eq!(service.router, "readconnroute");
@@ -101,6 +108,7 @@ fn sandbox_parses() {
         listeners,
         [
             ("app", "app", "127.0.0.1:4006"),
+            ("app-primary", "app-primary", "127.0.0.1:4007"),
             ("app-ro", "app-ro", "127.0.0.1:4008")
         ]
     );
@@ -121,8 +129,9 @@ fn example_parses_and_shows_the_defaults() {
     assert_eq!(service.connect_timeout, default_connect_timeout());
     assert_eq!(service.max_connections, None);
     assert_eq!(config.servers[2].role, default_role());
-    let options: RouterOptions = service.options.parse().unwrap();
-    assert_eq!(options.router_options, OneOrMany::One(Role::Primary));
+    // The router checks its own options (tests/config_check.rs runs `switchyard check` on it).
+    assert_eq!(service.router, "readwritesplit");
+    assert!(!service.options.is_empty());
 }
 
 #[test]
@@ -484,8 +493,8 @@ fn module_options_can_report_every_error() {
 fn runtime_errors_are_located_by_path() {
     let config = parse(SANDBOX, SANDBOX_ORIGIN).unwrap();
     let mut errors = ConfigErrors::new();
-    errors.push(config.error_at("services[1].router", "unknown router 'readconnroute'"));
-    errors.push(config.services[1].error_at("nothing", "falls back to the service"));
+    errors.push(config.error_at("services[2].router", "unknown router 'readconnroute'"));
+    errors.push(config.services[2].error_at("nothing", "falls back to the service"));
     let shown = errors.to_string();
     let lines: Vec<&str> = shown.lines().collect();
     let router_line = SANDBOX
@@ -503,8 +512,8 @@ fn runtime_errors_are_located_by_path() {
     assert_eq!(
         lines,
         [
-            format!("<embedded sandbox.yaml>:{router_line}:13: services[1].router: unknown router 'readconnroute'"),
-            format!("<embedded sandbox.yaml>:{service_line}:5: services[1].nothing: falls back to the service"),
+            format!("<embedded sandbox.yaml>:{router_line}:13: services[2].router: unknown router 'readconnroute'"),
+            format!("<embedded sandbox.yaml>:{service_line}:5: services[2].nothing: falls back to the service"),
         ]
     );
 }

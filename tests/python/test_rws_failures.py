@@ -9,10 +9,14 @@ conftest.py runs this file after every other test file.
   `error_on_write`: reads go on, a write gets error 1290, the session survives;
   `fail_on_write`: reads go on, a write closes the connection;
   `fail_instantly`: the session is closed;
-  and once the primary is back, new sessions write fine."""
+  and once the primary is back, new sessions write fine;
+- a planned switchover (db2 becomes primary and back): a session outside a transaction
+  follows it with its state intact;
+- a read whose replica connection dies before the client got anything runs again elsewhere."""
 
 import subprocess
 import time
+from pathlib import Path
 
 import pymysql
 import pytest
@@ -260,3 +264,113 @@ def test_primary_stopped_failure_modes(rws_proxy, tables):
         fi.close()
         print("\n" + "\n".join(notes))
     assert not problems, "\n".join(problems) + "\n--- notes:\n" + "\n".join(notes)
+
+
+def root_sql(i, sql):
+    """Runs `sql` as the sandbox's root account (over the socket) on db`i`."""
+    import getpass
+    import os
+    sandbox_dir = Path(os.environ.get("SANDBOX_DIR", REPO / ".sandbox"))
+    r = subprocess.run(["mariadb", "--no-defaults", f"--socket={sandbox_dir / f'db{i}' / 'mysqld.sock'}",
+                        f"-u{getpass.getuser()}", "-N", "-B", "-e", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"db{i}: {sql}: {r.stderr}"
+    return r.stdout.strip()
+
+
+def switch_primary(old, new, third):
+    """A planned switchover: `old` read-only, the others caught up, `new` writable, `old` and
+    `third` replicate from `new` (GTID)."""
+    root_sql(old, "SET GLOBAL read_only = 1")
+    pos = root_sql(old, "SELECT @@gtid_binlog_pos")
+    for i in (new, third):
+        assert root_sql(i, f"SELECT MASTER_GTID_WAIT('{pos}', 30)") == "0"
+    root_sql(new, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
+    port = 3306 + new
+    for i in (old, third):
+        root_sql(i, f"STOP SLAVE; SET GLOBAL gtid_slave_pos = @@gtid_current_pos; "
+                    f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, "
+                    f"MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; "
+                    f"START SLAVE")
+
+
+def test_session_follows_a_primary_switchover(rws_proxy, tables):
+    """A session outside a transaction, with session state, carries on against the new primary:
+    its writes land there and its history (variables, sql_mode) is intact."""
+    t = tables("id INT PRIMARY KEY AUTO_INCREMENT, sid INT")
+    c = rws_proxy.service("rws")
+    try:
+        with c.cursor() as cur:
+            cur.execute("SET @state = 'kept', SESSION sql_mode = 'ANSI_QUOTES'")
+            cur.execute(f"INSERT INTO {t} (sid) SELECT @@server_id")
+            cur.execute("SELECT @state, @@server_id")
+            assert cur.fetchone()[0] == "kept"
+        try:
+            switch_primary(1, 2, 3)
+            rws_proxy.wait_roles(lambda s: s["db2"]["role"] == "primary"
+                                 and s["db1"]["role"] == "replica"
+                                 and s["db3"]["role"] == "replica", 30, "db2 primary")
+            with c.cursor() as cur:
+                cur.execute(f"INSERT INTO {t} (sid) SELECT @@server_id")
+                cur.execute(f"SELECT @state, @@sql_mode, @@server_id /* switchyard: route=primary */")
+                state, mode, sid = cur.fetchone()
+                assert (state, mode, sid) == ("kept", "ANSI_QUOTES", 2), (state, mode, sid)
+                cur.execute(f"SELECT sid FROM {t} ORDER BY id /* switchyard: route=primary */")
+                assert [r[0] for r in cur.fetchall()] == [1, 2]
+        finally:
+            switch_primary(2, 1, 3)
+            rws_proxy.wait_healthy(60)
+        with c.cursor() as cur:
+            cur.execute(f"INSERT INTO {t} (sid) SELECT @@server_id")
+            cur.execute(f"SELECT MAX(sid) FROM {t} WHERE id = LAST_INSERT_ID()")
+            assert cur.fetchone()[0] == 1
+    finally:
+        c.close()
+
+
+def test_read_in_flight_is_retried_elsewhere(sandbox, switchyard_bin, tmp_path):
+    """A replica whose connection dies while it runs a read, before the client got anything: the
+    read runs again on another server and the client sees only the answer."""
+    import threading
+    from conftest import HOST, PRIMARY_PORT, REPLICA_PORTS, Proxy, free_port
+    from relay import Relay
+    relay_port, port = free_port(), free_port()
+    relay = Relay(relay_port, (HOST, REPLICA_PORTS[0]))
+    relay.start()
+    cfg = tmp_path / "switchyard.yaml"
+    cfg.write_text(f"""servers:
+  - {{ name: db1, address: "{HOST}:{PRIMARY_PORT}", role: primary }}
+  - {{ name: dbr, address: "{HOST}:{relay_port}", role: replica }}
+services:
+  - {{ name: rws, router: readwritesplit, servers: [db1, dbr], user: switchyard, password: switchyard }}
+listeners:
+  - {{ name: rws, service: rws, address: "{HOST}:{port}" }}
+""")
+    p = Proxy(switchyard_bin, cfg, tmp_path / "switchyard.log", port, None, None, tmp_path)
+    p.start()
+    try:
+        c = p.connect(port, database="test")
+        assert server_id(c) == 2
+        res = {}
+
+        def run():
+            try:
+                with c.cursor() as cur:
+                    cur.execute("SELECT SLEEP(1.5), @@server_id")
+                    res["row"] = cur.fetchone()
+            except Exception as e:  # noqa: BLE001
+                res["error"] = e
+
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        time.sleep(0.5)
+        relay.cut_all()
+        th.join(20)
+        assert not th.is_alive()
+        assert res.get("row") == (0, 1), f"{res}; log:\n{p.log_tail()}"
+        assert server_id(c) == 1  # the failed replica is left alone for a while
+        c.close()
+    finally:
+        p.stop()
+        p._logf.close()
+        relay.stop()

@@ -224,10 +224,12 @@ impl RouterSession for RwSplitSession {
 
     fn on_reply(&mut self, reply: &Reply<'_>) {
         let server = reply.server;
+        // `previous` is always open (a lost backend stops being `previous`), so only a change
+        // of server can open one.
         if self.previous.as_ref() != Some(server) {
             self.previous = Some(server.clone());
+            self.mark_open(server);
         }
-        self.mark_open(server);
         let ok = reply.summary.error.is_none();
         if let Some(p) = self.pending_prepare.take() {
             if let (true, Some(id)) = (ok, reply.prepared_id) {

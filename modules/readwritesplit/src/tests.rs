@@ -1150,10 +1150,10 @@ fn bad_options_are_rejected() {
 #[test]
 fn a_reset_forgets_transactions_temporary_tables_and_prepared_statements() {
     let mut f = Fixture::default();
-    f.run(
-        "CREATE TEMPORARY TABLE tmp (a INT)",
-        SERVER_STATUS_AUTOCOMMIT,
-    );
+    f.run("CREATE TEMPORARY TABLE tmp (a INT)", AUTOCOMMIT);
+    f.run("PREPARE r FROM 'SELECT 1'", AUTOCOMMIT);
+    f.plan(Command::StmtPrepare(b"SELECT 1"));
+    f.reply_with(&name("db1"), AUTOCOMMIT, Some(3), None);
     f.run("SET autocommit = 0", 0);
     f.run("BEGIN", SERVER_STATUS_IN_TRANS);
     assert_eq!(
@@ -1161,5 +1161,12 @@ fn a_reset_forgets_transactions_temporary_tables_and_prepared_statements() {
         ("db1".into(), RouteReason::Transaction)
     );
     f.session.on_reset();
+    assert!(is_replica(&f.route("SELECT 1").0), "autocommit is back on");
     assert!(is_replica(&f.route("SELECT * FROM tmp").0));
+    assert_eq!(f.route("EXECUTE r"), ("db1".into(), RouteReason::Write));
+    let p = f.plan(Command::StmtExecute {
+        stmt_id: 3,
+        flags: 0,
+    });
+    assert_eq!((target(&p), p.reason), ("db1".into(), RouteReason::Write));
 }
