@@ -172,26 +172,22 @@ if want switchyard || want rwsplit; then
     fi
     if ((ok)) && [[ ! -x "$SWITCHYARD_BIN" ]]; then warn "$SWITCHYARD_BIN does not exist"; ok=0; fi
     if ((ok)); then
+        rws_service="" rws_listener=""
+        if want rwsplit; then
+            rws_service="  - { name: bench-rws, router: readwritesplit, servers: [db1, db2, db3], user: switchyard, password: switchyard }"
+            rws_listener="  - { name: bench-rws, service: bench-rws, address: $HOST:$RWSPLIT_PORT }"
+        fi
         cat >"$WORK/switchyard.yaml" <<EOF
 servers:
   - { name: db1, address: $HOST:$PRIMARY_PORT, role: primary }
   - { name: db2, address: $HOST:$((PRIMARY_PORT + 1)), role: replica }
   - { name: db3, address: $HOST:$((PRIMARY_PORT + 2)), role: replica }
 services:
-  - name: bench
-    router: readconnroute
-    servers: [db1, db2, db3]
-    user: switchyard
-    password: switchyard
-    options: { router_options: primary }
-  - name: bench-rws
-    router: readwritesplit
-    servers: [db1, db2, db3]
-    user: switchyard
-    password: switchyard
+  - { name: bench, router: readconnroute, servers: [db1, db2, db3], user: switchyard, password: switchyard, options: { router_options: primary } }
+$rws_service
 listeners:
   - { name: bench, service: bench, address: $HOST:$SWITCHYARD_PORT }
-  - { name: bench-rws, service: bench-rws, address: $HOST:$RWSPLIT_PORT }
+$rws_listener
 EOF
         RUST_LOG="${RUST_LOG:-warn}" "$SWITCHYARD_BIN" -c "$WORK/switchyard.yaml" </dev/null >"$WORK/switchyard.log" 2>&1 &
         SWITCHYARD_PID=$!

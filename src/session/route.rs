@@ -574,6 +574,7 @@ impl Session {
         };
         match cmd {
             Command::StmtClose { .. } => {
+                self.router.on_statement_closed(id);
                 if let Some(stmt) = self.prepared.remove(id) {
                     for on in stmt.backends {
                         if let Some(b) = self

@@ -200,6 +200,9 @@ pub trait RouterSession: Send {
     /// The reply to the command last planned has ended.
     fn on_reply(&mut self, _reply: &Reply<'_>) {}
 
+    /// The client closed prepared statement `id` (its client-visible id).
+    fn on_statement_closed(&mut self, _id: u32) {}
+
     /// The session state was reset on every backend (COM_RESET_CONNECTION, or a refused
     /// COM_CHANGE_USER): temporary tables, user variables, prepared statements and open
     /// transactions are gone. The session keeps its backends.

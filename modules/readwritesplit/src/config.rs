@@ -92,9 +92,12 @@ pub enum ReplicaSelection {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CausalReads {
+    /// Reads may see a replica that has not caught up with the session's writes.
     #[default]
     None,
+    /// A read on a replica first waits for the session's last write there.
     Local,
+    /// Reads go only where the session's last write has already arrived.
     Fast,
 }
 
@@ -102,9 +105,12 @@ pub enum CausalReads {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrimaryFailureMode {
+    /// The session ends at its next command (or when its primary connection is lost).
     #[default]
     FailInstantly,
+    /// Reads go on; the first command that needs the primary ends the session.
     FailOnWrite,
+    /// Reads go on; commands that need the primary get a read-only error.
     ErrorOnWrite,
 }
 

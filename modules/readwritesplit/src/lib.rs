@@ -1,7 +1,7 @@
 //! `readwritesplit`: sends writes and transactions to the primary and spreads reads over the
 //! replicas, keeping each client session consistent as if it talked to one server.
 //!
-//! - [`config`]: the options ([`ReadWriteSplitConfig`]);
+//! - `config`: the options, [`ReadWriteSplitConfig`] (every field documented: the reference);
 //! - [`ReadWriteSplit`]: the per-service half, shared by the sessions of a service;
 //! - `session`: the per-session half, where each command is classified (by `switchyard-sql`)
 //!   and routed, and where replies and lost backends update what the session knows;

@@ -254,6 +254,10 @@ impl RouterSession for RwSplitSession {
         }
     }
 
+    fn on_statement_closed(&mut self, id: u32) {
+        self.binary_prepared.remove(&id);
+    }
+
     fn on_reset(&mut self) {
         // The backends are the same, and so is what they have replicated; the session state
         // on them is gone.

@@ -1170,3 +1170,18 @@ fn a_reset_forgets_transactions_temporary_tables_and_prepared_statements() {
     });
     assert_eq!((target(&p), p.reason), ("db1".into(), RouteReason::Write));
 }
+
+#[test]
+fn a_closed_statement_is_forgotten() {
+    let mut f = Fixture::default();
+    f.plan(Command::StmtPrepare(b"SELECT 1"));
+    f.reply_with(&name("db1"), AUTOCOMMIT, Some(3), None);
+    let exec = Command::StmtExecute {
+        stmt_id: 3,
+        flags: 0,
+    };
+    assert!(is_replica(&target(&f.plan(exec))));
+    f.session.on_statement_closed(3);
+    // Unknown statements go to the primary (which answers with the server's error).
+    assert_eq!(target(&f.plan(exec)), "db1");
+}
