@@ -9,11 +9,9 @@
 //! - `validate.rs`: the checks across fields (unique names, references, addresses);
 //! - `options.rs`: [`ModuleOptions`], a module's own options, parsed later by the module with
 //!   located errors;
-//! - `duration.rs`: durations written `500ms`, `1s`, `2m`;
 //! - `error.rs`: [`ConfigError`], [`ConfigErrors`].
 
 mod de;
-mod duration;
 mod error;
 mod options;
 mod validate;
@@ -29,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchyard_api::duration;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use options::ModuleOptions;

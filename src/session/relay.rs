@@ -8,8 +8,9 @@ use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
 use switchyard_protocol::codec::{frame_header, HEADER_LEN};
 use switchyard_protocol::conn::PacketIo;
 use switchyard_protocol::packets::{errors::*, write_err};
-use switchyard_protocol::reply::{Progress, ReplyTracker};
+use switchyard_protocol::reply::{Progress, ReplySummary, ReplyTracker};
 use switchyard_protocol::session_track::{tracked_variable, untrack_ok};
+use switchyard_protocol::Command;
 use switchyard_protocol::ProtocolError;
 use tokio::net::TcpStream;
 use tracing::warn;
@@ -174,6 +175,22 @@ impl Session {
             }
         }
     }
+}
+
+/// Sends `payload` (command `cmd`) to `backend` and drops its reply: for the backends whose
+/// reply the client does not get.
+pub(super) async fn run_quietly(
+    backend: &mut Backend,
+    payload: &[u8],
+    cmd: &Command<'_>,
+) -> Result<ReplySummary, ProtocolError> {
+    backend.io.queue(0, payload);
+    backend.io.flush().await?;
+    let mut tracker = ReplyTracker::new(backend.info.capabilities);
+    if tracker.start(cmd) {
+        discard(backend, &mut tracker).await?;
+    }
+    Ok(tracker.summary().clone())
 }
 
 /// Reads and drops the reply of the command just sent to `backend` (a session command's reply

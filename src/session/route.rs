@@ -65,27 +65,33 @@ impl Session {
             };
             match outcome {
                 Ok(()) => return Ok(()),
-                Err(Failure::Session(e)) => return Err(e),
                 Err(Failure::Unsent { why, end: None, .. })
                     if plan.retryable && attempt < READ_RETRIES =>
                 {
                     attempt += 1;
                     info!(reason = %why, "retrying a read on another server");
                 }
-                Err(Failure::Unsent { why, code, end }) => {
-                    let msg = format!("Lost connection to backend server: {why}");
-                    write_err(self.client.write_buf(), 1, code, "HY000", &msg);
-                    self.client.flush().await?;
-                    return match end {
-                        Some(e) => Err(SessionError::BackendLost(String::new(), e.message)),
-                        None => Ok(()),
-                    };
-                }
-                Err(Failure::Lost { end: Some(e) }) => {
-                    return Err(SessionError::BackendLost(String::new(), e.message))
-                }
-                Err(Failure::Lost { end: None }) => return Ok(()),
+                Err(failure) => return self.report(failure).await,
             }
+        }
+    }
+
+    /// Tells the client how its command failed; ends the session if the router said so.
+    async fn report(&mut self, failure: Failure) -> Result<(), SessionError> {
+        let end = match failure {
+            Failure::Session(e) => return Err(e),
+            Failure::Unsent { why, code, end } => {
+                let msg = format!("Lost connection to backend server: {why}");
+                write_err(self.client.write_buf(), 1, code, "HY000", &msg);
+                self.client.flush().await?;
+                end
+            }
+            // The client has its error already.
+            Failure::Lost { end } => end,
+        };
+        match end {
+            Some(e) => Err(SessionError::BackendLost(String::new(), e.message)),
+            None => Ok(()),
         }
     }
 
@@ -336,19 +342,12 @@ impl Session {
             return Ok(());
         };
         let backend = &mut self.backends[index];
-        let mut tracker = ReplyTracker::new(backend.info.capabilities);
-        backend.io.queue(0, &prepare);
-        let done = match backend.io.flush().await {
-            Ok(()) => {
-                tracker.start(&Command::StmtPrepare(&prepare[1..]));
-                relay::discard(backend, &mut tracker).await
-            }
-            Err(e) => Err(e),
+        let cmd = Command::StmtPrepare(&prepare[1..]);
+        let summary = match relay::run_quietly(backend, &prepare, &cmd).await {
+            Ok(summary) => summary,
+            Err(e) => return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST)),
         };
-        if let Err(e) = done {
-            return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST));
-        }
-        match tracker.summary().prepared {
+        match summary.prepared {
             Some(p) => {
                 let name = self.backends[index].server.name.clone();
                 self.prepared.set_backend(id, &name, p.stmt_id);
@@ -413,17 +412,8 @@ impl Session {
                     end: None,
                 }),
             };
-            match opened {
-                Ok(()) => {}
-                Err(Failure::Session(e)) => return Err(e),
-                Err(Failure::Unsent { end: Some(e), .. }) => return Err(self.end(1, e).await),
-                Err(Failure::Unsent { why, code, .. }) => {
-                    let msg = format!("Lost connection to backend server: {why}");
-                    write_err(self.client.write_buf(), 1, code, "HY000", &msg);
-                    self.client.flush().await?;
-                    return Ok(());
-                }
-                Err(Failure::Lost { .. }) => return Ok(()),
+            if let Err(failure) = opened {
+                return self.report(failure).await;
             }
         }
         let prepared_id = matches!(cmd, Command::StmtPrepare(_))
@@ -712,14 +702,7 @@ impl Session {
                     self.scratch.clear();
                     self.scratch.extend_from_slice(&packet.payload);
                     set_command_stmt_id(&mut self.scratch, *backend_id);
-                    b.io.queue(0, &self.scratch);
-                    let mut tracker = ReplyTracker::new(b.info.capabilities);
-                    tracker.start(&cmd);
-                    let done = match b.io.flush().await {
-                        Ok(()) => relay::discard(b, &mut tracker).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = done {
+                    if let Err(e) = relay::run_quietly(b, &self.scratch, &cmd).await {
                         failed.push((server.clone(), e.to_string()));
                     }
                 }

@@ -10,7 +10,6 @@ use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
 use switchyard_protocol::conn::{self, LoginError};
 use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
 use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
-use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::ProtocolError;
 use tracing::{info, warn};
 
@@ -239,14 +238,7 @@ impl Session {
             if i == chosen {
                 continue;
             }
-            b.io.queue(0, &packet.payload);
-            let mut tracker = ReplyTracker::new(b.info.capabilities);
-            tracker.start(&cmd);
-            let done = match b.io.flush().await {
-                Ok(()) => relay::discard(b, &mut tracker).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = done {
+            if let Err(e) = relay::run_quietly(b, &packet.payload, &cmd).await {
                 warn!(server = %b.server.name, error = %e, "a backend failed to reset its session");
             } else if self.wants_gtid {
                 super::backends::track_gtid(b).await;
@@ -290,14 +282,11 @@ impl Session {
     /// of user does on a server.
     async fn reset_backends(&mut self) -> Result<(), SessionError> {
         for backend in &mut self.backends {
-            backend.io.queue(0, &[COM_RESET_CONNECTION]);
-            let reply = match backend.io.flush().await {
-                Ok(()) => backend.io.expect_packet().await,
-                Err(e) => Err(e),
-            };
-            match reply {
-                Ok(p) if p.payload.first() == Some(&0xFF) => {
-                    warn!(reply = ?ErrPacket::parse(&p.payload).ok(), "the backend refused to reset the session");
+            let reset =
+                relay::run_quietly(backend, &[COM_RESET_CONNECTION], &Command::ResetConnection);
+            match reset.await {
+                Ok(summary) if summary.error.is_some() => {
+                    warn!(server = %backend.server.name, error = ?summary.error, "the backend refused to reset the session");
                 }
                 Ok(_) if self.wants_gtid => super::backends::track_gtid(backend).await,
                 Ok(_) => {}

@@ -6,6 +6,7 @@
 //! this crate (and on `switchyard-protocol`), never on the runtime.
 #![forbid(unsafe_code)]
 
+pub mod duration;
 mod monitor;
 mod router;
 mod server;

@@ -1,9 +1,8 @@
 //! Options of `readwritesplit`.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Router options of a `readwritesplit` service. Every option may be left out.
@@ -18,7 +17,10 @@ pub struct ReadWriteSplitConfig {
     /// The most replication lag a replica may have and still take reads, like `5s`. A replica
     /// whose lag the monitor does not know does not take reads while a limit is set. Default:
     /// no limit.
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(
+        default,
+        deserialize_with = "switchyard_api::duration::option::deserialize"
+    )]
     pub max_replication_lag: Option<Duration>,
 
     /// Whether reads go to the primary when no replica qualifies. When false, such a read gets
@@ -37,7 +39,7 @@ pub struct ReadWriteSplitConfig {
     /// How long a causal read waits for a replica before it runs on the primary. Default: `10s`.
     #[serde(
         default = "default_causal_reads_timeout",
-        deserialize_with = "duration"
+        deserialize_with = "switchyard_api::duration::deserialize"
     )]
     pub causal_reads_timeout: Duration,
 
@@ -124,56 +126,6 @@ fn default_causal_reads_timeout() -> Duration {
 
 fn default_max_history() -> usize {
     50
-}
-
-struct DurationVisitor;
-
-impl Visitor<'_> for DurationVisitor {
-    type Value = Duration;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a duration such as `500ms`, `1s` or `2m`")
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-        humantime::parse_duration(text.trim()).map_err(|e| {
-            E::custom(format_args!(
-                "invalid duration `{text}`: {e}; write it like `500ms`, `1s` or `2m`"
-            ))
-        })
-    }
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    deserializer.deserialize_str(DurationVisitor)
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    struct OptionalVisitor;
-
-    impl<'de> Visitor<'de> for OptionalVisitor {
-        type Value = Option<Duration>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            DurationVisitor.expecting(f)
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            duration(d).map(Some)
-        }
-    }
-
-    deserializer.deserialize_option(OptionalVisitor)
 }
 
 fn positive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
