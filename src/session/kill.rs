@@ -1,6 +1,8 @@
 //! `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>`: recognised so that the connection ids clients
 //! see (the proxy's own) can be translated to the backends' thread ids.
 
+use switchyard_sql::{Lexer, TokenKind};
+
 /// What a KILL statement asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kill {
@@ -32,8 +34,53 @@ pub enum Parsed {
     Unsupported,
 }
 
-/// Parses a KILL statement. The id may be a number, quoted or in parentheses.
+/// Parses a KILL statement. The id may be a number, quoted or in parentheses. A KILL in a later
+/// statement of a multi-statement query is refused: the proxy would have to split the query to
+/// translate it, and sent on as it is, its id would name some other backend thread.
 pub fn parse(sql: &[u8]) -> Parsed {
+    match parse_first(sql) {
+        Parsed::Other if kill_after_first(sql) => Parsed::Unsupported,
+        parsed => parsed,
+    }
+}
+
+/// True if a statement after the first one starts with KILL (other than `KILL USER` and
+/// `KILL QUERY ID`, which name no connection id). Cheap for the queries without `;` or the word.
+fn kill_after_first(sql: &[u8]) -> bool {
+    let has = |needle: &[u8]| {
+        sql.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if !sql.contains(&b';') || !has(b"kill") {
+        return false;
+    }
+    let mut tokens = Lexer::new(sql).peekable();
+    while let Some(t) = tokens.next() {
+        if t.kind != TokenKind::Symbol || t.text != b";" {
+            continue;
+        }
+        let starts_with_kill = tokens
+            .peek()
+            .is_some_and(|t| t.kind == TokenKind::Word && t.text.eq_ignore_ascii_case(b"KILL"));
+        if starts_with_kill {
+            let rest = &sql[tokens.peek().map_or(sql.len(), |t| t.start)..];
+            if !names_no_connection(rest) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `KILL USER ...` or `KILL [HARD|SOFT] QUERY ID ...`.
+fn names_no_connection(kill: &[u8]) -> bool {
+    let words: Vec<&[u8]> = Words { s: kill }.take(4).collect();
+    let is = |i: usize, w: &[u8]| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    let skip = usize::from(is(1, b"HARD") || is(1, b"SOFT"));
+    is(1 + skip, b"USER") || is(1 + skip, b"QUERY") && is(2 + skip, b"ID")
+}
+
+fn parse_first(sql: &[u8]) -> Parsed {
     let mut words = Words { s: sql };
     let is_kill = words
         .next()
@@ -134,6 +181,21 @@ impl<'a> Iterator for Words<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn later_statements_of_a_multi_statement_query() {
+        assert_eq!(parse(b"SELECT 1; KILL QUERY 12"), Parsed::Unsupported);
+        assert_eq!(parse(b"SELECT 1;kill 12;"), Parsed::Unsupported);
+        assert_eq!(
+            parse(b"SELECT 1; /* x */ KILL CONNECTION (12)"),
+            Parsed::Unsupported
+        );
+        assert_eq!(parse(b"SELECT 1; KILL USER app"), Parsed::Other);
+        assert_eq!(parse(b"SELECT 1; KILL QUERY ID 7"), Parsed::Other);
+        assert_eq!(parse(b"SELECT 'a; KILL 12'"), Parsed::Other);
+        assert_eq!(parse(b"SELECT 1; SELECT 'kill'"), Parsed::Other);
+        assert_eq!(parse(b"SELECT skill; SELECT 2"), Parsed::Other);
+    }
 
     fn kill(query_only: bool, id: u64) -> Parsed {
         Parsed::Kill(Kill { query_only, id })

@@ -290,8 +290,8 @@ impl Session {
                     kill::Parsed::Other => self.forward(&packet, cmd).await?,
                     kill::Parsed::Kill(k) => self.kill(k).await?,
                     kill::Parsed::Unsupported => {
-                        let msg = "Switchyard translates KILL only with a literal connection id: \
-                                   KILL [CONNECTION|QUERY] <id>";
+                        let msg = "Switchyard translates KILL only as a statement of its own \
+                                   with a literal connection id: KILL [CONNECTION|QUERY] <id>";
                         write_err(
                             self.client.write_buf(),
                             1,
