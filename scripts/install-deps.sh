@@ -2,7 +2,8 @@
 # Install what Switchyard's sandbox, tests and benchmarks need, only if it is missing.
 # Idempotent and quiet: when everything is present it runs no package manager at all.
 #
-#   Debian: mariadb-server mariadb-client sysbench haproxy
+#   Debian: mariadb-server mariadb-client sysbench haproxy, and a JDK (17+) with Maven for the
+#           sandbox's Apache Kafka broker (scripts/kafka.sh)
 #   Python: PyMySQL pytest (for python3 on PATH)
 # Rust/cargo (with rustfmt and clippy) is expected to be installed already.
 set -euo pipefail
@@ -52,6 +53,8 @@ pkgs=()
 have sysbench || pkgs+=(sysbench)
 have haproxy || pkgs+=(haproxy)
 have python3 || pkgs+=(python3)
+java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || pkgs+=(openjdk-17-jre-headless)
+have mvn || pkgs+=(maven)
 if [[ ${#pkgs[@]} -gt 0 ]]; then
     apt_install "${pkgs[@]}"
     # (No system mariadbd is started by the install, see apt_install; one that runs anyway is
