@@ -97,7 +97,7 @@ impl Session {
         &'a self,
         server: &'a Arc<Server>,
     ) -> impl Future<Output = Result<Backend, LoginError>> + Send + 'a {
-        open(&self.credentials, &self.service, self.wants_gtid, server)
+        open(&self.credentials, &self.service, self.wants_gtid(), server)
     }
 
     /// The index of the session's backend on `server`, opening it (and replaying the session

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteError, RouterSession, SessionInfo};
+use switchyard_api::{RouteError, RouterSession, ServerName, SessionInfo};
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
 use switchyard_protocol::packets::{errors::*, write_err, write_ok};
@@ -141,9 +141,8 @@ struct Session {
     /// backend per session.
     history: Option<History>,
     prepared: Prepared,
-    /// The router wants the GTID of each write: backends track `last_gtid`.
-    wants_gtid: bool,
-    /// The last `last_gtid` a backend reported (`Some` when the router wants it).
+    /// The last `last_gtid` a backend reported; `Some` when the router wants GTIDs, and then
+    /// backends track `last_gtid`.
     gtid: Option<String>,
     /// `gtid` was updated by the reply being relayed.
     gtid_fresh: bool,
@@ -172,7 +171,6 @@ impl Session {
             backends: Vec::new(),
             router,
             history: service.router.history_limit().map(History::new),
-            wants_gtid: service.router.wants_gtid(),
             gtid: service.router.wants_gtid().then(String::new),
             gtid_fresh: false,
             service,
@@ -199,9 +197,9 @@ impl Session {
         SessionError::refused(&msg)
     }
 
-    /// Answers the current command with `e`.
-    async fn answer_error(&mut self, e: &RouteError) -> Result<(), SessionError> {
-        write_err(self.client.write_buf(), 1, e.code, e.sqlstate, &e.message);
+    /// Answers the current command with an error; the session goes on.
+    async fn answer(&mut self, code: u16, sqlstate: &str, msg: &str) -> Result<(), SessionError> {
+        write_err(self.client.write_buf(), 1, code, sqlstate, msg);
         self.client.flush().await?;
         Ok(())
     }
@@ -212,6 +210,11 @@ impl Session {
         write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
         let _ = self.client.flush().await;
         SessionError::Ended(printable(&e.message))
+    }
+
+    /// The router wants the GTID of each write.
+    fn wants_gtid(&self) -> bool {
+        self.gtid.is_some()
     }
 
     /// The command loop.
@@ -265,14 +268,8 @@ impl Session {
                 .into());
             }
             let Ok(cmd) = Command::parse(&packet.payload) else {
-                write_err(
-                    self.client.write_buf(),
-                    1,
-                    ER_UNKNOWN_COM,
-                    "08S01",
-                    "Unknown command",
-                );
-                self.client.flush().await?;
+                self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
+                    .await?;
                 continue;
             };
             match cmd {
@@ -292,14 +289,7 @@ impl Session {
                     kill::Parsed::Unsupported => {
                         let msg = "Switchyard translates KILL only as a statement of its own \
                                    with a literal connection id: KILL [CONNECTION|QUERY] <id>";
-                        write_err(
-                            self.client.write_buf(),
-                            1,
-                            ER_NOT_SUPPORTED_YET,
-                            "42000",
-                            msg,
-                        );
-                        self.client.flush().await?;
+                        self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await?;
                     }
                 },
                 Command::StmtSendLongData { .. }
@@ -315,13 +305,11 @@ impl Session {
     /// reason) goes to the client if the session ends with it; a session that goes on without
     /// it must not get an answer to a command it has not sent.
     async fn first_backend_closed(&mut self) -> Result<(), SessionError> {
-        let mut backend = self.backends.remove(0);
-        let last_words = backend.io.read_buf().split();
-        let name = backend.server.name.clone();
-        self.prepared.forget_server(&name);
-        self.register_backends();
+        let last_words = self.backends[0].io.read_buf().split();
+        let name = self.backends[0].server.name.clone();
         let why = format!("server '{name}' closed the connection");
-        match self.router.on_backend_closed(&name, &why) {
+        self.backends.remove(0);
+        match self.forget_backend(&name, &why) {
             Some(e) => {
                 if last_words.is_empty() {
                     return Err(self.end(0, e).await);
@@ -378,21 +366,22 @@ impl Session {
         let backend = self.backends.remove(index);
         let name = backend.server.name.clone();
         backend.quit().await;
-        self.prepared.forget_server(&name);
-        self.register_backends();
-        self.router.on_backend_closed(&name, why)
+        self.forget_backend(&name, why)
     }
 
     /// Drops a backend that failed, telling the router; like [`Session::close_backend`] for a
     /// connection that cannot say goodbye.
     fn lose_backend(&mut self, index: usize, why: &str) -> Option<RouteError> {
-        let backend = self.backends.remove(index);
-        let name = backend.server.name.clone();
+        let name = self.backends.remove(index).server.name.clone();
         warn!(server = %name, "lost a backend connection: {why}");
-        drop(backend);
-        self.prepared.forget_server(&name);
+        self.forget_backend(&name, why)
+    }
+
+    /// The backend on `name` is gone: its statements with it; the router is told.
+    fn forget_backend(&mut self, name: &ServerName, why: &str) -> Option<RouteError> {
+        self.prepared.forget_server(name);
         self.register_backends();
-        self.router.on_backend_closed(&name, why)
+        self.router.on_backend_closed(name, why)
     }
 
     /// Records the session's backends for `KILL`.

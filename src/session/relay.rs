@@ -49,7 +49,8 @@ impl Session {
         index: usize,
         prepared_id: Option<u32>,
     ) -> Result<(), RelayFail> {
-        let untrack = self.wants_gtid && self.credentials.capabilities & CLIENT_SESSION_TRACK == 0;
+        let untrack =
+            self.wants_gtid() && self.credentials.capabilities & CLIENT_SESSION_TRACK == 0;
         let Session {
             backends,
             client,

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::conn;
-use switchyard_protocol::packets::{errors::*, write_err};
+use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::stmt::{execute_param_types, execute_with_types, set_command_stmt_id};
 use tracing::{debug, info};
@@ -54,7 +54,7 @@ impl Session {
         loop {
             let plan = self.router.plan(&cmd, &self.service.servers.load());
             let outcome = match &plan.target {
-                RouteTarget::Error(e) => return self.answer_error(e).await,
+                RouteTarget::Error(e) => return self.answer(e.code, e.sqlstate, &e.message).await,
                 RouteTarget::Close(e) => return Err(self.end(1, e.clone()).await),
                 RouteTarget::All { dedup } => {
                     return self.session_command(packet, cmd, *dedup).await
@@ -82,8 +82,7 @@ impl Session {
             Failure::Session(e) => return Err(e),
             Failure::Unsent { why, code, end } => {
                 let msg = format!("Lost connection to backend server: {why}");
-                write_err(self.client.write_buf(), 1, code, "HY000", &msg);
-                self.client.flush().await?;
+                self.answer(code, "HY000", &msg).await?;
                 end
             }
             // The client has its error already.
@@ -164,16 +163,8 @@ impl Session {
             let stats = &self.backends[index].server.stats;
             stats.operation_finished();
             stats.record_response(started.elapsed().as_micros() as u64);
-            match relayed {
-                Ok(()) => {}
-                Err(RelayFail::Session(e)) => return Err(e.into()),
-                Err(RelayFail::Unsent(why)) => {
-                    return Err(self.unsent(index, why, CR_SERVER_LOST));
-                }
-                Err(RelayFail::Lost(why)) => {
-                    let end = self.lose_backend(index, &why);
-                    return Err(Failure::Lost { end });
-                }
+            if let Err(fail) = relayed {
+                return Err(self.relay_failure(index, fail));
             }
         }
         if execute.is_some() || prepared_id.is_some() {
@@ -367,15 +358,7 @@ impl Session {
     /// Answers a command naming a statement id the session does not have, as the server does.
     async fn unknown_statement(&mut self, id: u32, command: &str) -> Result<(), SessionError> {
         let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
-        write_err(
-            self.client.write_buf(),
-            1,
-            ER_UNKNOWN_STMT_HANDLER,
-            "HY000",
-            &msg,
-        );
-        self.client.flush().await?;
-        Ok(())
+        self.answer(ER_UNKNOWN_STMT_HANDLER, "HY000", &msg).await
     }
 
     /// The backend whose reply a session command's client gets: the primary's if it is open,
@@ -432,9 +415,7 @@ impl Session {
         }
         if self.backends.is_empty() {
             let msg = "Lost connection to backend server: every backend failed";
-            write_err(self.client.write_buf(), 1, CR_SERVER_LOST, "HY000", msg);
-            self.client.flush().await?;
-            return Ok(());
+            return self.answer(CR_SERVER_LOST, "HY000", msg).await;
         }
         let chosen = self.reply_backend();
         let has_reply = self.tracker.start(&cmd);
@@ -630,9 +611,7 @@ impl Session {
                     .iter()
                     .position(|b| b.server.name == holder)
                     .expect("chosen among the open backends");
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&packet.payload);
-                set_command_stmt_id(&mut self.scratch, backend_id);
+                with_stmt_id(&mut self.scratch, &packet.payload, backend_id);
                 let b = &mut self.backends[index];
                 b.io.queue(0, &self.scratch);
                 if let Err(e) = b.io.flush().await {
@@ -652,19 +631,9 @@ impl Session {
                 });
                 let (Some((server, backend_id)), Some(index)) = (last, index) else {
                     let msg = format!("The statement ({client_id}) has no open cursor");
-                    write_err(
-                        self.client.write_buf(),
-                        1,
-                        ER_STMT_HAS_NO_OPEN_CURSOR,
-                        "HY000",
-                        &msg,
-                    );
-                    self.client.flush().await?;
-                    return Ok(());
+                    return self.answer(ER_STMT_HAS_NO_OPEN_CURSOR, "HY000", &msg).await;
                 };
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&packet.payload);
-                set_command_stmt_id(&mut self.scratch, backend_id);
+                with_stmt_id(&mut self.scratch, &packet.payload, backend_id);
                 self.run_bound(index, &cmd, &server).await
             }
             Command::StmtReset { .. } => {
@@ -699,9 +668,7 @@ impl Session {
                     else {
                         continue;
                     };
-                    self.scratch.clear();
-                    self.scratch.extend_from_slice(&packet.payload);
-                    set_command_stmt_id(&mut self.scratch, *backend_id);
+                    with_stmt_id(&mut self.scratch, &packet.payload, *backend_id);
                     if let Err(e) = relay::run_quietly(b, &self.scratch, &cmd).await {
                         failed.push((server.clone(), e.to_string()));
                     }
@@ -716,9 +683,7 @@ impl Session {
                 else {
                     return self.unknown_statement(client_id, name).await;
                 };
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&packet.payload);
-                set_command_stmt_id(&mut self.scratch, chosen_id);
+                with_stmt_id(&mut self.scratch, &packet.payload, chosen_id);
                 self.run_bound(index, &cmd, &chosen_server).await
             }
             _ => Ok(()),
@@ -746,23 +711,31 @@ impl Session {
                 self.replied(server, None);
                 Ok(())
             }
-            Err(RelayFail::Session(e)) => Err(e),
-            Err(RelayFail::Unsent(why)) => {
-                let end = self.lose_backend(index, &why);
-                let msg = format!("Lost connection to backend server '{server}': {why}");
-                write_err(self.client.write_buf(), 1, CR_SERVER_LOST, "HY000", &msg);
-                self.client.flush().await?;
-                match end {
-                    Some(e) => Err(SessionError::BackendLost(server.to_string(), e.message)),
-                    None => Ok(()),
-                }
+            Err(fail) => {
+                let failure = self.relay_failure(index, fail);
+                self.report(failure).await
             }
-            Err(RelayFail::Lost(why)) => match self.lose_backend(index, &why) {
-                Some(e) => Err(SessionError::BackendLost(server.to_string(), e.message)),
-                None => Ok(()),
+        }
+    }
+
+    /// What a failed relay from the backend at `index` means for the command; the backend is
+    /// dropped unless the client side failed.
+    fn relay_failure(&mut self, index: usize, fail: RelayFail) -> Failure {
+        match fail {
+            RelayFail::Session(e) => Failure::Session(e),
+            RelayFail::Unsent(why) => self.unsent(index, why, CR_SERVER_LOST),
+            RelayFail::Lost(why) => Failure::Lost {
+                end: self.lose_backend(index, &why),
             },
         }
     }
+}
+
+/// Copies a statement-bound command into `scratch` with the backend's statement id.
+fn with_stmt_id(scratch: &mut BytesMut, payload: &[u8], backend_id: u32) {
+    scratch.clear();
+    scratch.extend_from_slice(payload);
+    set_command_stmt_id(scratch, backend_id);
 }
 
 /// Sends COM_STMT_CLOSE for a backend's statement id (it has no reply).

@@ -31,9 +31,7 @@ impl Session {
             .unwrap_or_default();
         if target.is_empty() {
             let msg = format!("Unknown thread id: {}", k.id);
-            write_err(self.client.write_buf(), 1, ER_NO_SUCH_THREAD, "HY000", &msg);
-            self.client.flush().await?;
-            return Ok(());
+            return self.answer(ER_NO_SUCH_THREAD, "HY000", &msg).await;
         }
         // The first backend last: killing one's own session ends it there, as on a server.
         let mut result = Ok(());
@@ -101,15 +99,9 @@ impl Session {
     /// with its state reset, as MariaDB does.
     pub(super) async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
         let Ok(req) = ChangeUser::parse(body, self.credentials.capabilities) else {
-            write_err(
-                self.client.write_buf(),
-                1,
-                ER_UNKNOWN_COM,
-                "08S01",
-                "Malformed COM_CHANGE_USER",
-            );
-            self.client.flush().await?;
-            return Ok(());
+            return self
+                .answer(ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER")
+                .await;
         };
         let user = String::from_utf8_lossy(req.user).into_owned();
         let mut seq = 1u8;
@@ -234,13 +226,14 @@ impl Session {
         }
         let chosen = self.reply_backend();
         let cmd = Command::ResetConnection;
+        let track_gtid = self.wants_gtid();
         for (i, b) in self.backends.iter_mut().enumerate() {
             if i == chosen {
                 continue;
             }
             if let Err(e) = relay::run_quietly(b, &packet.payload, &cmd).await {
                 warn!(server = %b.server.name, error = %e, "a backend failed to reset its session");
-            } else if self.wants_gtid {
+            } else if track_gtid {
                 super::backends::track_gtid(b).await;
             }
         }
@@ -256,7 +249,7 @@ impl Session {
         match outcome {
             Ok(()) => {
                 self.status = self.tracker.summary().status;
-                if self.wants_gtid {
+                if self.wants_gtid() {
                     super::backends::track_gtid(&mut self.backends[chosen]).await;
                 }
                 Ok(())
@@ -281,6 +274,7 @@ impl Session {
     /// Resets the session state on every backend (COM_RESET_CONNECTION), as a refused change
     /// of user does on a server.
     async fn reset_backends(&mut self) -> Result<(), SessionError> {
+        let track_gtid = self.wants_gtid();
         for backend in &mut self.backends {
             let reset =
                 relay::run_quietly(backend, &[COM_RESET_CONNECTION], &Command::ResetConnection);
@@ -288,7 +282,7 @@ impl Session {
                 Ok(summary) if summary.error.is_some() => {
                     warn!(server = %backend.server.name, error = ?summary.error, "the backend refused to reset the session");
                 }
-                Ok(_) if self.wants_gtid => super::backends::track_gtid(backend).await,
+                Ok(_) if track_gtid => super::backends::track_gtid(backend).await,
                 Ok(_) => {}
                 Err(e) => {
                     return Err(SessionError::BackendLost(

@@ -3,6 +3,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pymysql
 import pytest
@@ -59,6 +60,24 @@ def wait_until_sleeping(backend_id, port=3307, timeout=10):
     raise AssertionError(f"backend thread {backend_id} on :{port} never started its SLEEP")
 
 
+@contextmanager
+def sleeping(a, b, seconds=30):
+    """Runs `SELECT SLEEP(seconds)` on `a` and waits until its backend thread runs it; yields
+    the sleeper, that thread's id and its server's port. On the way out, a SLEEP still running
+    is stopped on its backend, and `a` and `b` are closed."""
+    s = a_backend = port = None
+    try:
+        a_backend, port = backend_info(a)
+        s = Sleeper(a, seconds)
+        s.start()
+        wait_until_sleeping(a_backend, port)
+        yield s, a_backend, port
+    finally:
+        abort(s, a_backend, port)
+        a.close()
+        b.close()
+
+
 def backend_info(conn):
     with conn.cursor() as cur:
         cur.execute("SELECT CONNECTION_ID(), @@port")
@@ -67,12 +86,7 @@ def backend_info(conn):
 
 def test_kill_query_from_second_connection(proxy):
     a, b = proxy.rw(read_timeout=40), proxy.rw()
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b) as (s, a_backend, port):
         with b.cursor() as cur:
             cur.execute(f"KILL QUERY {a.thread_id()}")
         s.join(15)
@@ -87,10 +101,6 @@ def test_kill_query_from_second_connection(proxy):
         with a.cursor() as cur:
             cur.execute("SELECT 'alive'")
             assert cur.fetchone() == ("alive",)
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_query_interrupts_long_query_with_1317(proxy):
@@ -139,12 +149,7 @@ def test_kill_query_interrupts_long_query_with_1317(proxy):
 
 def test_kill_connection_from_second_connection(proxy):
     a, b = proxy.rw(read_timeout=40), proxy.rw()
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b) as (s, a_backend, port):
         with b.cursor() as cur:
             cur.execute(f"KILL CONNECTION {a.thread_id()}")
         s.join(15)
@@ -154,10 +159,6 @@ def test_kill_connection_from_second_connection(proxy):
         with pytest.raises(pymysql.MySQLError):
             with a.cursor() as cur:
                 cur.execute("SELECT 1")
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
     # the backend thread is gone too
     time.sleep(0.5)
     with direct(port) as d, d.cursor() as cur:
@@ -168,12 +169,7 @@ def test_kill_connection_from_second_connection(proxy):
 def test_com_process_kill(proxy):
     # PyMySQL's Connection.kill() sends COM_PROCESS_KILL with the id.
     a, b = proxy.rw(read_timeout=40), proxy.rw()
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b) as (s, a_backend, port):
         b.kill(a.thread_id())
         s.join(15)
         assert not s.is_alive()
@@ -182,10 +178,6 @@ def test_com_process_kill(proxy):
         with b.cursor() as cur:
             cur.execute("SELECT 'b fine'")
             assert cur.fetchone() == ("b fine",)
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_query_own_connection(proxy):
@@ -290,12 +282,7 @@ def test_kill_id_literal_forms(proxy, form):
     # MariaDB's KILL takes an expression; whatever its form, the id the client gives is a proxy
     # id and must not reach the backend untranslated.
     a, b = proxy.rw(read_timeout=40), proxy.rw()
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b) as (s, a_backend, port):
         err = None
         try:
             with b.cursor() as cur:
@@ -304,10 +291,6 @@ def test_kill_id_literal_forms(proxy, form):
             err = e
         s.join(10 if err is None else 2)  # a KILL that failed interrupts nothing: don't wait
         assert not s.is_alive(), f"{form!r} did not interrupt the session (KILL answered {err})"
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_inside_multi_statement_is_refused(proxy):
@@ -316,12 +299,7 @@ def test_kill_inside_multi_statement_is_refused(proxy):
     refused with a clear error, nothing runs, and no other session is touched."""
     from pymysql.constants import CLIENT
     a, b = proxy.rw(read_timeout=40), proxy.rw(client_flag=CLIENT.MULTI_STATEMENTS)
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 3)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b, 3) as (s, a_backend, port):
         for sql in (f"SELECT 1; KILL QUERY {a.thread_id()}", f"DO 1;kill {a.thread_id()};"):
             with pytest.raises(pymysql.MySQLError) as e:
                 with b.cursor() as cur:
@@ -335,31 +313,19 @@ def test_kill_inside_multi_statement_is_refused(proxy):
             cur.execute("SELECT 1; SELECT 'kill'")
             assert cur.fetchall() == ((1,),)
             assert cur.nextset() and cur.fetchall() == (("kill",),)
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_session_on_other_backend(proxy):
     # A is on a replica (ro listener), B on the primary (rw listener): `KILL QUERY <A>` from B
     # must reach A's backend, not run on B's.
     a, b = proxy.ro(read_timeout=40), proxy.rw()
-    try:
-        a_backend, port = backend_info(a)
+    with sleeping(a, b) as (s, a_backend, port):
         assert port in (3308, 3309)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
         with b.cursor() as cur:
             cur.execute(f"KILL QUERY {a.thread_id()}")
         s.join(15)
         assert not s.is_alive(), "the KILL QUERY did not reach the replica session within 15 s"
         assert s.elapsed < 10
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_other_users_session_denied(proxy):
@@ -386,20 +352,11 @@ def test_kill_other_users_session_denied(proxy):
 def test_kill_query_id_syntax_variants(proxy):
     # KILL HARD QUERY / KILL SOFT CONNECTION are MariaDB syntax too.
     a, b = proxy.rw(read_timeout=40), proxy.rw()
-    s = a_backend = port = None
-    try:
-        a_backend, port = backend_info(a)
-        s = Sleeper(a, 30)
-        s.start()
-        wait_until_sleeping(a_backend, port)
+    with sleeping(a, b) as (s, a_backend, port):
         with b.cursor() as cur:
             cur.execute(f"kill   hard   query   {a.thread_id()}")
         s.join(15)
         assert not s.is_alive() and s.elapsed < 10
-    finally:
-        abort(s, a_backend, port)
-        a.close()
-        b.close()
 
 
 def test_kill_not_owner_message_names_the_clients_id(proxy):

@@ -154,16 +154,7 @@ def test_primary_stopped_failure_modes(rws_proxy, tables):
                          + ", ".join(f"{n}={s['role']}" for n, s in states.items()))
 
             # --- error_on_write: reads go on, writes get 1290, the session survives ----------
-            def eow_reads():
-                ids = []
-                for _ in range(5):
-                    with eow.cursor() as cur:
-                        cur.execute("SELECT @mine, @@server_id")
-                        mine, sid = cur.fetchone()
-                    assert mine == "before" and sid in REPLICA_IDS, (mine, sid)
-                    ids.append(sid)
-                return f"server ids {ids}"
-            check("error_on_write: reads with the primary down", eow_reads)
+            check("error_on_write: reads with the primary down", lambda: replica_reads(eow))
 
             def eow_write():
                 with pytest.raises(pymysql.MySQLError) as e:
@@ -189,16 +180,7 @@ def test_primary_stopped_failure_modes(rws_proxy, tables):
                   eow_new_session)
 
             # --- fail_on_write: reads go on, a write closes the connection -------------------
-            def fow_reads():
-                ids = []
-                for _ in range(5):
-                    with fow.cursor() as cur:
-                        cur.execute("SELECT @mine, @@server_id")
-                        mine, sid = cur.fetchone()
-                    assert mine == "before" and sid in REPLICA_IDS, (mine, sid)
-                    ids.append(sid)
-                return f"server ids {ids}"
-            check("fail_on_write: reads with the primary down", fow_reads)
+            check("fail_on_write: reads with the primary down", lambda: replica_reads(fow))
 
             def fow_write():
                 with pytest.raises(pymysql.MySQLError) as e:
@@ -264,6 +246,18 @@ def test_primary_stopped_failure_modes(rws_proxy, tables):
         fi.close()
         print("\n" + "\n".join(notes))
     assert not problems, "\n".join(problems) + "\n--- notes:\n" + "\n".join(notes)
+
+
+def replica_reads(c):
+    """Five reads on `c`, each on a replica and seeing the session's `@mine`."""
+    ids = []
+    for _ in range(5):
+        with c.cursor() as cur:
+            cur.execute("SELECT @mine, @@server_id")
+            mine, sid = cur.fetchone()
+        assert mine == "before" and sid in REPLICA_IDS, (mine, sid)
+        ids.append(sid)
+    return f"server ids {ids}"
 
 
 def root_sql(i, sql):
