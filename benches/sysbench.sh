@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: sysbench against the sandbox primary directly, through HAProxy (plain TCP
 # relay), through Switchyard's readconnroute (every statement to the primary) and through its
-# readwritesplit (reads spread over the replicas, classified and routed per statement), side by
-# side in one run. The two Switchyard targets are two services of one proxy process.
+# readwritesplit (reads spread over the replicas, classified and routed per statement), and through
+# readconnroute with the `querylog` audit filter publishing every statement to the sandbox's Kafka
+# broker (started if needed), side by side in one run. The Switchyard targets are services of one
+# proxy process; `audit` runs right after `switchyard`, and AUDIT/OFF lines compare the two.
 #
-#   benches/sysbench.sh [--only direct,haproxy,switchyard,rwsplit]
+#   benches/sysbench.sh [--only direct,haproxy,switchyard,rwsplit,audit]
 #
 # For each workload x ps-mode x thread count, the targets run one after the other (interleaved), so
 # they see similar conditions. Printed per run: qps, avg and p95 latency per sysbench transaction
@@ -21,7 +23,8 @@
 #   BENCH_WARMUP=3                      seconds of warm-up per target before the measured runs
 #   BENCH_IDLE_SESSIONS=1000            0 skips the idle-session memory measurement
 #   BENCH_OUT=target/bench/sysbench-latest.txt
-#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108
+#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108 AUDIT_PORT=4109
+#   AUDIT_TOPIC=mysql-audit
 #   SWITCHYARD_BIN=target/release/switchyard (built with cargo build --release unless BENCH_NO_BUILD=1)
 set -euo pipefail
 
@@ -41,10 +44,12 @@ PRIMARY_PORT="${SANDBOX_PORT_BASE:-3307}"
 HAPROXY_PORT="${HAPROXY_PORT:-4106}"
 SWITCHYARD_PORT="${SWITCHYARD_PORT:-4107}"
 RWSPLIT_PORT="${RWSPLIT_PORT:-4108}"
+AUDIT_PORT="${AUDIT_PORT:-4109}"
+AUDIT_TOPIC="${AUDIT_TOPIC:-mysql-audit}"
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-target/release/switchyard}"
 DB_USER=app DB_PASS=app DB_NAME=sbtest
 
-ONLY="direct,haproxy,switchyard,rwsplit"
+ONLY="direct,haproxy,switchyard,audit,rwsplit"
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --only) ONLY="$2"; shift 2 ;;
@@ -164,7 +169,7 @@ EOF
     fi
 fi
 
-if want switchyard || want rwsplit; then
+if want switchyard || want rwsplit || want audit; then
     ok=1
     if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
         log "cargo build --release"
@@ -172,7 +177,14 @@ if want switchyard || want rwsplit; then
     fi
     if ((ok)) && [[ ! -x "$SWITCHYARD_BIN" ]]; then warn "$SWITCHYARD_BIN does not exist"; ok=0; fi
     if ((ok)); then
-        rws_service="" rws_listener=""
+        rws_service="" rws_listener="" audit_filter="" audit_service="" audit_listener=""
+        if want audit; then
+            bash scripts/kafka.sh up >"$WORK/kafka.log" 2>&1 || { cat "$WORK/kafka.log" >&2; die "the Kafka broker did not start"; }
+            audit_filter="filters:
+  - { name: audit, module: querylog, brokers: \"$HOST:9092\", topic: $AUDIT_TOPIC }"
+            audit_service="  - { name: bench-audit, router: readconnroute, servers: [db1, db2, db3], user: switchyard, password: switchyard, options: { router_options: primary }, filters: [audit] }"
+            audit_listener="  - { name: bench-audit, service: bench-audit, address: $HOST:$AUDIT_PORT }"
+        fi
         if want rwsplit; then
             rws_service="  - { name: bench-rws, router: readwritesplit, servers: [db1, db2, db3], user: switchyard, password: switchyard }"
             rws_listener="  - { name: bench-rws, service: bench-rws, address: $HOST:$RWSPLIT_PORT }"
@@ -182,12 +194,15 @@ servers:
   - { name: db1, address: $HOST:$PRIMARY_PORT, role: primary }
   - { name: db2, address: $HOST:$((PRIMARY_PORT + 1)), role: replica }
   - { name: db3, address: $HOST:$((PRIMARY_PORT + 2)), role: replica }
+$audit_filter
 services:
   - { name: bench, router: readconnroute, servers: [db1, db2, db3], user: switchyard, password: switchyard, options: { router_options: primary } }
 $rws_service
+$audit_service
 listeners:
   - { name: bench, service: bench, address: $HOST:$SWITCHYARD_PORT }
 $rws_listener
+$audit_listener
 EOF
         RUST_LOG="${RUST_LOG:-warn}" "$SWITCHYARD_BIN" -c "$WORK/switchyard.yaml" </dev/null >"$WORK/switchyard.log" 2>&1 &
         SWITCHYARD_PID=$!
@@ -195,6 +210,9 @@ EOF
             mysql_app "$SWITCHYARD_PORT" "SELECT 1" >"$WORK/switchyard-check.log" 2>&1; then
             if want switchyard; then
                 TARGETS+=(switchyard); PORT[switchyard]=$SWITCHYARD_PORT; PID_OF[switchyard]=$SWITCHYARD_PID
+            fi
+            if want audit; then
+                TARGETS+=(audit); PORT[audit]=$AUDIT_PORT; PID_OF[audit]=$SWITCHYARD_PID
             fi
             if want rwsplit; then
                 TARGETS+=(rwsplit); PORT[rwsplit]=$RWSPLIT_PORT; PID_OF[rwsplit]=$SWITCHYARD_PID
@@ -226,6 +244,7 @@ if ((BENCH_WARMUP > 0)); then
 fi
 
 ROWS=() # "workload ps threads target qps avg p95 r_direct r_haproxy cpu_us"
+AUDIT_LINES=() # querylog on (audit) vs off (switchyard), same router
 FAILED=0
 fmt_row() { printf '%-18s %-7s %3s  %-10s %10s %8s %8s %7s %7s %9s\n' "$@"; }
 HEADER="$(fmt_row WORKLOAD PS THR TARGET QPS AVG_MS P95_MS /DIRECT /HAPROXY CPU_US/Q)"
@@ -234,7 +253,7 @@ echo "$HEADER"
 for wl in $BENCH_WORKLOADS; do
     for ps in $BENCH_PS_MODES; do
         for th in $BENCH_THREADS; do
-            declare -A QPS=()
+            declare -A QPS=() CPU=()
             for t in "${TARGETS[@]}"; do
                 out="$WORK/run-$wl-$ps-$th-$t.log"
                 pid="${PID_OF[$t]:-}"
@@ -263,8 +282,14 @@ for wl in $BENCH_WORKLOADS; do
                 fi
                 row="$(fmt_row "$wl" "$ps" "$th" "$t" "$(printf '%.0f' "$qps")" "$avg" "$p95" "$rd" "$rh" "$cpu")"
                 echo "$row"; ROWS+=("$row")
+                CPU[$t]="$cpu"
+                if [[ "$t" == audit && -n "${QPS[switchyard]:-}" ]]; then
+                    AUDIT_LINES+=("$(printf 'AUDIT/OFF %-18s %-7s %3s  qps %s  cpu/q %s vs %s us' "$wl" "$ps" "$th" \
+                        "$(awk -v a="$qps" -v b="${QPS[switchyard]}" 'BEGIN { printf "%.3f", a / b }')" "$cpu" "${CPU[switchyard]:-?}")")
+                    echo "${AUDIT_LINES[-1]}"
+                fi
             done
-            unset QPS
+            unset QPS CPU
         done
     done
 done
@@ -295,6 +320,10 @@ mkdir -p "$(dirname "$BENCH_OUT")"
     echo
     echo "$HEADER"
     printf '%s\n' "${ROWS[@]}"
+    if [[ ${#AUDIT_LINES[@]} -gt 0 ]]; then
+        echo
+        printf '%s\n' "${AUDIT_LINES[@]}"
+    fi
     if [[ ${#IDLE_LINES[@]} -gt 0 ]]; then
         echo
         printf '%s\n' "${IDLE_LINES[@]}"

@@ -2,9 +2,10 @@
 # Install what Switchyard's sandbox, tests and benchmarks need, only if it is missing.
 # Idempotent and quiet: when everything is present it runs no package manager at all.
 #
-#   Debian: mariadb-server mariadb-client sysbench haproxy, and a JDK (17+) with Maven for the
-#           sandbox's Apache Kafka broker (scripts/kafka.sh)
-#   Python: PyMySQL pytest (for python3 on PATH)
+#   Debian: mariadb-server mariadb-client sysbench haproxy, a JDK (17+) with Maven for the
+#           sandbox's Apache Kafka broker (scripts/kafka.sh), and cmake with libcurl's headers
+#           to build the bundled librdkafka (the rdkafka crate's cmake-build)
+#   Python: PyMySQL pytest confluent-kafka (for python3 on PATH)
 # Rust/cargo (with rustfmt and clippy) is expected to be installed already.
 set -euo pipefail
 
@@ -55,6 +56,11 @@ have haproxy || pkgs+=(haproxy)
 have python3 || pkgs+=(python3)
 java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || pkgs+=(openjdk-17-jre-headless)
 have mvn || pkgs+=(maven)
+have cmake || pkgs+=(cmake)
+have c++ || pkgs+=(g++)
+# librdkafka's cmake build turns on OIDC (which needs curl) whenever it finds OpenSSL.
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || pkgs+=(libcurl4-openssl-dev)
+dpkg -s libssl-dev >/dev/null 2>&1 || pkgs+=(libssl-dev)
 if [[ ${#pkgs[@]} -gt 0 ]]; then
     apt_install "${pkgs[@]}"
     # (No system mariadbd is started by the install, see apt_install; one that runs anyway is
@@ -64,9 +70,10 @@ fi
 
 # --- Python packages -------------------------------------------------------------------------
 pymods=()
-if ! python3 -c 'import pymysql, pytest' >/dev/null 2>&1; then
+if ! python3 -c 'import pymysql, pytest, confluent_kafka' >/dev/null 2>&1; then
     python3 -c 'import pymysql' >/dev/null 2>&1 || pymods+=(PyMySQL)
     python3 -c 'import pytest' >/dev/null 2>&1 || pymods+=(pytest)
+    python3 -c 'import confluent_kafka' >/dev/null 2>&1 || pymods+=(confluent-kafka)
 fi
 if [[ ${#pymods[@]} -gt 0 ]]; then
     log "installing Python packages for $(command -v python3): ${pymods[*]}"
@@ -76,7 +83,11 @@ if [[ ${#pymods[@]} -gt 0 ]]; then
         if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then
             deb=()
             for m in "${pymods[@]}"; do
-                case "$m" in PyMySQL) deb+=(python3-pymysql) ;; pytest) deb+=(python3-pytest) ;; esac
+                case "$m" in
+                    PyMySQL) deb+=(python3-pymysql) ;;
+                    pytest) deb+=(python3-pytest) ;;
+                    confluent-kafka) deb+=(python3-confluent-kafka) ;;
+                esac
             done
             apt_install "${deb[@]}"
             pymods=()
@@ -96,7 +107,8 @@ if [[ ${#pymods[@]} -gt 0 ]]; then
             fi
         fi
     fi
-    python3 -c 'import pymysql, pytest' || die "PyMySQL/pytest still not importable by python3"
+    python3 -c 'import pymysql, pytest, confluent_kafka' ||
+        die "PyMySQL/pytest/confluent-kafka still not importable by python3"
 fi
 
 # --- Rust ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #   scripts/kafka.sh status   say whether it runs and list its topics
 #   scripts/kafka.sh reset    down, then delete its data (the jars are kept)
 #   scripts/kafka.sh stop|start   the same as down|up without topic creation, for fault tests
+#   scripts/kafka.sh consume  print the topic's records from its beginning, then as they come
 #
 # Environment (defaults): KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_TOPIC=mysql-audit
 #   KAFKA_DIR=.sandbox/kafka KAFKA_HEAP=512m
@@ -142,6 +143,11 @@ up) start; create_topic ;;
 start) start ;;
 down | stop) stop ;;
 reset) stop; rm -rf "$DATA"; log "data deleted" ;;
+consume)
+    running || die "the broker is not running: scripts/kafka.sh up"
+    exec java -Xmx256m "-Dlog4j.configuration=file:$PWD/$KAFKA_DIR/log4j.properties" -cp "$PWD/$LIB/*" \
+        org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$HOST:$KAFKA_PORT" \
+        --topic "$KAFKA_TOPIC" --from-beginning ;;
 status)
     if running; then
         log "running (pid $(cat "$PIDFILE")) on $HOST:$KAFKA_PORT; topics:"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# THE test command: lint, build, start the MariaDB sandbox, run the Rust and Python tests.
-# Exits non-zero when any step fails. Leaves the sandbox running (scripts/sandbox.sh down stops it).
+# THE test command: lint, build, start the sandbox (MariaDB primary and replicas, and the Apache
+# Kafka broker), run the Rust and Python tests. Exits non-zero when any step fails. Leaves the
+# sandbox running (scripts/sandbox.sh down and scripts/kafka.sh down stop it).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,6 +23,9 @@ if ! bash scripts/sandbox.sh up; then
     echo "[test.sh] sandbox up failed; recreating it from scratch (scripts/sandbox.sh reset)" >&2
     bash scripts/sandbox.sh reset
 fi
+
+step "Kafka broker up (127.0.0.1:9092)"
+bash scripts/kafka.sh up
 
 step "cargo build --workspace --bins"
 cargo build --workspace --bins

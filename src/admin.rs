@@ -1,4 +1,4 @@
-//! The local admin HTTP API (JSON): server states and operator flags. Served on `admin.address`;
+//! The local admin HTTP API (JSON): server states, operator flags, monitors and filters. Served on `admin.address`;
 //! `switchyard ctl` is its client.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Serialize;
-use switchyard_api::{AdminFlag, Monitor, ServerRole, ServerStats};
+use switchyard_api::{AdminFlag, Filter, Monitor, ServerRole, ServerStats};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -25,11 +25,19 @@ pub struct MonitorEntry {
     pub monitor: Arc<dyn Monitor>,
 }
 
+/// A filter as the admin API lists it.
+pub struct FilterEntry {
+    pub name: String,
+    pub module: String,
+    pub filter: Arc<dyn Filter>,
+}
+
 /// What the admin API reads.
 pub struct AdminState {
     servers: Vec<(String, String, Role)>,
     stats: HashMap<String, Arc<ServerStats>>,
     monitors: Vec<MonitorEntry>,
+    filters: Vec<FilterEntry>,
 }
 
 impl AdminState {
@@ -37,6 +45,7 @@ impl AdminState {
         config: &Config,
         stats: HashMap<String, Arc<ServerStats>>,
         monitors: Vec<MonitorEntry>,
+        filters: Vec<FilterEntry>,
     ) -> Self {
         let servers = config
             .servers
@@ -47,6 +56,7 @@ impl AdminState {
             servers,
             stats,
             monitors,
+            filters,
         }
     }
 
@@ -193,6 +203,22 @@ async fn list_monitors(State(state): State<Shared>) -> Json<Vec<serde_json::Valu
     )
 }
 
+async fn list_filters(State(state): State<Shared>) -> Json<Vec<serde_json::Value>> {
+    Json(
+        state
+            .filters
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "module": f.module,
+                    "diagnostics": f.filter.diagnostics(),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// Serves the admin API on `listener` until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
@@ -212,6 +238,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch
             ),
         )
         .route("/v1/monitors", get(list_monitors))
+        .route("/v1/filters", get(list_filters))
         .with_state(Arc::new(state));
     let stop = async move {
         let _ = shutdown.changed().await;

@@ -28,12 +28,20 @@ use service::Service;
 use session::registry::SessionRegistry;
 use session::ListenerContext;
 
+/// How long filters may take to finish at shutdown (the audit feed flushing to Kafka).
+const FILTER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Checks what the config file alone cannot: that each module exists and accepts its
 /// options. Returns every problem found.
 pub fn validate(config: &Config) -> ConfigErrors {
     let mut errors = ConfigErrors::new();
     for service in &config.services {
         if let Err(e) = registry::build_router(service) {
+            errors.extend(e);
+        }
+    }
+    for (index, filter) in config.filters.iter().enumerate() {
+        if let Err(e) = registry::FilterModule::parse(filter, config, index) {
             errors.extend(e);
         }
     }
@@ -67,10 +75,30 @@ pub async fn run(config: Config) -> Result<(), String> {
         });
     }
 
+    let mut filters = HashMap::new();
+    let mut filter_entries = Vec::new();
+    for (index, fc) in config.filters.iter().enumerate() {
+        let module =
+            registry::FilterModule::parse(fc, &config, index).map_err(|e| e.to_string())?;
+        let filter = module.build(&fc.name)?;
+        info!(filter = %fc.name, module = %fc.module, "filter started");
+        filters.insert(fc.name.as_str(), filter.clone());
+        filter_entries.push(admin::FilterEntry {
+            name: fc.name.clone(),
+            module: fc.module.clone(),
+            filter,
+        });
+    }
+
     let mut services = HashMap::new();
     for sc in &config.services {
         let router = registry::build_router(sc).map_err(|e| e.to_string())?;
-        let service = Arc::new(Service::new(sc, &config, router, &|name| {
+        let chain = sc
+            .filters
+            .iter()
+            .map(|f| filters[f.as_str()].clone())
+            .collect();
+        let service = Arc::new(Service::new(sc, &config, router, chain, &|name| {
             stats[name].clone()
         }));
         if let Some(name) = &sc.monitor {
@@ -110,7 +138,7 @@ pub async fn run(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
         info!(address = %ac.address, "admin API listening");
-        let state = admin::AdminState::new(&config, stats.clone(), entries);
+        let state = admin::AdminState::new(&config, stats.clone(), entries, filter_entries);
         tasks.push(tokio::spawn(admin::serve(
             listener,
             state,
@@ -125,6 +153,14 @@ pub async fn run(config: Config) -> Result<(), String> {
         if let Err(e) = t.await {
             error!(error = %e, "a listener task failed");
         }
+    }
+    // The audit feed flushes what it can; the filters may block, so off the runtime.
+    let shutdowns: Vec<_> = filters
+        .into_values()
+        .map(|f| tokio::task::spawn_blocking(move || f.shutdown(FILTER_SHUTDOWN_TIMEOUT)))
+        .collect();
+    for s in shutdowns {
+        let _ = s.await;
     }
     Ok(())
 }

@@ -1,17 +1,75 @@
 //! The modules Switchyard knows, by the name the config uses for them. Adding a router is one
-//! line in [`build_router`] and one in [`ROUTERS`].
+//! line in [`build_router`] and one in [`ROUTERS`]; a filter, one in [`FilterModule::parse`]
+//! and one in [`FILTERS`].
 
 use std::sync::Arc;
 
-use switchyard_api::{Monitor, Router};
+use switchyard_api::{Filter, Monitor, Router};
 use switchyard_mariadbmon::{MariaDbMon, MariaDbMonConfig, MonitoredServer};
+use switchyard_querylog::{QueryLog, QueryLogConfig};
 use switchyard_readconnroute::{ReadConnRoute, ReadConnRouteConfig};
 use switchyard_readwritesplit::{ReadWriteSplit, ReadWriteSplitConfig};
+use switchyard_regexfilter::{RegexFilter, RegexFilterConfig};
 
-use crate::config::{Config, ConfigErrors, MonitorConfig, ServiceConfig};
+use crate::config::{Config, ConfigErrors, FilterConfig, MonitorConfig, ServiceConfig};
 
 /// Router module names, for messages.
 pub const ROUTERS: &[&str] = &["readconnroute", "readwritesplit"];
+
+/// Filter module names, for messages.
+pub const FILTERS: &[&str] = &["querylog", "regexfilter"];
+
+/// A filter's module with its parsed and checked options.
+pub enum FilterModule {
+    QueryLog(Box<QueryLogConfig>),
+    RegexFilter(RegexFilterConfig),
+}
+
+impl FilterModule {
+    /// Parses and checks a filter's options; errors are located in the config file.
+    pub fn parse(
+        filter: &FilterConfig,
+        config: &Config,
+        index: usize,
+    ) -> Result<Self, ConfigErrors> {
+        let located = |(key, message): (&str, String)| -> ConfigErrors {
+            filter.options.error_at(key, message).into()
+        };
+        match filter.module.as_str() {
+            "querylog" => {
+                let options: QueryLogConfig = filter.options.parse_all()?;
+                options.check().map_err(located)?;
+                Ok(FilterModule::QueryLog(Box::new(options)))
+            }
+            "regexfilter" => {
+                let options: RegexFilterConfig = filter.options.parse_all()?;
+                options.check().map_err(located)?;
+                Ok(FilterModule::RegexFilter(options))
+            }
+            other => {
+                let msg = format!(
+                    "unknown filter module '{other}' (known: {})",
+                    FILTERS.join(", ")
+                );
+                Err(config
+                    .error_at(&format!("filters[{index}].module"), msg)
+                    .into())
+            }
+        }
+    }
+
+    /// Starts the filter (a `querylog` starts its producer thread).
+    pub fn build(self, name: &str) -> Result<Arc<dyn Filter>, String> {
+        match self {
+            FilterModule::QueryLog(options) => Ok(Arc::new(
+                QueryLog::new(name, *options).map_err(|e| format!("filter '{name}': {e}"))?,
+            )),
+            FilterModule::RegexFilter(options) => Ok(Arc::new(
+                RegexFilter::new(options).map_err(|(_, e)| format!("filter '{name}': {e}"))?,
+            )),
+        }
+    }
+}
 
 /// Monitor module names, for messages.
 pub const MONITORS: &[&str] = &["mariadbmon"];

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use switchyard_api::{ClusterState, Router, Server, ServerRole, ServerSet, ServerStats};
+use switchyard_api::{ClusterState, Filter, Router, Server, ServerRole, ServerSet, ServerStats};
 use tokio::sync::watch;
 
 use crate::accounts::{AccountSource, Accounts};
@@ -15,6 +15,8 @@ use crate::config::{Config, Role, ServiceConfig};
 pub struct Service {
     pub name: String,
     pub router: Arc<dyn Router>,
+    /// The filters each statement passes through, in order; empty for none.
+    pub filters: Vec<Arc<dyn Filter>>,
     /// The servers as routers see them now; replaced whole when their state changes.
     pub servers: ArcSwap<ServerSet>,
     pub accounts: Accounts,
@@ -40,6 +42,7 @@ impl Service {
         config: &ServiceConfig,
         all: &Config,
         router: Arc<dyn Router>,
+        filters: Vec<Arc<dyn Filter>>,
         stats: &dyn Fn(&str) -> Arc<ServerStats>,
     ) -> Service {
         let servers = config
@@ -58,6 +61,7 @@ impl Service {
         Service {
             name: config.name.clone(),
             router,
+            filters,
             servers: ArcSwap::from_pointee(ServerSet { servers }),
             accounts: Accounts::new(AccountSource {
                 user: config.user.clone(),
@@ -87,21 +91,27 @@ impl Service {
                     });
                 let lag_seconds = state.and_then(|s| s.lag_seconds);
                 let gtid = state.and_then(|s| s.gtid_current_pos.as_deref());
-                let same = (role, maintenance, drain, lag_seconds)
-                    == (old.role, old.maintenance, old.drain, old.lag_seconds)
+                let server_id = state.and_then(|s| s.server_id).or(old.server_id);
+                let same = (role, maintenance, drain, lag_seconds, server_id)
+                    == (
+                        old.role,
+                        old.maintenance,
+                        old.drain,
+                        old.lag_seconds,
+                        old.server_id,
+                    )
                     && gtid == old.gtid_pos.as_deref();
                 if same {
                     old.clone()
                 } else {
                     Arc::new(Server {
-                        name: old.name.clone(),
-                        address: old.address.clone(),
                         role,
                         maintenance,
                         drain,
                         lag_seconds,
                         gtid_pos: gtid.map(Arc::from),
-                        stats: old.stats.clone(),
+                        server_id,
+                        ..Server::clone(old)
                     })
                 }
             })

@@ -63,6 +63,10 @@ pub struct Config {
     /// The monitors: tasks that check servers and give the services using them live roles.
     #[serde(default)]
     pub monitors: Vec<MonitorConfig>,
+    /// The filters: modules that see each statement before the router and each reply after
+    /// it; services list the ones they use.
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
     /// The local admin HTTP API; left out, there is none.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -172,6 +176,10 @@ pub struct ServiceConfig {
     /// among its servers); without one, the roles written in `servers` are used.
     #[serde(default)]
     pub monitor: Option<String>,
+    /// Names of the filters each statement passes through, in order, before the router (and
+    /// its reply after it, in the same order); each defined in `filters`. Default: none.
+    #[serde(default)]
+    pub filters: Vec<String>,
     /// Where the service was written, for [`ServiceConfig::error_at`] (not part of its value).
     #[serde(skip)]
     source: Source,
@@ -204,8 +212,22 @@ impl fmt::Debug for ServiceConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
             .field("monitor", &self.monitor)
+            .field("filters", &self.filters)
             .finish()
     }
+}
+
+/// A filter: a module, and its own options written beside `name` and `module`, like
+/// `{ name: patch, module: regexfilter, match: "FROM t1", replace: "FROM t2" }`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct FilterConfig {
+    /// Name of the filter, unique among filters; services refer to it.
+    pub name: String,
+    /// The filter module, like `querylog` or `regexfilter`.
+    pub module: String,
+    /// Every other key of the filter: the module's options, parsed by the module.
+    #[serde(skip)]
+    pub options: ModuleOptions,
 }
 
 /// A listener: an address clients connect to, serving one service.
@@ -388,6 +410,16 @@ fn parse_into(text: &str, origin: &str, errors: &mut Vec<ConfigError>) -> Option
 /// Gives each service its source and its options their located YAML (serde only saw the
 /// values).
 fn attach_sources(config: &mut Config, root: &Node, pruned: &de::Pruned, source: &Source) {
+    let items = validate::live_items(root.get("filters"), pruned);
+    if items.len() == config.filters.len() {
+        for (filter, item) in config.filters.iter_mut().zip(items) {
+            let mut node = item.clone();
+            if let Kind::Map(entries) = &mut node.kind {
+                entries.retain(|e| !matches!(e.key.as_str(), Some("name" | "module")));
+            }
+            filter.options = ModuleOptions::new(source.origin.clone(), node);
+        }
+    }
     let items = validate::live_items(root.get("services"), pruned);
     if items.len() != config.services.len() {
         return;

@@ -215,7 +215,7 @@ fn unknown_key_points_at_the_key() {
             "test.yaml:2:18: servers[0]: unknown field `adress`, expected one of `name`, `address`, `role`",
             "test.yaml:9:5: services[0]: unknown field `optoins`, expected one of `name`, `router`, \
              `servers`, `user`, `password`, `options`, `users_refresh_interval`, \
-             `connect_timeout`, `max_connections`, `monitor`",
+             `connect_timeout`, `max_connections`, `monitor`, `filters`",
         ]
     );
 }
@@ -606,4 +606,83 @@ fn error_count_is_bounded() {
     assert!(errors.contains(
         &"test.yaml:1:1: too many errors; the rest of the file was not checked".to_string()
     ));
+}
+
+/// A regexfilter's options, as the module defines them.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchOptions {
+    #[serde(rename = "match")]
+    pattern: String,
+    replace: String,
+}
+
+#[test]
+fn filters_keep_their_options_beside_name_and_module() {
+    let text = yaml(&[
+        "servers:",
+        "  - { name: db1, address: 127.0.0.1:3307 }",
+        "filters:",
+        "  - { name: patch, module: regexfilter, match: 'FROM t1', replace: FROM t2 }",
+        "  - name: typo",
+        "    module: regexfilter",
+        "    match: x",
+        "    replcae: y",
+        "services:",
+        "  - { name: app, router: readconnroute, servers: [db1], user: u, password: p, filters: [patch, typo] }",
+        "listeners:",
+        "  - { name: app, service: app, address: 127.0.0.1:4006 }",
+    ]);
+    let config = parse(&text, "test.yaml").unwrap();
+    assert_eq!(config.services[0].filters, ["patch", "typo"]);
+    let patch = &config.filters[0];
+    assert_eq!(
+        (patch.name.as_str(), patch.module.as_str()),
+        ("patch", "regexfilter")
+    );
+    assert_eq!(
+        patch.options.parse::<PatchOptions>().unwrap(),
+        PatchOptions {
+            pattern: "FROM t1".into(),
+            replace: "FROM t2".into()
+        }
+    );
+    let e = config.filters[1]
+        .options
+        .parse::<PatchOptions>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("test.yaml:8:5: filters[1]: unknown field `replcae`"),
+        "{e}"
+    );
+    let e = config.filters[0]
+        .options
+        .error_at("match", "invalid regular expression")
+        .to_string();
+    assert!(e.starts_with("test.yaml:4:48: filters[0].match"), "{e}");
+}
+
+#[test]
+fn filter_references_are_checked() {
+    let text = yaml(&[
+        "servers:",
+        "  - { name: db1, address: 127.0.0.1:3307 }",
+        "filters:",
+        "  - { name: audit, module: querylog }",
+        "  - { name: audit, module: '' }",
+        "services:",
+        "  - { name: app, router: readconnroute, servers: [db1], user: u, password: p, filters: [audit, nope, audit] }",
+        "listeners:",
+        "  - { name: app, service: app, address: 127.0.0.1:4006 }",
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "test.yaml:5:13: filters[1].name: duplicate filter name 'audit' (first defined at line 4, column 13)",
+            "test.yaml:5:28: filters[1].module: must not be empty",
+            "test.yaml:7:96: services[0].filters[1]: unknown filter 'nope' (known: audit)",
+            "test.yaml:7:102: services[0].filters[2]: filter 'audit' is listed twice",
+        ]
+    );
 }

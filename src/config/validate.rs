@@ -58,6 +58,15 @@ pub(crate) fn check(
             }
         }
     }
+    let filter_names = declared_names(root, "filters", pruned);
+    let filters = live_items(root.get("filters"), pruned);
+    if filters.len() == config.filters.len() {
+        let mut names = Names::new("filter");
+        for (filter, item) in config.filters.iter().zip(filters) {
+            checker.name(&mut names, &filter.name, item);
+            checker.not_empty(&filter.module, item, "module");
+        }
+    }
     if let (Some(admin), Some(entry)) = (&config.admin, root.entry("admin")) {
         checker.address(&admin.address, &entry.value);
     }
@@ -77,6 +86,7 @@ pub(crate) fn check(
             checker.not_empty(&service.router, item, "router");
             checker.not_empty(&service.user, item, "user");
             checker.service_servers(&service.servers, item, server_names.as_deref());
+            checker.service_filters(&service.filters, item, filter_names.as_deref());
             checker.not_zero(service.connect_timeout, item, "connect_timeout");
             if let (Some(name), Some(known), Some(node)) =
                 (&service.monitor, &monitor_names, item.get("monitor"))
@@ -368,6 +378,27 @@ impl Checker<'_> {
                         format!("unknown server '{name}' ({})", known_list(known, "servers"));
                     self.at(Some(node), item, message);
                 }
+            }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// A service's filter list: each known, none twice.
+    fn service_filters(&mut self, filters: &[String], item: &Node, known: Option<&[String]>) {
+        let Some(list) = item.get("filters") else {
+            return;
+        };
+        let nodes = live_items(Some(list), self.pruned);
+        if nodes.len() != filters.len() {
+            return;
+        }
+        for (i, (name, node)) in filters.iter().zip(nodes).enumerate() {
+            if filters[..i].contains(name) {
+                self.at(Some(node), item, format!("filter '{name}' is listed twice"));
+            } else if let Some(known) = known.filter(|known| !known.contains(name)) {
+                let message = format!("unknown filter '{name}' ({})", known_list(known, "filters"));
+                self.at(Some(node), item, message);
             }
         }
     }

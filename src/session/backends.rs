@@ -76,10 +76,12 @@ impl Session {
                 let why = refusal
                     .map(|e| e.to_error().to_string())
                     .unwrap_or_default();
-                Err(SessionError::refused(&format!(
-                    "server '{}' refused the login: {why}",
-                    server.name
-                )))
+                let (code, sqlstate) = refusal
+                    .map_or((ER_ACCESS_DENIED, "28000".to_string()), |e| {
+                        (e.code, String::from_utf8_lossy(e.sqlstate).into_owned())
+                    });
+                let msg = format!("server '{}' refused the login: {why}", server.name);
+                Err(self.refusal(SessionError::refused(code, &sqlstate, &msg)))
             }
             Err(LoginError::Protocol(e)) => {
                 let msg = format!(

@@ -174,7 +174,12 @@ pub async fn login(
                 ),
             };
             tracing::info!(code, reason = %super::printable(&msg), "login refused");
-            return Err(refuse(client, next_seq, code, state, msg).await);
+            let mut e = refuse(client, next_seq, code, state, msg).await;
+            if let SessionError::Refused(r) = &mut e {
+                r.user = Some(user);
+                r.db = response.db.map(|d| String::from_utf8_lossy(d).into_owned());
+            }
+            return Err(e);
         }
     };
 
@@ -228,5 +233,5 @@ async fn refuse(
 ) -> SessionError {
     switchyard_protocol::packets::write_err(client.write_buf(), seq, code, state, &msg);
     let _ = client.flush().await;
-    SessionError::refused(&msg)
+    SessionError::refused(code, state, &msg)
 }

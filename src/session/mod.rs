@@ -8,6 +8,7 @@
 //! client saw anything.
 
 mod backends;
+mod filters;
 mod history;
 mod kill;
 mod login;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use switchyard_api::{RouteError, RouterSession, ServerName, SessionInfo};
+use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
 use switchyard_protocol::packets::{errors::*, write_err, write_ok};
@@ -45,9 +47,9 @@ pub enum SessionError {
     Protocol(#[from] ProtocolError),
     #[error("client closed the connection")]
     ClientGone,
-    /// The client was turned away; the message is safe to log (see [`printable`]).
+    /// The client was turned away, and told why.
     #[error("client refused: {0}")]
-    Refused(String),
+    Refused(Refusal),
     #[error("lost the backend connection to '{0}': {1}")]
     BackendLost(String, String),
     /// The session was ended for the client, who has been told why.
@@ -55,9 +57,33 @@ pub enum SessionError {
     Ended(String),
 }
 
+/// Why a client was turned away at login: what it was told.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: u16,
+    pub sqlstate: String,
+    /// Safe to log (see [`printable`]).
+    pub message: String,
+    /// The user the client tried to log in as, once known.
+    pub user: Option<String>,
+    pub db: Option<String>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl SessionError {
-    pub fn refused(msg: &str) -> Self {
-        SessionError::Refused(printable(msg))
+    pub fn refused(code: u16, sqlstate: &str, msg: &str) -> Self {
+        SessionError::Refused(Refusal {
+            code,
+            sqlstate: sqlstate.to_string(),
+            message: printable(msg),
+            user: None,
+            db: None,
+        })
     }
 }
 
@@ -110,7 +136,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                     registry: ctx.registry.clone(),
                     id,
                 };
-                match session.serve().await {
+                let ended = session.serve().await;
+                if let Some(chain) = session.chain.as_mut() {
+                    let why = ended.as_ref().err().map(|e| e.to_string());
+                    chain.on_close(why.as_deref());
+                }
+                match ended {
                     Ok(()) => debug!("session ended"),
                     Err(e) => info!(error = %e, "session ended"),
                 }
@@ -119,6 +150,23 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                 }
             }
             Err(SessionError::ClientGone) => debug!("client left during login"),
+            Err(SessionError::Refused(r)) => {
+                info!(error = %r, "login failed");
+                let failure = switchyard_api::LoginFailure {
+                    session_id: id,
+                    user: r.user.as_deref().unwrap_or(""),
+                    client_addr: peer,
+                    db: r.db.as_deref(),
+                    service: &ctx.service.name,
+                    listener: &ctx.listener,
+                    error_code: r.code,
+                    sqlstate: &r.sqlstate,
+                    message: &r.message,
+                };
+                for filter in ctx.service.filters.iter() {
+                    filter.on_login_failed(&failure);
+                }
+            }
             Err(e) => info!(error = %e, "login failed"),
         }
     }
@@ -150,6 +198,8 @@ struct Session {
     scratch: BytesMut,
     /// The status flags of the last reply the client got.
     status: u16,
+    /// The service's filters; `None` when it has none.
+    chain: Option<Box<filters::Chain>>,
 }
 
 impl Session {
@@ -181,6 +231,7 @@ impl Session {
             prepared: Prepared::default(),
             scratch: BytesMut::new(),
             status: 0,
+            chain: None,
         };
         let seq = session.credentials.next_seq;
         session.connect_first(seq).await?;
@@ -188,17 +239,56 @@ impl Session {
         write_ok(session.client.write_buf(), seq, 0, 0, session.status, 0);
         session.client.flush().await?;
         info!(user = ?session.credentials.user, db = ?session.credentials.db, "client logged in");
+        session.start_filters(ctx);
         Ok(session)
     }
 
     async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
         write_err(self.client.write_buf(), seq, code, state, &msg);
         let _ = self.client.flush().await;
-        SessionError::refused(&msg)
+        self.refusal(SessionError::refused(code, state, &msg))
+    }
+
+    /// `e`, with the user and database of this login if it is a refusal.
+    fn refusal(&self, mut e: SessionError) -> SessionError {
+        if let SessionError::Refused(r) = &mut e {
+            r.user = Some(self.credentials.user.clone());
+            r.db = self.credentials.db.clone();
+        }
+        e
+    }
+
+    /// Starts the service's filters for this session, if it has any.
+    fn start_filters(&mut self, ctx: &ListenerContext) {
+        if self.service.filters.is_empty() {
+            return;
+        }
+        let client = switchyard_api::ClientInfo {
+            session_id: self.id,
+            user: self.credentials.user.clone(),
+            client_addr: self.peer,
+            db: self.credentials.db.clone(),
+            program: self
+                .credentials
+                .attributes
+                .as_deref()
+                .and_then(|a| switchyard_protocol::handshake::connect_attribute(a, b"program_name"))
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            tls: false,
+            service: std::sync::Arc::from(self.service.name.as_str()),
+            listener: std::sync::Arc::from(ctx.listener.as_str()),
+        };
+        self.chain = Some(Box::new(filters::Chain::start(
+            &self.service.filters,
+            client,
+        )));
     }
 
     /// Answers the current command with an error; the session goes on.
     async fn answer(&mut self, code: u16, sqlstate: &str, msg: &str) -> Result<(), SessionError> {
+        if let Some(chain) = self.chain.as_mut() {
+            chain.answered(code, sqlstate, msg);
+        }
         write_err(self.client.write_buf(), 1, code, sqlstate, msg);
         self.client.flush().await?;
         Ok(())
@@ -207,6 +297,9 @@ impl Session {
     /// Ends the session with `e` as the client's last packet (sequence id `seq`: 1 in answer to
     /// a command, 0 when unsolicited).
     async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
+        if let Some(chain) = self.chain.as_mut() {
+            chain.answered(e.code, e.sqlstate, &e.message);
+        }
         write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
         let _ = self.client.flush().await;
         SessionError::Ended(printable(&e.message))
@@ -267,38 +360,51 @@ impl Session {
                 }
                 .into());
             }
-            let Ok(cmd) = Command::parse(&packet.payload) else {
-                self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
-                    .await?;
-                continue;
+            let go_on = if self.chain.is_some() {
+                self.filtered(packet).await?
+            } else {
+                self.dispatch(&packet).await?
             };
-            match cmd {
-                Command::Quit => return Ok(()),
-                Command::ChangeUser(body) => self.change_user(body).await?,
-                Command::ResetConnection => self.reset_connection(&packet).await?,
-                Command::ProcessKill(id) => {
-                    self.kill(kill::Kill {
-                        query_only: false,
-                        id: id.into(),
-                    })
-                    .await?
-                }
-                Command::Query(sql) => match kill::parse(sql) {
-                    kill::Parsed::Other => self.forward(&packet, cmd).await?,
-                    kill::Parsed::Kill(k) => self.kill(k).await?,
-                    kill::Parsed::Unsupported => {
-                        let msg = "Switchyard translates KILL only as a statement of its own \
-                                   with a literal connection id: KILL [CONNECTION|QUERY] <id>";
-                        self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await?;
-                    }
-                },
-                Command::StmtSendLongData { .. }
-                | Command::StmtClose { .. }
-                | Command::StmtReset { .. }
-                | Command::StmtFetch { .. } => self.statement_command(&packet, cmd).await?,
-                _ => self.forward(&packet, cmd).await?,
+            if !go_on {
+                return Ok(());
             }
         }
+    }
+
+    /// Runs one client command. Returns false when the client quit.
+    async fn dispatch(&mut self, packet: &Packet) -> Result<bool, SessionError> {
+        let Ok(cmd) = Command::parse(&packet.payload) else {
+            self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
+                .await?;
+            return Ok(true);
+        };
+        match cmd {
+            Command::Quit => return Ok(false),
+            Command::ChangeUser(body) => self.change_user(body).await?,
+            Command::ResetConnection => self.reset_connection(packet).await?,
+            Command::ProcessKill(id) => {
+                self.kill(kill::Kill {
+                    query_only: false,
+                    id: id.into(),
+                })
+                .await?
+            }
+            Command::Query(sql) => match kill::parse(sql) {
+                kill::Parsed::Other => self.forward(packet, cmd).await?,
+                kill::Parsed::Kill(k) => self.kill(k).await?,
+                kill::Parsed::Unsupported => {
+                    let msg = "Switchyard translates KILL only as a statement of its own \
+                               with a literal connection id: KILL [CONNECTION|QUERY] <id>";
+                    self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await?;
+                }
+            },
+            Command::StmtSendLongData { .. }
+            | Command::StmtClose { .. }
+            | Command::StmtReset { .. }
+            | Command::StmtFetch { .. } => self.statement_command(packet, cmd).await?,
+            _ => self.forward(packet, cmd).await?,
+        }
+        Ok(true)
     }
 
     /// The first backend closed while the session was idle. Its last packet (the server's

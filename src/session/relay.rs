@@ -58,6 +58,7 @@ impl Session {
             scratch,
             gtid,
             gtid_fresh,
+            chain,
             ..
         } = self;
         let backend = &mut backends[index];
@@ -97,6 +98,9 @@ impl Session {
                     }
                 };
                 if std::mem::take(&mut first) {
+                    if let Some(chain) = chain.as_mut() {
+                        chain.current.first_byte = Some(std::time::Instant::now());
+                    }
                     if let Some(id) = prepared_id.filter(|_| len >= 5 && buf[start] == 0) {
                         buf[start + 1..start + 5].copy_from_slice(&id.to_le_bytes());
                     }

@@ -52,7 +52,12 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut attempt = 0;
         loop {
-            let plan = self.router.plan(&cmd, &self.service.servers.load());
+            let servers = self.service.servers.load();
+            let hint = self.chain.as_ref().and_then(|c| c.current.hint.as_ref());
+            let plan = match hint {
+                Some(hint) => self.router.plan_hinted(&cmd, &servers, hint),
+                None => self.router.plan(&cmd, &servers),
+            };
             let outcome = match &plan.target {
                 RouteTarget::Error(e) => return self.answer(e.code, e.sqlstate, &e.message).await,
                 RouteTarget::Close(e) => return Err(self.end(1, e.clone()).await),
@@ -171,14 +176,14 @@ impl Session {
             self.remember_statement(index, execute, prepared_id);
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        self.status = self.tracker.summary().status;
-        let fresh = std::mem::take(&mut self.gtid_fresh);
-        self.router.on_reply(&Reply {
-            server: &self.backends[index].server.name,
-            summary: self.tracker.summary(),
-            prepared_id,
-            last_gtid: self.gtid.as_deref().filter(|_| fresh),
-        });
+        if let Some(chain) = self.chain.as_mut() {
+            chain.routed(&self.backends[index].server, Some(plan.reason));
+            if let Some(id) = prepared_id {
+                chain.prepared(id);
+            }
+        }
+        let server = self.backends[index].server.clone();
+        self.replied(&server.name, prepared_id);
         Ok(())
     }
 
@@ -502,6 +507,12 @@ impl Session {
             }
         }
         let prepared_id = prepared_id.filter(|_| ok);
+        if let Some(chain) = self.chain.as_mut() {
+            chain.routed_all(&self.backends[chosen].server);
+            if let Some(id) = prepared_id {
+                chain.prepared(id);
+            }
+        }
         self.replied(&chosen_name, prepared_id);
         Ok(())
     }
@@ -708,6 +719,9 @@ impl Session {
         };
         match outcome {
             Ok(()) => {
+                if let Some(chain) = self.chain.as_mut() {
+                    chain.routed(&self.backends[index].server, None);
+                }
                 self.replied(server, None);
                 Ok(())
             }

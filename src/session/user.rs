@@ -179,6 +179,10 @@ impl Session {
                     old.quit().await;
                 }
                 self.router = router;
+                if let Some(chain) = self.chain.as_mut() {
+                    let c = &self.credentials;
+                    chain.restart(&self.service.filters, &c.user, c.db.as_deref());
+                }
                 self.forget_state();
                 self.register_backends();
                 self.status = self.backends[0].info.status;

@@ -435,7 +435,8 @@ class RwsProxy(Proxy):
     """The readwritesplit proxy: `ports[service]` is each service's listener."""
 
     def __init__(self, binary, config_path, log_path, ports, admin_port, workdir):
-        super().__init__(binary, config_path, log_path, ports["rws"], None, None, workdir)
+        super().__init__(binary, config_path, log_path, next(iter(ports.values())), None, None,
+                         workdir)
         self.ports = ports
         self.admin_port = admin_port
 

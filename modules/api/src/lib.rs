@@ -2,15 +2,22 @@
 //!
 //! The runtime and the modules meet only here: a monitor publishes [`ClusterState`] snapshots,
 //! a router sees the servers of its service as a [`ServerSet`] snapshot built from them and
-//! answers each command with a [`RoutePlan`]. Module crates depend on
+//! answers each command with a [`RoutePlan`]; filters see each command before the router
+//! and a summary of each reply after it. Module crates depend on
 //! this crate (and on `switchyard-protocol`), never on the runtime.
 #![forbid(unsafe_code)]
 
+mod address;
 pub mod duration;
+mod filter;
 mod monitor;
 mod router;
 mod server;
 
+pub use address::AddressPattern;
+pub use filter::{
+    ClientInfo, Filter, FilterSession, LoginFailure, ReplyInfo, RouteHint, RoutedTo, Verdict,
+};
 pub use monitor::{AdminFlag, ClusterState, Monitor, ReplicationSource, ServerState};
 pub use router::{
     GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterSession,

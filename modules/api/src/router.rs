@@ -197,6 +197,18 @@ pub trait RouterSession: Send {
     /// Where `cmd` goes. Synchronous and free of I/O, so it can be tested without sockets.
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan;
 
+    /// Where `cmd` goes when a filter attached a routing hint. By default the hint is ignored
+    /// (routers that keep one server per connection).
+    fn plan_hinted(
+        &mut self,
+        cmd: &Command<'_>,
+        servers: &ServerSet,
+        hint: &crate::RouteHint,
+    ) -> RoutePlan {
+        let _ = hint;
+        self.plan(cmd, servers)
+    }
+
     /// The reply to the command last planned has ended.
     fn on_reply(&mut self, _reply: &Reply<'_>) {}
 

@@ -123,7 +123,7 @@ impl ServerStats {
 }
 
 /// One backend server: what the config says of it plus its live counters.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Server {
     pub name: ServerName,
     /// `host:port` as configured.
@@ -138,6 +138,8 @@ pub struct Server {
     pub lag_seconds: Option<u64>,
     /// `gtid_current_pos` as the monitor last saw it.
     pub gtid_pos: Option<Arc<str>>,
+    /// `@@server_id` as the monitor last saw it.
+    pub server_id: Option<u32>,
     pub stats: Arc<ServerStats>,
 }
 
@@ -150,6 +152,7 @@ impl Server {
             role,
             maintenance: false,
             drain: false,
+            server_id: None,
             lag_seconds: None,
             gtid_pos: None,
             stats,

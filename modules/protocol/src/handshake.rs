@@ -181,16 +181,21 @@ impl<'a> HandshakeResponse<'a> {
 
     /// The value of one connect attribute (e.g. `program_name`), if the client sent it.
     pub fn attribute(&self, key: &[u8]) -> Option<&'a [u8]> {
-        let mut r = Reader::new(self.attributes?);
-        while !r.is_empty() {
-            let k = r.lenenc_bytes().ok()?;
-            let v = r.lenenc_bytes().ok()?;
-            if k == key {
-                return Some(v);
-            }
-        }
-        None
+        connect_attribute(self.attributes?, key)
     }
+}
+
+/// The value of one connect attribute in `attributes` (still encoded, as in a login packet).
+pub fn connect_attribute<'a>(attributes: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut r = Reader::new(attributes);
+    while !r.is_empty() {
+        let k = r.lenenc_bytes().ok()?;
+        let v = r.lenenc_bytes().ok()?;
+        if k == key {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// The body of a COM_CHANGE_USER (after the command byte). Borrowed from the packet.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_api::{
-    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, RouterSession, Server,
-    ServerName, ServerRole, ServerSet,
+    GtidWait, Reply, RouteError, RouteHint, RoutePlan, RouteReason, RouteTarget, RouterSession,
+    Server, ServerName, ServerRole, ServerSet,
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
@@ -135,6 +135,9 @@ pub(crate) struct RwSplitSession {
     /// The server that had the primary role when last seen.
     primary_name: Option<ServerName>,
     causal: Causal,
+    /// The hint a filter attached to the command being planned; it takes the place of a
+    /// comment hint.
+    filter_hint: Option<RouteHint>,
 }
 
 impl RwSplitSession {
@@ -157,6 +160,7 @@ impl RwSplitSession {
             abandoned: None,
             primary_name: None,
             causal: Causal::default(),
+            filter_hint: None,
         }
     }
 }
@@ -183,6 +187,18 @@ impl RouterSession for RwSplitSession {
                 "neither a primary nor a replica is available".to_string(),
             )),
         }
+    }
+
+    fn plan_hinted(
+        &mut self,
+        cmd: &Command<'_>,
+        servers: &ServerSet,
+        hint: &RouteHint,
+    ) -> RoutePlan {
+        self.filter_hint = Some(hint.clone());
+        let plan = self.plan(cmd, servers);
+        self.filter_hint = None;
+        plan
     }
 
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
@@ -515,7 +531,13 @@ impl RwSplitSession {
         primary: Option<&Arc<Server>>,
         servers: &ServerSet,
     ) -> Option<RoutePlan> {
-        let hint = hint::parse(sql, self.sql_mode)?;
+        let attached = self.filter_hint.take();
+        let hint = match &attached {
+            Some(RouteHint::Primary) => Hint::Primary,
+            Some(RouteHint::Replica) => Hint::Replica,
+            Some(RouteHint::Server(name)) => Hint::Server(name.as_str().as_bytes()),
+            None => hint::parse(sql, self.sql_mode)?,
+        };
         let read = f.contains(Flags::READ) && !f.contains(Flags::WRITE);
         let mut plan = match hint {
             Hint::Primary => self.on_primary(primary, RouteReason::Hint),

@@ -3,8 +3,8 @@
 use super::*;
 use std::time::Duration;
 use switchyard_api::{
-    Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Server, ServerName, ServerRole,
-    ServerSet, ServerStats,
+    Reply, RouteError, RouteHint, RoutePlan, RouteReason, RouteTarget, Server, ServerName,
+    ServerRole, ServerSet, ServerStats,
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
@@ -48,16 +48,7 @@ fn edit(servers: &mut ServerSet, name: &str, f: impl FnOnce(&mut Server)) {
         .iter_mut()
         .find(|s| s.name.as_str() == name)
         .unwrap();
-    let mut s = Server {
-        name: slot.name.clone(),
-        address: slot.address.clone(),
-        role: slot.role,
-        maintenance: slot.maintenance,
-        drain: slot.drain,
-        lag_seconds: slot.lag_seconds,
-        gtid_pos: slot.gtid_pos.clone(),
-        stats: slot.stats.clone(),
-    };
+    let mut s = Server::clone(slot);
     f(&mut s);
     *slot = Arc::new(s);
 }
@@ -689,6 +680,41 @@ fn hints_route_outside_transactions() {
     f.run("BEGIN /* switchyard: route=replica */", IN_TRX);
     assert_eq!(
         f.route("SELECT 1 /* switchyard: route=server:db2 */"),
+        ("db1".into(), RouteReason::Transaction)
+    );
+}
+
+#[test]
+fn filter_hints_route_like_comment_hints() {
+    let mut f = Fixture::default();
+    let hinted = |f: &mut Fixture, sql: &str, hint: RouteHint| {
+        let p = f
+            .session
+            .plan_hinted(&Command::Query(sql.as_bytes()), &f.servers, &hint);
+        (target(&p), p.reason)
+    };
+    assert_eq!(
+        hinted(&mut f, "SELECT 1", RouteHint::Primary),
+        ("db1".into(), RouteReason::Hint)
+    );
+    let server = RouteHint::Server(ServerName::new("db3"));
+    assert_eq!(
+        hinted(&mut f, "SELECT 1", server.clone()),
+        ("db3".into(), RouteReason::Hint)
+    );
+    // The filter's hint replaces a comment hint; the next statement has none.
+    assert_eq!(
+        hinted(
+            &mut f,
+            "SELECT 1 /* switchyard: route=primary */",
+            server.clone()
+        ),
+        ("db3".into(), RouteReason::Hint)
+    );
+    assert_eq!(f.route("SELECT 1").1, RouteReason::Read);
+    f.run("BEGIN", IN_TRX);
+    assert_eq!(
+        hinted(&mut f, "SELECT 1", server),
         ("db1".into(), RouteReason::Transaction)
     );
 }

@@ -1,0 +1,152 @@
+//! The session side of the audit feed: a bounded queue that sessions hand records to without
+//! ever waiting, and the counters that account for every record.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// One finished record on its way to Kafka.
+#[derive(Debug)]
+pub(crate) struct Item {
+    /// The session id: the record's Kafka key.
+    pub key: u32,
+    pub payload: Vec<u8>,
+}
+
+/// A snapshot of the feed's counters.
+///
+/// Every record a session hands over ends in exactly one of `delivered`, `failed` and
+/// `dropped`, and is in `queued` until then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FeedStats {
+    /// Records Kafka acknowledged.
+    pub delivered: u64,
+    /// Records Kafka refused or that timed out (without a spill file), or that could not be
+    /// written to the spill file.
+    pub failed: u64,
+    /// Records given up without trying: the queue was full, the spill file was full, or the
+    /// filter was shutting down.
+    pub dropped: u64,
+    /// Times a record was written to the spill file (one record may be spilled again if its
+    /// second delivery fails too).
+    pub spilled: u64,
+    /// Records delivered from the spill file (also counted in `delivered`).
+    pub resent: u64,
+    /// Records in flight: in the queue, in librdkafka or unsent in the spill file.
+    pub queued: u64,
+}
+
+/// The live counters, shared by the sessions and the producer thread.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Records sessions put in the queue, plus records found in a spill file at start.
+    pub accepted: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    /// Records the sessions could not put in the queue.
+    pub dropped_early: AtomicU64,
+    /// Records accepted and later given up (spill file full, shutdown).
+    pub dropped_late: AtomicU64,
+    pub spilled: AtomicU64,
+    pub resent: AtomicU64,
+}
+
+impl Counters {
+    /// A consistent-enough snapshot: `queued` is derived, and clamped at 0 while a reader races
+    /// the producer thread.
+    pub(crate) fn snapshot(&self) -> FeedStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let delivered = get(&self.delivered);
+        let failed = get(&self.failed);
+        let dropped_late = get(&self.dropped_late);
+        let accepted = get(&self.accepted);
+        FeedStats {
+            delivered,
+            failed,
+            dropped: get(&self.dropped_early) + dropped_late,
+            spilled: get(&self.spilled),
+            resent: get(&self.resent),
+            queued: accepted.saturating_sub(delivered + failed + dropped_late),
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The sending half of the queue, shared by every session of the filter.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    tx: SyncSender<Item>,
+    /// Set at shutdown: later records are dropped.
+    closed: AtomicBool,
+    pub counters: Arc<Counters>,
+}
+
+impl Feed {
+    /// A queue of `size` records and its receiving half (for the producer thread).
+    pub(crate) fn new(size: usize, counters: Arc<Counters>) -> (Feed, Receiver<Item>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(size);
+        let feed = Feed {
+            tx,
+            closed: AtomicBool::new(false),
+            counters,
+        };
+        (feed, rx)
+    }
+
+    /// Hands a record over without waiting; when the queue is full (or closed) the record is
+    /// dropped and counted.
+    pub(crate) fn send(&self, key: u32, payload: Vec<u8>) {
+        if self.closed.load(Ordering::Relaxed) {
+            Counters::add(&self.counters.dropped_early, 1);
+            return;
+        }
+        match self.tx.try_send(Item { key, payload }) {
+            Ok(()) => Counters::add(&self.counters.accepted, 1),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                Counters::add(&self.counters.dropped_early, 1)
+            }
+        }
+    }
+
+    /// Stops taking records.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let counters = Arc::new(Counters::default());
+        let (feed, rx) = Feed::new(2, counters.clone());
+        for i in 0..5 {
+            feed.send(i, vec![b'x']);
+        }
+        let s = counters.snapshot();
+        assert_eq!((s.queued, s.dropped), (2, 3));
+        assert_eq!(rx.try_recv().unwrap().key, 0);
+        Counters::add(&counters.delivered, 1);
+        feed.close();
+        feed.send(9, Vec::new());
+        let s = counters.snapshot();
+        assert_eq!((s.queued, s.dropped, s.delivered), (1, 4, 1));
+        drop(rx);
+    }
+
+    #[test]
+    fn a_gone_producer_counts_as_dropped() {
+        let counters = Arc::new(Counters::default());
+        let (feed, rx) = Feed::new(2, counters.clone());
+        drop(rx);
+        feed.send(1, Vec::new());
+        assert_eq!(counters.snapshot().dropped, 1);
+    }
+}

@@ -1,0 +1,163 @@
+//! `querylog`: a filter that publishes one JSON audit record per client command, login
+//! failure, connect and disconnect to a Kafka topic (schema `switchyard.audit.v1`), for the
+//! security team's audit feed.
+//!
+//! - `config`: the options ([`QueryLogConfig`]);
+//! - `scope`: which sessions (users, client networks) and statements (regexes) are recorded;
+//! - `redact`: passwords in account statements are masked before the text leaves the proxy;
+//! - `record`: the record's JSON shape;
+//! - `session`: the per-session half, which follows the session's database and prepared
+//!   statements and builds each record on the session's task;
+//! - `feed`: the bounded queue between the sessions and Kafka, and the counters ([`FeedStats`]);
+//! - `producer`: the thread that produces to Kafka with librdkafka;
+//! - `spill`: the optional spill file that keeps records while Kafka cannot take them.
+//!
+//! The statement path never waits on Kafka: a record is handed over with a non-blocking
+//! `try_send`, and dropped (and counted) when the queue is full.
+
+mod config;
+mod feed;
+mod producer;
+mod record;
+mod redact;
+mod scope;
+mod session;
+mod spill;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use switchyard_api::{ClientInfo, Filter, FilterSession, LoginFailure};
+
+pub use config::QueryLogConfig;
+pub use feed::FeedStats;
+
+use feed::{Counters, Feed};
+use producer::Control;
+use scope::Scope;
+use session::{QueryLogSession, Shared, Unrecorded};
+
+/// The `querylog` filter: one per configured filter, shared by the services that list it.
+pub struct QueryLog {
+    name: String,
+    topic: String,
+    brokers: String,
+    spill_path: Option<PathBuf>,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl QueryLog {
+    /// `name` is the filter's configured name (used for the spill file name and logs).
+    /// Creates the producer (it does not wait for a broker) and starts the producer thread.
+    pub fn new(name: &str, config: QueryLogConfig) -> Result<QueryLog, String> {
+        config
+            .check()
+            .map_err(|(key, msg)| format!("{key}: {msg}"))?;
+        let scope = Scope::new(&config)?;
+        let counters = Arc::new(Counters::default());
+        let (feed, rx) = Feed::new(config.queue_size, counters.clone());
+        let control = Arc::new(Control::default());
+        let (thread, spill_path) = producer::start(name, &config, counters, rx, control.clone())?;
+        let shared = Arc::new(Shared {
+            instance: config.instance_name(),
+            canonical_only: config.canonical_only,
+            max_text_bytes: config.max_text_bytes,
+            scope,
+            feed,
+        });
+        Ok(QueryLog {
+            name: name.to_string(),
+            topic: config.topic,
+            brokers: config.brokers,
+            spill_path,
+            shared,
+            control,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// A snapshot of the feed's counters.
+    pub fn stats(&self) -> FeedStats {
+        self.shared.feed.counters.snapshot()
+    }
+
+    /// Stops taking records and asks the producer thread to finish by `deadline`.
+    fn stop(&self, deadline: Instant) {
+        self.shared.feed.close();
+        self.control.stop(deadline);
+    }
+}
+
+impl Filter for QueryLog {
+    fn new_session(&self, client: &ClientInfo) -> Box<dyn FilterSession> {
+        if self
+            .shared
+            .scope
+            .session(&client.user, client.client_addr.ip())
+        {
+            Box::new(QueryLogSession::new(self.shared.clone(), client))
+        } else {
+            Box::new(Unrecorded)
+        }
+    }
+
+    fn on_login_failed(&self, f: &LoginFailure<'_>) {
+        let sh = &self.shared;
+        if !sh.scope.session(f.user, f.client_addr.ip()) {
+            return;
+        }
+        let json = session::login_failed_record(&sh.instance, f);
+        sh.feed.send(f.session_id, json);
+    }
+
+    fn diagnostics(&self) -> serde_json::Value {
+        let s = self.stats();
+        serde_json::json!({
+            "topic": self.topic,
+            "brokers": self.brokers,
+            "instance": self.shared.instance,
+            "spill_file": self.spill_path.as_ref().map(|p| p.display().to_string()),
+            "delivered": s.delivered,
+            "failed": s.failed,
+            "dropped": s.dropped,
+            "spilled": s.spilled,
+            "resent": s.resent,
+            "queued": s.queued,
+        })
+    }
+
+    fn shutdown(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.stop(deadline);
+        // The thread gives up on Kafka at the deadline, then needs a moment to purge and spill.
+        if !self.control.wait_done(deadline + Duration::from_secs(1)) {
+            tracing::warn!(filter = %self.name, "querylog: the producer thread did not stop in time");
+            return;
+        }
+        // librdkafka takes a moment to close its connections; wait for it only briefly.
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            let until = Instant::now() + Duration::from_secs(1);
+            while !handle.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if handle.is_finished() && handle.join().is_err() {
+                tracing::error!(filter = %self.name, "querylog: the producer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for QueryLog {
+    fn drop(&mut self) {
+        // Without a shutdown: let the thread finish on its own, briefly, without waiting here.
+        self.stop(Instant::now() + Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests;

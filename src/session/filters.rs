@@ -1,0 +1,242 @@
+//! The session's filter chain: each command passes through the service's filters in order
+//! before it is dispatched, and every filter sees how it ended. Sessions of services without
+//! filters have no chain and pay nothing for it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use switchyard_api::{
+    ClientInfo, Filter, FilterSession, ReplyInfo, RouteError, RouteHint, RouteReason, RoutedTo,
+    Server, ServerRole, Verdict,
+};
+use switchyard_protocol::codec::Packet;
+use switchyard_protocol::command::{Command, COM_QUERY, COM_QUIT, COM_STMT_PREPARE};
+use switchyard_protocol::reply::{ReplyError, ReplySummary};
+
+use super::Session;
+
+/// The filters' halves for one session, and what is known of the command in flight.
+pub(super) struct Chain {
+    filters: Vec<Box<dyn FilterSession>>,
+    /// Who the session is, for the filters' halves started after a COM_CHANGE_USER.
+    client: ClientInfo,
+    /// The filters to start afresh once the command in flight (a COM_CHANGE_USER) is told.
+    restart: Option<Vec<Arc<dyn Filter>>>,
+    pub(super) current: Current,
+}
+
+/// The command in flight, as the filters will be told about it.
+pub(super) struct Current {
+    started: Instant,
+    pub(super) first_byte: Option<Instant>,
+    server: Option<Arc<Server>>,
+    routed_to: RoutedTo,
+    reason: Option<RouteReason>,
+    /// The error the proxy answered with: code, SQLSTATE, message.
+    error: Option<(u16, [u8; 5], String)>,
+    statement_id: Option<u32>,
+    /// The hint the filters attached.
+    pub(super) hint: Option<RouteHint>,
+}
+
+impl Current {
+    fn new() -> Self {
+        Current {
+            started: Instant::now(),
+            first_byte: None,
+            server: None,
+            routed_to: RoutedTo::Proxy,
+            reason: None,
+            error: None,
+            statement_id: None,
+            hint: None,
+        }
+    }
+}
+
+/// What the filters made of a command.
+pub(super) enum Step {
+    /// Dispatch this packet (the client's, or one with rewritten SQL).
+    Forward(Packet),
+    /// A filter answered it with this error.
+    Answer(RouteError),
+}
+
+impl Chain {
+    /// Starts the service's filters for a logged-in client.
+    pub(super) fn start(filters: &[Arc<dyn Filter>], client: ClientInfo) -> Self {
+        Chain {
+            filters: filters.iter().map(|f| f.new_session(&client)).collect(),
+            client,
+            restart: None,
+            current: Current::new(),
+        }
+    }
+
+    /// The client logged in afresh as `user` (COM_CHANGE_USER): once the filters are told of
+    /// the command, their halves end and new ones start, as for a new session.
+    pub(super) fn restart(&mut self, filters: &[Arc<dyn Filter>], user: &str, db: Option<&str>) {
+        self.client.user = user.to_string();
+        self.client.db = db.map(str::to_string);
+        self.restart = Some(filters.to_vec());
+    }
+
+    /// Passes a client command through the filters, in order.
+    pub(super) fn on_command(&mut self, packet: Packet) -> Step {
+        self.current = Current::new();
+        let mut packet = packet;
+        for filter in &mut self.filters {
+            let Ok(cmd) = Command::parse(&packet.payload) else {
+                break;
+            };
+            if let Command::StmtExecute { stmt_id, .. }
+            | Command::StmtClose { stmt_id }
+            | Command::StmtReset { stmt_id }
+            | Command::StmtFetch { stmt_id, .. }
+            | Command::StmtSendLongData { stmt_id } = cmd
+            {
+                self.current.statement_id = Some(stmt_id);
+            }
+            match filter.on_command(&cmd) {
+                Verdict::Pass => {}
+                Verdict::Hint(hint) => self.current.hint = Some(hint),
+                Verdict::Answer(e) => return Step::Answer(e),
+                Verdict::Rewrite(sql) => {
+                    let code = match cmd {
+                        Command::Query(_) => COM_QUERY,
+                        Command::StmtPrepare(_) => COM_STMT_PREPARE,
+                        _ => continue,
+                    };
+                    let mut payload = BytesMut::with_capacity(1 + sql.len());
+                    payload.put_u8(code);
+                    payload.put_slice(&sql);
+                    packet = Packet {
+                        seq: packet.seq,
+                        last_seq: packet.last_seq,
+                        payload: Bytes::from(payload),
+                    };
+                }
+            }
+        }
+        Step::Forward(packet)
+    }
+
+    /// The backend `server` answered the command, routed there for `reason`.
+    pub(super) fn routed(&mut self, server: &Arc<Server>, reason: Option<RouteReason>) {
+        let c = &mut self.current;
+        c.routed_to = match server.role {
+            ServerRole::Primary => RoutedTo::Primary,
+            ServerRole::Replica => RoutedTo::Replica,
+            _ => RoutedTo::Server,
+        };
+        c.server = Some(server.clone());
+        c.reason = reason;
+    }
+
+    /// A session command ran on every open backend; the client got `server`'s reply.
+    pub(super) fn routed_all(&mut self, server: &Arc<Server>) {
+        let c = &mut self.current;
+        c.routed_to = RoutedTo::All;
+        c.server = Some(server.clone());
+        c.reason = Some(RouteReason::SessionCommand);
+    }
+
+    /// The command prepared the statement the client knows as `id`.
+    pub(super) fn prepared(&mut self, id: u32) {
+        self.current.statement_id = Some(id);
+    }
+
+    /// The proxy answered the command with an error.
+    pub(super) fn answered(&mut self, code: u16, sqlstate: &str, message: &str) {
+        let mut state = *b"HY000";
+        if sqlstate.len() == 5 {
+            state.copy_from_slice(sqlstate.as_bytes());
+        }
+        self.current.error = Some((code, state, message.to_string()));
+    }
+
+    /// Tells every filter how the command ended; `backend` is the summary of the reply the
+    /// client got from a backend, if it got one.
+    pub(super) fn on_reply(&mut self, backend: &ReplySummary) {
+        let c = &self.current;
+        let local;
+        let summary = match &c.error {
+            Some((code, sqlstate, _)) => {
+                local = ReplySummary {
+                    error: Some(ReplyError {
+                        code: *code,
+                        sqlstate: *sqlstate,
+                    }),
+                    ..ReplySummary::default()
+                };
+                &local
+            }
+            None if c.server.is_some() => backend,
+            None => {
+                local = ReplySummary::default();
+                &local
+            }
+        };
+        let reply = ReplyInfo {
+            summary,
+            proxy_error: c.error.as_ref().map(|(_, _, m)| m.as_str()),
+            server: if c.error.is_some() {
+                None
+            } else {
+                c.server.as_deref()
+            },
+            routed_to: if c.error.is_some() {
+                RoutedTo::Proxy
+            } else {
+                c.routed_to
+            },
+            reason: c.reason,
+            started: c.started,
+            first_byte: c.first_byte.map(|t| t - c.started),
+            last_byte: c.started.elapsed(),
+            statement_id: c.statement_id,
+        };
+        for filter in &mut self.filters {
+            filter.on_reply(&reply);
+        }
+        if let Some(filters) = self.restart.take() {
+            self.on_close(Some("COM_CHANGE_USER"));
+            self.filters = filters
+                .iter()
+                .map(|f| f.new_session(&self.client))
+                .collect();
+        }
+    }
+
+    /// The session ended (`why` is `None` when the client quit).
+    pub(super) fn on_close(&mut self, why: Option<&str>) {
+        for filter in &mut self.filters {
+            filter.on_close(why);
+        }
+    }
+}
+
+impl Session {
+    /// Runs a client command through the filters, dispatches it, and tells the filters how
+    /// it ended. Returns false when the client quit.
+    pub(super) async fn filtered(&mut self, packet: Packet) -> Result<bool, super::SessionError> {
+        let chain = self.chain.as_mut().expect("called with a chain");
+        // COM_QUIT ends the session (the filters hear of it through on_close); a command the
+        // proxy cannot parse is answered as unknown, without them.
+        if packet.payload.first() == Some(&COM_QUIT) || Command::parse(&packet.payload).is_err() {
+            return self.dispatch(&packet).await;
+        }
+        let result = match chain.on_command(packet) {
+            Step::Forward(packet) => self.dispatch(&packet).await,
+            Step::Answer(e) => self
+                .answer(e.code, e.sqlstate, &e.message)
+                .await
+                .map(|()| true),
+        };
+        if let Some(chain) = self.chain.as_mut() {
+            chain.on_reply(self.tracker.summary());
+        }
+        result
+    }
+}
