@@ -1,5 +1,6 @@
 //! One client session: a task that owns the client socket and its backend connections, and
-//! runs the statement path top to bottom: read → plan → forward → relay the reply, tracked.
+//! runs the statement path top to bottom: read → filters → plan → forward → relay the reply,
+//! tracked → filters.
 //!
 //! The router decides where each command goes; the session does the I/O that follows from it:
 //! it opens backends when a plan first needs them (bringing them up to date with the
