@@ -20,7 +20,7 @@ from conftest import (APP_PASSWORD, APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS,
 
 KAFKA = f"{HOST}:9092"
 RUN = uuid.uuid4().hex[:8]
-TOPICS = {name: f"sy-test-{name}-{RUN}" for name in ("audit", "canon", "spool", "lossy")}
+TOPICS = {name: f"sy-test-{name}-{RUN}" for name in ("audit", "canon", "spool", "lossy", "flush")}
 SERVICES = ("audit", "canon", "spool", "lossy")
 
 
@@ -410,6 +410,43 @@ def test_limited_user_is_excluded(audit):
     marker.close()
     topics["canon"].session(marker_sid)
     assert not [r for _, r in topics["canon"].records if r["session"]["id"] == sid]
+
+
+def test_shutdown_flushes_the_feed(audit, switchyard_bin, tmp_path):
+    """Records still lingering in the producer when the proxy gets SIGTERM are delivered."""
+    p, topics = audit
+    port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "flush.yaml"
+    cfg.write_text(f"""servers:
+  - {{ name: db1, address: "{HOST}:{PRIMARY_PORT}", role: primary }}
+filters:
+  - {{ name: flush, module: querylog, brokers: "{KAFKA}", topic: {TOPICS["flush"]}, kafka: {{ linger.ms: 60000 }} }}
+services:
+  - {{ name: flush, router: readconnroute, servers: [db1], user: switchyard, password: switchyard, filters: [flush] }}
+listeners:
+  - {{ name: flush, service: flush, address: "{HOST}:{port}" }}
+admin: {{ address: "{HOST}:{admin_port}" }}
+""")
+    q = RwsProxy(switchyard_bin, cfg, tmp_path / "flush.log", {"flush": port}, admin_port, tmp_path)
+    q.proc = subprocess.Popen([str(switchyard_bin), "-c", str(cfg)], stdin=subprocess.DEVNULL,
+                              stdout=open(q.log_path, "ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not port_accepts(port):
+        assert time.monotonic() < deadline, q.log_tail()
+        time.sleep(0.1)
+    conn = q.connect(port, database="test")
+    sid = conn.thread_id()
+    with conn.cursor() as cur:
+        for i in range(20):
+            cur.execute(f"SELECT {i}")
+    conn.close()
+    time.sleep(0.5)
+    # linger.ms keeps them in librdkafka: nothing is delivered until the flush.
+    assert filter_stats(q, "flush")["delivered"] == 0
+    q.stop()
+    assert q.proc.returncode == 0, q.log_tail()
+    rs = topics["flush"].session(sid)
+    assert len(queries(rs)) == 20 and rs[0]["event"] == "connect"
 
 
 # ---- The broker stopped mid-run. These restart Kafka: they come last in this module.
