@@ -221,13 +221,15 @@ impl Session {
     /// Runs a client command through the filters, dispatches it, and tells the filters how
     /// it ended. Returns false when the client quit.
     pub(super) async fn filtered(&mut self, packet: Packet) -> Result<bool, super::SessionError> {
-        let chain = self.chain.as_mut().expect("called with a chain");
         // COM_QUIT ends the session (the filters hear of it through on_close); a command the
         // proxy cannot parse is answered as unknown, without them.
-        if packet.payload.first() == Some(&COM_QUIT) || Command::parse(&packet.payload).is_err() {
-            return self.dispatch(&packet).await;
-        }
-        let result = match chain.on_command(packet) {
+        let skip =
+            packet.payload.first() == Some(&COM_QUIT) || Command::parse(&packet.payload).is_err();
+        let step = match self.chain.as_mut() {
+            Some(chain) if !skip => chain.on_command(packet),
+            _ => return self.dispatch(&packet).await,
+        };
+        let result = match step {
             Step::Forward(packet) => self.dispatch(&packet).await,
             Step::Answer(e) => self
                 .answer(e.code, e.sqlstate, &e.message)
