@@ -15,8 +15,8 @@ import uuid
 import pymysql
 import pytest
 
-from conftest import (APP_PASSWORD, APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS, REPO, RwsProxy,
-                      direct, free_port, port_accepts, primary_exec, unique, wait_replicated)
+from conftest import (APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS, REPO, RwsProxy,
+                      free_port, port_accepts, primary_exec, unique, wait_replicated)
 
 KAFKA = f"{HOST}:9092"
 RUN = uuid.uuid4().hex[:8]
@@ -502,7 +502,7 @@ def test_broker_stopped_mid_run(audit):
     dropped = lossy1["dropped"] - lossy0["dropped"]
     failed = lossy1["failed"] - lossy0["failed"]
     assert delivered + dropped + failed == produced, lossy1
-    got = topics["lossy"].session(lossy_sid, until=lambda rs: len(rs) >= delivered, timeout=60)
+    topics["lossy"].session(lossy_sid, until=lambda rs: len(rs) >= delivered, timeout=60)
     topics["lossy"].poll(2)
     got = [r for _, r in topics["lossy"].records if r["session"]["id"] == lossy_sid]
     assert len(got) == delivered, (len(got), lossy1)

@@ -6,14 +6,9 @@
 //! sustained (records / time until all were delivered), the session-side cost per record
 //! (time spent in on_command + on_reply), and what was dropped. Target: ≥ 100,000 records/s.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use switchyard_api::{
     ClientInfo, Filter, ReplyInfo, RouteReason, RoutedTo, Server, ServerRole, ServerStats,
 };
@@ -21,7 +16,10 @@ use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 use switchyard_querylog::{QueryLog, QueryLogConfig};
 
-const BROKER: &str = "127.0.0.1:9092";
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{broker, Topic};
 
 /// Statements per session; with its connect and disconnect a session makes this + 2 records.
 const STATEMENTS_PER_SESSION: u64 = 998;
@@ -31,24 +29,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(default)
-}
-
-fn block_on<F: Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
 }
 
 /// This thread's time on a CPU so far, in ns (0 where the kernel does not say).
@@ -135,25 +115,10 @@ fn main() {
     let per_thread = total / u64::from(threads);
     let total = per_thread * u64::from(threads);
 
-    if std::net::TcpStream::connect_timeout(&BROKER.parse().unwrap(), Duration::from_secs(3))
-        .is_err()
-    {
-        eprintln!("Kafka is not reachable on {BROKER}: run `bash scripts/kafka.sh up`");
-        std::process::exit(1);
-    }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", BROKER)
-        .create()
-        .expect("admin client");
-    let topic = format!("querylog-bench-{}", uuid::Uuid::now_v7().simple());
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
-    for r in block_on(admin.create_topics([&new], &opts)).expect("create topic") {
-        r.expect("create topic");
-    }
+    let topic = Topic::create("bench");
 
     let config: QueryLogConfig = serde_json::from_value(serde_json::json!({
-        "brokers": BROKER, "topic": topic, "queue_size": 1_048_576, "instance": "bench",
+        "brokers": broker(), "topic": topic.name, "queue_size": 1_048_576, "instance": "bench",
     }))
     .expect("config");
     let log = Arc::new(QueryLog::new("bench", config).expect("querylog"));
@@ -181,7 +146,7 @@ fn main() {
     let all = start.elapsed();
     log.shutdown(Duration::from_secs(10));
     let s = log.stats();
-    let _ = block_on(admin.delete_topics(&[&topic], &opts));
+    drop(topic);
 
     println!("querylog throughput: {total} records, {threads} threads, 1 partition");
     println!(

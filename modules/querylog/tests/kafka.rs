@@ -2,14 +2,9 @@
 //! `bash scripts/kafka.sh up`). Each test creates its own topic and deletes it at the end.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -23,71 +18,12 @@ use switchyard_protocol::reply::{ReplyError, ReplySummary};
 use switchyard_protocol::Command;
 use switchyard_querylog::{QueryLog, QueryLogConfig};
 
-const BROKER: &str = "127.0.0.1:9092";
+mod common;
 
-/// Fails (does not skip) when the broker is not there.
-fn broker() -> &'static str {
-    let addr: SocketAddr = BROKER.parse().unwrap();
-    if let Err(e) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        panic!(
-            "Kafka is not reachable on {BROKER} ({e}). Start it with `bash scripts/kafka.sh up` \
-             from the repository root (the project's test command does this)."
-        );
-    }
-    BROKER
-}
+use common::{broker, Topic};
 
-/// Runs a future to completion on this thread (the admin client completes it from its own).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// A topic of this test, deleted when the test ends (also when it fails).
-struct Topic {
-    admin: AdminClient<DefaultClientContext>,
-    name: String,
-}
-
+/// Reading a topic back.
 impl Topic {
-    fn named(tag: &str) -> Topic {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", broker())
-            .create()
-            .expect("admin client");
-        let name = format!("querylog-test-{tag}-{}", uuid::Uuid::now_v7().simple());
-        Topic { admin, name }
-    }
-
-    fn create(tag: &str) -> Topic {
-        let t = Topic::named(tag);
-        t.make();
-        t
-    }
-
-    fn make(&self) {
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let new = NewTopic::new(&self.name, 1, TopicReplication::Fixed(1));
-        let res = block_on(self.admin.create_topics([&new], &opts))
-            .unwrap_or_else(|e| panic!("cannot create topic {}: {e}", self.name));
-        for r in res {
-            r.unwrap_or_else(|(t, e)| panic!("cannot create topic {t}: {e}"));
-        }
-    }
-
     /// Every record on the topic, waiting until there are `n` (or `timeout` passes). With
     /// `exact`, a record past `n` fails the test.
     fn consume(&self, n: usize, timeout: Duration, exact: bool) -> Vec<(String, Value)> {
@@ -123,13 +59,6 @@ impl Topic {
             }
         }
         out
-    }
-}
-
-impl Drop for Topic {
-    fn drop(&mut self) {
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let _ = block_on(self.admin.delete_topics(&[&self.name], &opts));
     }
 }
 
