@@ -51,8 +51,9 @@ pub enum SessionError {
     /// The client was turned away, and told why.
     #[error("client refused: {0}")]
     Refused(Refusal),
-    #[error("lost the backend connection to '{0}': {1}")]
-    BackendLost(String, String),
+    /// A backend failed and the session cannot go on without it.
+    #[error("lost a backend connection: {0}")]
+    BackendLost(String),
     /// The session was ended for the client, who has been told why.
     #[error("session closed: {0}")]
     Ended(String),
@@ -199,6 +200,9 @@ struct Session {
     scratch: BytesMut,
     /// The status flags of the last reply the client got.
     status: u16,
+    /// The sequence id of the proxy's answer to the current command: one after the command's
+    /// last frame (a command of 16 MiB or more spans several).
+    reply_seq: u8,
     /// The service's filters; `None` when it has none.
     chain: Option<Box<filters::Chain>>,
 }
@@ -232,6 +236,7 @@ impl Session {
             prepared: Prepared::default(),
             scratch: BytesMut::new(),
             status: 0,
+            reply_seq: 1,
             chain: None,
         };
         let seq = session.credentials.next_seq;
@@ -290,13 +295,13 @@ impl Session {
         if let Some(chain) = self.chain.as_mut() {
             chain.answered(code, sqlstate, msg);
         }
-        write_err(self.client.write_buf(), 1, code, sqlstate, msg);
+        write_err(self.client.write_buf(), self.reply_seq, code, sqlstate, msg);
         self.client.flush().await?;
         Ok(())
     }
 
-    /// Ends the session with `e` as the client's last packet (sequence id `seq`: 1 in answer to
-    /// a command, 0 when unsolicited).
+    /// Ends the session with `e` as the client's last packet (sequence id `seq`:
+    /// `reply_seq` in answer to a command, 0 when unsolicited).
     async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
         if let Some(chain) = self.chain.as_mut() {
             chain.answered(e.code, e.sqlstate, &e.message);
@@ -361,6 +366,7 @@ impl Session {
                 }
                 .into());
             }
+            self.reply_seq = packet.last_seq.wrapping_add(1);
             let go_on = if self.chain.is_some() {
                 self.filtered(packet).await?
             } else {
@@ -422,7 +428,7 @@ impl Session {
                     return Err(self.end(0, e).await);
                 }
                 let _ = self.client.write_framed(&last_words).await;
-                Err(SessionError::BackendLost(name.to_string(), why))
+                Err(SessionError::BackendLost(why))
             }
             None => {
                 info!(server = %name, "a backend closed an idle connection; the session goes on");

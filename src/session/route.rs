@@ -60,7 +60,7 @@ impl Session {
             };
             let outcome = match &plan.target {
                 RouteTarget::Error(e) => return self.answer(e.code, e.sqlstate, &e.message).await,
-                RouteTarget::Close(e) => return Err(self.end(1, e.clone()).await),
+                RouteTarget::Close(e) => return Err(self.end(self.reply_seq, e.clone()).await),
                 RouteTarget::All { dedup } => {
                     return self.session_command(packet, cmd, *dedup).await
                 }
@@ -94,7 +94,7 @@ impl Session {
             Failure::Lost { end } => end,
         };
         match end {
-            Some(e) => Err(SessionError::BackendLost(String::new(), e.message)),
+            Some(e) => Err(SessionError::BackendLost(e.message)),
             None => Ok(()),
         }
     }
@@ -416,7 +416,7 @@ impl Session {
             }
         }
         if let Some(e) = self.drop_failed(failed) {
-            return Err(self.end(1, e).await);
+            return Err(self.end(self.reply_seq, e).await);
         }
         if self.backends.is_empty() {
             let msg = "Lost connection to backend server: every backend failed";
@@ -430,7 +430,7 @@ impl Session {
                 Err(RelayFail::Session(e)) => return Err(e),
                 Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
                     if let Some(e) = self.lose_backend(chosen, &why) {
-                        return Err(self.end(1, e).await);
+                        return Err(self.end(self.reply_seq, e).await);
                     }
                     // The command ran, or not, on the others: the session state is unknown.
                     let msg = format!(
@@ -438,7 +438,7 @@ impl Session {
                     );
                     return Err(self
                         .end(
-                            1,
+                            self.reply_seq,
                             RouteError {
                                 code: CR_SERVER_LOST,
                                 sqlstate: "HY000",
@@ -685,7 +685,7 @@ impl Session {
                     }
                 }
                 if let Some(e) = self.drop_failed(failed) {
-                    return Err(self.end(1, e).await);
+                    return Err(self.end(self.reply_seq, e).await);
                 }
                 let Some(index) = self
                     .backends

@@ -260,8 +260,8 @@ impl Session {
             }
             Err(RelayFail::Session(e)) => Err(e),
             Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
-                let name = self.backends[chosen].server.name.to_string();
-                Err(SessionError::BackendLost(name, why))
+                let name = &self.backends[chosen].server.name;
+                Err(SessionError::BackendLost(format!("server '{name}': {why}")))
             }
         }
     }
@@ -289,10 +289,8 @@ impl Session {
                 Ok(_) if track_gtid => super::backends::track_gtid(backend).await,
                 Ok(_) => {}
                 Err(e) => {
-                    return Err(SessionError::BackendLost(
-                        backend.server.name.to_string(),
-                        e.to_string(),
-                    ))
+                    let name = &backend.server.name;
+                    return Err(SessionError::BackendLost(format!("server '{name}': {e}")));
                 }
             }
         }

@@ -108,3 +108,18 @@ def test_packet_above_max_allowed_packet(proxy):
             pass
     del sql
     proxy.assert_serving()
+
+
+def test_proxy_answer_to_a_multi_frame_command_has_the_next_sequence_id(proxy):
+    # A command the proxy answers itself (an untranslatable KILL) of 2 wire packets: the answer
+    # carries sequence id 2, as a server's would, or the client drops the connection.
+    c = rawmysql.RawConn("127.0.0.1", proxy.rw_port, timeout=60)
+    try:
+        c.login("app", "app")
+        sql = b"KILL (SELECT 1) /*" + b"k" * MAX + b"*/"
+        c.command(rawmysql.COM_QUERY, sql)
+        payload = c.read_packet()
+        assert payload[0] == 0xFF and c.seq == 3, (payload[:60], c.seq)
+        assert c.scalar("SELECT 'after'") == "after"
+    finally:
+        c.close()
