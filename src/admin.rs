@@ -1,118 +1,32 @@
-//! The local admin HTTP API (JSON): server states, operator flags, monitors and filters. Served on `admin.address`;
-//! `switchyard ctl` is its client.
+//! The admin HTTP API (JSON) on `admin.address`: servers, services, listeners, sessions,
+//! monitors and filters; operator flags, listener stop/start and config reload; `/health`
+//! and `/metrics`. `switchyard ctl` is its client.
+//!
+//! With `admin.user`/`admin.password` set, everything but `/health` takes HTTP basic
+//! authentication.
 
-use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use base64::Engine;
 use serde::Serialize;
-use switchyard_api::{AdminFlag, Filter, Monitor, ServerRole, ServerStats};
+use serde_json::{json, Value};
+use switchyard_api::{AdminFlag, ServerRole};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::config::{Config, Role};
+use crate::config::Role;
+use crate::runtime::{Generation, Lifecycle, Runtime};
 
-/// A monitor as the admin API lists it.
-pub struct MonitorEntry {
-    pub name: String,
-    pub module: String,
-    pub servers: Vec<String>,
-    pub monitor: Arc<dyn Monitor>,
-}
-
-/// A filter as the admin API lists it.
-pub struct FilterEntry {
-    pub name: String,
-    pub module: String,
-    pub filter: Arc<dyn Filter>,
-}
-
-/// What the admin API reads.
-pub struct AdminState {
-    servers: Vec<(String, String, Role)>,
-    stats: HashMap<String, Arc<ServerStats>>,
-    monitors: Vec<MonitorEntry>,
-    filters: Vec<FilterEntry>,
-}
-
-impl AdminState {
-    pub fn new(
-        config: &Config,
-        stats: HashMap<String, Arc<ServerStats>>,
-        monitors: Vec<MonitorEntry>,
-        filters: Vec<FilterEntry>,
-    ) -> Self {
-        let servers = config
-            .servers
-            .iter()
-            .map(|s| (s.name.clone(), s.address.clone(), s.role))
-            .collect();
-        AdminState {
-            servers,
-            stats,
-            monitors,
-            filters,
-        }
-    }
-
-    fn monitor_of(&self, server: &str) -> Option<&MonitorEntry> {
-        self.monitors
-            .iter()
-            .find(|m| m.servers.iter().any(|s| s == server))
-    }
-
-    fn view(&self, name: &str, address: &str, role: Role) -> ServerView {
-        let connections = self.stats.get(name).map_or(0, |s| s.connections());
-        let statements = self.stats.get(name).map_or(0, |s| s.statements());
-        let mut view = ServerView {
-            name: name.to_string(),
-            address: address.to_string(),
-            role: match role {
-                Role::Primary => ServerRole::Primary,
-                Role::Replica => ServerRole::Replica,
-                Role::Running => ServerRole::Running,
-            },
-            monitor: None,
-            reachable: None,
-            read_only: None,
-            server_id: None,
-            lag_seconds: None,
-            gtid_behind: None,
-            gtid_current_pos: None,
-            replication_broken: false,
-            maintenance: false,
-            drain: false,
-            check_time_us: None,
-            last_error: None,
-            connections,
-            statements,
-        };
-        if let Some(entry) = self.monitor_of(name) {
-            view.monitor = Some(entry.name.clone());
-            let cluster = entry.monitor.subscribe().borrow().clone();
-            if let Some(s) = cluster.get(name) {
-                view.role = s.role;
-                view.reachable = Some(s.reachable);
-                view.read_only = s.read_only;
-                view.server_id = s.server_id;
-                view.lag_seconds = s.lag_seconds;
-                view.gtid_behind = s.gtid_behind;
-                view.gtid_current_pos = s.gtid_current_pos.clone();
-                view.replication_broken = s.replication_broken;
-                view.maintenance = s.maintenance;
-                view.drain = s.drain;
-                view.check_time_us = s.check_time.map(|d| d.as_micros() as u64);
-                view.last_error = s.last_error.clone();
-            }
-        }
-        view
-    }
-}
+type Shared = Arc<Runtime>;
 
 /// One server, as `GET /v1/servers` shows it.
 #[derive(Debug, Serialize)]
@@ -135,44 +49,111 @@ pub struct ServerView {
     pub last_error: Option<String>,
     /// Backend connections open to it now.
     pub connections: u64,
+    /// Backend connections opened since start.
+    pub total_connections: u64,
     /// Commands routed to it since start.
     pub statements: u64,
+    /// Commands running on it now.
+    pub operations: u64,
+    /// Average response time of its recent commands.
+    pub response_time_us: u64,
+    /// The services that route to it.
+    pub services: Vec<String>,
 }
 
-type Shared = Arc<AdminState>;
-
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+fn server_view(runtime: &Runtime, generation: &Generation, name: &str) -> Option<ServerView> {
+    let config = generation.config.server(name)?;
+    let stats = runtime.server_stats(name);
+    let mut view = ServerView {
+        name: name.to_string(),
+        address: config.address.clone(),
+        role: match config.role {
+            Role::Primary => ServerRole::Primary,
+            Role::Replica => ServerRole::Replica,
+            Role::Running => ServerRole::Running,
+        },
+        monitor: None,
+        reachable: None,
+        read_only: None,
+        server_id: None,
+        lag_seconds: None,
+        gtid_behind: None,
+        gtid_current_pos: None,
+        replication_broken: false,
+        maintenance: false,
+        drain: false,
+        check_time_us: None,
+        last_error: None,
+        connections: stats.connections(),
+        total_connections: stats.total_connections(),
+        statements: stats.statements(),
+        operations: stats.current_operations(),
+        response_time_us: stats.response_time_us(),
+        services: generation
+            .config
+            .services
+            .iter()
+            .filter(|s| s.servers.iter().any(|n| n == name))
+            .map(|s| s.name.clone())
+            .collect(),
+    };
+    if let Some(entry) = generation.monitor_of(name) {
+        view.monitor = Some(entry.config.name.clone());
+        let cluster = entry.monitor.subscribe().borrow().clone();
+        if let Some(s) = cluster.get(name) {
+            view.role = s.role;
+            view.reachable = Some(s.reachable);
+            view.read_only = s.read_only;
+            view.server_id = s.server_id;
+            view.lag_seconds = s.lag_seconds;
+            view.gtid_behind = s.gtid_behind;
+            view.gtid_current_pos = s.gtid_current_pos.clone();
+            view.replication_broken = s.replication_broken;
+            view.maintenance = s.maintenance;
+            view.drain = s.drain;
+            view.check_time_us = s.check_time.map(|d| d.as_micros() as u64);
+            view.last_error = s.last_error.clone();
+        }
+    }
+    Some(view)
 }
 
-async fn list_servers(State(state): State<Shared>) -> Json<Vec<ServerView>> {
+/// A JSON error answer: `{"error": message}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn list_servers(State(rt): State<Shared>) -> Json<Vec<ServerView>> {
+    let generation = rt.generation();
     Json(
-        state
+        generation
+            .config
             .servers
             .iter()
-            .map(|(n, a, r)| state.view(n, a, *r))
+            .filter_map(|s| server_view(&rt, &generation, &s.name))
             .collect(),
     )
 }
 
-async fn show_server(State(state): State<Shared>, Path(name): Path<String>) -> Response {
-    match state.servers.iter().find(|(n, _, _)| *n == name) {
-        Some((n, a, r)) => Json(state.view(n, a, *r)).into_response(),
+async fn show_server(State(rt): State<Shared>, Path(name): Path<String>) -> Response {
+    match server_view(&rt, &rt.generation(), &name) {
+        Some(view) => Json(view).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no server named '{name}'")),
     }
 }
 
-async fn set_flag(state: Shared, name: String, flag: String, on: bool) -> Response {
+async fn set_flag(rt: Shared, name: String, flag: String, on: bool) -> Response {
     let Some(flag) = AdminFlag::parse(&flag) else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("unknown flag '{flag}' (known: maintenance, drain)"),
         );
     };
-    if !state.servers.iter().any(|(n, _, _)| *n == name) {
+    let generation = rt.generation();
+    if generation.config.server(&name).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no server named '{name}'"));
     }
-    let Some(entry) = state.monitor_of(&name) else {
+    let Some(entry) = generation.monitor_of(&name) else {
         let msg =
             format!("server '{name}' is not checked by any monitor; flags are kept by its monitor");
         return error(StatusCode::CONFLICT, msg);
@@ -186,15 +167,161 @@ async fn set_flag(state: Shared, name: String, flag: String, on: bool) -> Respon
     }
 }
 
-async fn list_monitors(State(state): State<Shared>) -> Json<Vec<serde_json::Value>> {
+fn service_view(rt: &Runtime, generation: &Generation, name: &str) -> Option<Value> {
+    let entry = generation.services.iter().find(|s| s.config.name == name)?;
+    let c = &entry.config;
+    let listeners: Vec<&str> = generation
+        .config
+        .listeners
+        .iter()
+        .filter(|l| l.service == c.name)
+        .map(|l| l.name.as_str())
+        .collect();
+    let sessions = rt
+        .sessions
+        .list()
+        .iter()
+        .filter(|(_, s)| &*s.service == name)
+        .count();
+    Some(json!({
+        "name": c.name,
+        "router": c.router,
+        "servers": c.servers,
+        "filters": c.filters,
+        "monitor": c.monitor,
+        "listeners": listeners,
+        "sessions": sessions,
+        "max_connections": c.max_connections,
+        "options": format!("{:?}", c.options),
+    }))
+}
+
+async fn list_services(State(rt): State<Shared>) -> Json<Vec<Value>> {
+    let generation = rt.generation();
     Json(
-        state
+        generation
+            .services
+            .iter()
+            .filter_map(|s| service_view(&rt, &generation, &s.config.name))
+            .collect(),
+    )
+}
+
+async fn show_service(State(rt): State<Shared>, Path(name): Path<String>) -> Response {
+    match service_view(&rt, &rt.generation(), &name) {
+        Some(view) => Json(view).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no service named '{name}'")),
+    }
+}
+
+async fn listener_views(rt: &Runtime) -> Vec<Value> {
+    let sessions = rt.sessions.list();
+    rt.with_listeners(|slots| {
+        slots
+            .iter()
+            .map(|l| {
+                let c = &l.config;
+                json!({
+                    "name": c.name,
+                    "service": c.service,
+                    "address": c.address,
+                    "state": if l.is_running() { "running" } else { "stopped" },
+                    "sessions": sessions.iter().filter(|(_, s)| *s.listener == *c.name).count(),
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+async fn list_listeners(State(rt): State<Shared>) -> Json<Vec<Value>> {
+    Json(listener_views(&rt).await)
+}
+
+async fn show_listener(State(rt): State<Shared>, Path(name): Path<String>) -> Response {
+    match listener_views(&rt)
+        .await
+        .into_iter()
+        .find(|l| l["name"] == name.as_str())
+    {
+        Some(view) => Json(view).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no listener named '{name}'")),
+    }
+}
+
+async fn set_listener(rt: Shared, name: String, action: String) -> Response {
+    let run = match action.as_str() {
+        "start" => true,
+        "stop" => false,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown listener action '{other}' (known: start, stop)"),
+            )
+        }
+    };
+    match rt.set_listener(&name, run).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) if e.starts_with("no listener") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+fn session_view(id: u32, s: &crate::session::registry::SessionEntry) -> Value {
+    let age = SystemTime::now()
+        .duration_since(s.started)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let backends: Vec<Value> = s
+        .backends
+        .iter()
+        .map(|(server, thread)| json!({ "server": server.name.as_str(), "thread_id": thread }))
+        .collect();
+    json!({
+        "id": id,
+        "user": s.user,
+        "client": s.client.to_string(),
+        "db": s.live.db(),
+        "service": &*s.service,
+        "listener": &*s.listener,
+        "backends": backends,
+        "in_transaction": s.live.in_transaction(),
+        "age_seconds": (age * 10.0).round() / 10.0,
+    })
+}
+
+async fn list_sessions(State(rt): State<Shared>) -> Json<Vec<Value>> {
+    Json(
+        rt.sessions
+            .list()
+            .iter()
+            .map(|(id, s)| session_view(*id, s))
+            .collect(),
+    )
+}
+
+async fn show_session(State(rt): State<Shared>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u32>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("'{id}' is not a session id (a connection id, like 42)"),
+        );
+    };
+    match rt.sessions.get(id) {
+        Some(s) => Json(session_view(id, &s)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no session with id {id}")),
+    }
+}
+
+async fn list_monitors(State(rt): State<Shared>) -> Json<Vec<Value>> {
+    Json(
+        rt.generation()
             .monitors
             .iter()
             .map(|m| {
-                serde_json::json!({
-                    "name": m.name,
-                    "module": m.module,
+                json!({
+                    "name": m.config.name,
+                    "module": m.config.module,
+                    "servers": m.config.servers,
                     "state": *m.monitor.subscribe().borrow().clone(),
                     "diagnostics": m.monitor.diagnostics(),
                 })
@@ -203,15 +330,16 @@ async fn list_monitors(State(state): State<Shared>) -> Json<Vec<serde_json::Valu
     )
 }
 
-async fn list_filters(State(state): State<Shared>) -> Json<Vec<serde_json::Value>> {
+async fn list_filters(State(rt): State<Shared>) -> Json<Vec<Value>> {
     Json(
-        state
+        rt.generation()
             .filters
             .iter()
             .map(|f| {
-                serde_json::json!({
-                    "name": f.name,
-                    "module": f.module,
+                json!({
+                    "name": f.config.name,
+                    "module": f.config.module,
+                    "health": f.filter.health().map_or("ok".to_string(), |p| p),
                     "diagnostics": f.filter.diagnostics(),
                 })
             })
@@ -219,31 +347,206 @@ async fn list_filters(State(state): State<Shared>) -> Json<Vec<serde_json::Value
     )
 }
 
-/// Serves the admin API on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch::Receiver<bool>) {
-    let app = Router::new()
+async fn reload(State(rt): State<Shared>) -> Response {
+    info!("config reload asked through the admin API");
+    match rt.reload().await {
+        Ok(warnings) => Json(json!({ "status": "reloaded", "warnings": warnings })).into_response(),
+        Err(errors) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": format!(
+                    "the config has {} problem(s); the running config stays in force",
+                    errors.len()
+                ),
+                "errors": errors,
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn overview(State(rt): State<Shared>) -> Json<Value> {
+    let generation = rt.generation();
+    let since = |t: SystemTime| {
+        SystemTime::now()
+            .duration_since(t)
+            .map_or(0, |d| d.as_secs())
+    };
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "config": generation.config.origin(),
+        "uptime_seconds": since(rt.started_at),
+        "config_age_seconds": since(generation.loaded_at),
+        "sessions": rt.sessions.count(),
+        "reloads": {
+            "ok": rt.reloads.ok.load(Ordering::Relaxed),
+            "failed": rt.reloads.failed.load(Ordering::Relaxed),
+            "last_errors": rt.reloads.last_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        },
+        "state": match rt.lifecycle() {
+            Lifecycle::Running => "running",
+            Lifecycle::Draining => "draining",
+            Lifecycle::Closing => "closing",
+        },
+    }))
+}
+
+/// `/health`: 200 `ok` or `degraded` (serving, with problems), 503 `draining` or
+/// `unavailable`.
+async fn health(State(rt): State<Shared>) -> Response {
+    if rt.lifecycle() != Lifecycle::Running {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
+    let generation = rt.generation();
+    let mut unavailable = Vec::new();
+    let mut degraded = Vec::new();
+    rt.with_listeners(|slots| {
+        for l in slots.iter().filter(|l| !l.is_running()) {
+            degraded.push(format!(
+                "listener '{}' was stopped through the admin API",
+                l.config.name
+            ));
+        }
+    })
+    .await;
+    let mut any_primary = false;
+    for entry in &generation.services {
+        let servers = entry.service.servers.load();
+        if servers.primary().is_some() {
+            any_primary = true;
+        } else if servers.servers.iter().all(|s| s.role == ServerRole::Down) {
+            degraded.push(format!("service '{}' has no server up", entry.config.name));
+        }
+    }
+    if !any_primary {
+        unavailable.push("no primary server is known".to_string());
+    }
+    for f in &generation.filters {
+        degraded.extend(f.filter.health());
+    }
+    let (status, body) = if !unavailable.is_empty() {
+        unavailable.extend(degraded);
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "unavailable", "problems": unavailable }),
+        )
+    } else if !degraded.is_empty() {
+        (
+            StatusCode::OK,
+            json!({ "status": "degraded", "problems": degraded }),
+        )
+    } else {
+        (StatusCode::OK, json!({ "status": "ok" }))
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Basic authentication against `admin.user`/`admin.password`, when they are set.
+async fn authenticate(State(rt): State<Shared>, request: Request, next: Next) -> Response {
+    let generation = rt.generation();
+    let Some((user, password)) = generation
+        .config
+        .admin
+        .as_ref()
+        .and_then(|a| Some((a.user.as_deref()?, a.password.as_deref()?)))
+    else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        });
+    let expected = format!("{user}:{password}");
+    match given {
+        Some(given) if same(&given, expected.as_bytes()) => next.run(request).await,
+        given => {
+            if given.is_some() {
+                warn!(path = %request.uri().path(), "admin API: wrong user or password");
+            }
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "this admin API needs a user and password (HTTP basic authentication)",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"switchyard\""),
+            );
+            response
+        }
+    }
+}
+
+/// Compares credentials in time that depends on their length only.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The admin API's routes.
+pub fn router(runtime: Shared) -> Router {
+    let flag = |on: bool| {
+        move |State(rt): State<Shared>, Path((name, flag)): Path<(String, String)>| {
+            set_flag(rt, name, flag, on)
+        }
+    };
+    let api = Router::new()
+        .route("/v1", get(overview))
         .route("/v1/servers", get(list_servers))
         .route("/v1/servers/{name}", get(show_server))
         .route(
             "/v1/servers/{name}/{flag}",
+            put(flag(true)).delete(flag(false)),
+        )
+        .route("/v1/services", get(list_services))
+        .route("/v1/services/{name}", get(show_service))
+        .route("/v1/listeners", get(list_listeners))
+        .route("/v1/listeners/{name}", get(show_listener))
+        .route(
+            "/v1/listeners/{name}/{action}",
             put(
-                |State(s): State<Shared>, Path((n, f)): Path<(String, String)>| {
-                    set_flag(s, n, f, true)
-                },
-            )
-            .delete(
-                |State(s): State<Shared>, Path((n, f)): Path<(String, String)>| {
-                    set_flag(s, n, f, false)
+                |State(rt): State<Shared>, Path((name, action)): Path<(String, String)>| {
+                    set_listener(rt, name, action)
                 },
             ),
         )
+        .route("/v1/sessions", get(list_sessions))
+        .route("/v1/sessions/{id}", get(show_session))
         .route("/v1/monitors", get(list_monitors))
         .route("/v1/filters", get(list_filters))
-        .with_state(Arc::new(state));
+        .route("/v1/reload", post(reload))
+        .route_layer(middleware::from_fn_with_state(
+            runtime.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/health", get(health))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such resource") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this resource does not take that method",
+            )
+        })
+        .with_state(runtime)
+}
+
+/// Serves the admin API on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, runtime: Shared, mut shutdown: watch::Receiver<bool>) {
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
+    if let Err(e) = axum::serve(listener, router(runtime))
         .with_graceful_shutdown(stop)
         .await
     {

@@ -15,6 +15,9 @@ pub struct Cli {
     /// The YAML config file; without it, the embedded sandbox config is used.
     #[arg(short, long, global = true)]
     pub config: Option<PathBuf>,
+    /// Write the process id to this file once the proxy serves; removed at exit.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -91,7 +94,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::run(config)) {
+    let options = crate::RunOptions {
+        config_path: cli.config.clone(),
+        pid_file: cli.pid_file.clone(),
+    };
+    match runtime.block_on(crate::run(config, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -3,36 +3,40 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tracing::{error, info};
 
 use crate::session::{self, ListenerContext};
 
-/// Accepts clients until `shutdown` turns true. Accept errors (such as running out of file
-/// descriptors) are logged and retried with a growing pause instead of ending the listener.
+/// Accepts clients until told to stop, then closes the socket. Each session gets the context
+/// in force when it is accepted (a reload replaces it). Accept errors (such as running out of
+/// file descriptors) are logged and retried with a growing pause instead of ending the
+/// listener.
 pub async fn run(
     listener: TcpListener,
-    ctx: Arc<ListenerContext>,
-    mut shutdown: watch::Receiver<bool>,
+    ctx: Arc<ArcSwap<ListenerContext>>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let mut backoff = Duration::from_millis(5);
+    let name = ctx.load().listener.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => break,
+            _ = &mut stop => break,
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(session::run(stream, peer, ctx.clone()));
+                tokio::spawn(session::run(stream, peer, ctx.load_full()));
             }
             Err(e) => {
-                error!(listener = %ctx.listener, error = %e, "accept failed; pausing {backoff:?}");
+                error!(listener = %name, error = %e, "accept failed; pausing {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
     }
-    info!(listener = %ctx.listener, "listener stopped");
+    info!(listener = %name, "listener stopped");
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use switchyard_api::{ClusterState, Filter, Router, Server, ServerRole, ServerSet, ServerStats};
+use switchyard_api::{
+    ClusterState, Filter, Monitor, Router, Server, ServerRole, ServerSet, ServerStats,
+};
 use tokio::sync::watch;
 
 use crate::accounts::{AccountSource, Accounts};
@@ -17,6 +19,8 @@ pub struct Service {
     pub router: Arc<dyn Router>,
     /// The filters each statement passes through, in order; empty for none.
     pub filters: Vec<Arc<dyn Filter>>,
+    /// The monitor that supplies the servers' roles, kept running while the service is used.
+    pub monitor: Option<Arc<dyn Monitor>>,
     /// The servers as routers see them now; replaced whole when their state changes.
     pub servers: ArcSwap<ServerSet>,
     pub accounts: Accounts,
@@ -43,6 +47,7 @@ impl Service {
         all: &Config,
         router: Arc<dyn Router>,
         filters: Vec<Arc<dyn Filter>>,
+        monitor: Option<Arc<dyn Monitor>>,
         stats: &dyn Fn(&str) -> Arc<ServerStats>,
     ) -> Service {
         let servers = config
@@ -62,6 +67,7 @@ impl Service {
             name: config.name.clone(),
             router,
             filters,
+            monitor,
             servers: ArcSwap::from_pointee(ServerSet { servers }),
             accounts: Accounts::new(AccountSource {
                 user: config.user.clone(),
@@ -147,6 +153,11 @@ impl Service {
     /// Reloads the account table if the throttle allows.
     pub async fn reload_accounts(&self) -> bool {
         self.accounts.reload(&self.account_servers()).await
+    }
+
+    /// Client sessions open now.
+    pub fn sessions(&self) -> u32 {
+        self.sessions.load(Ordering::Relaxed)
     }
 
     /// Counts a new client session; `None` if the service is at its connection limit.

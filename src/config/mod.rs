@@ -70,6 +70,10 @@ pub struct Config {
     /// The local admin HTTP API; left out, there is none.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// At SIGTERM, how long sessions may take to finish their transactions before they are
+    /// closed; default `30s`.
+    #[serde(default = "default_drain_timeout", with = "duration")]
+    pub drain_timeout: Duration,
     /// Where each part was written, for errors found after loading (not part of the config's
     /// value: two configs that differ only in their source compare equal).
     #[serde(skip)]
@@ -288,14 +292,32 @@ impl fmt::Debug for MonitorConfig {
     }
 }
 
-/// The local admin HTTP API.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// The local admin HTTP API (and `/metrics`, `/health`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address to listen on as `host:port`; default `127.0.0.1:8989`. It has no
-    /// authentication yet: keep it on a loopback address.
+    /// Address to listen on as `host:port`; default `127.0.0.1:8989`. Changing it takes a
+    /// restart.
     #[serde(default = "default_admin_address")]
     pub address: String,
+    /// The user of HTTP basic authentication, required for everything but `/health`.
+    /// Required (with `password`) unless `address` is a loopback address.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The password of `user`.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for AdminConfig {
+    /// Like the derived one, with the password left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("address", &self.address)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 fn default_monitor_interval() -> Duration {
@@ -308,6 +330,10 @@ fn default_failcount() -> u32 {
 
 fn default_monitor_timeout() -> Duration {
     Duration::from_secs(2)
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_admin_address() -> String {

@@ -68,8 +68,25 @@ pub(crate) fn check(
         }
     }
     if let (Some(admin), Some(entry)) = (&config.admin, root.entry("admin")) {
-        checker.address(&admin.address, &entry.value);
+        let item = &entry.value;
+        let host = checker.address(&admin.address, item).map(|(host, _)| host);
+        match (&admin.user, &admin.password) {
+            (Some(_), None) => checker.at(None, item, "admin.user needs admin.password"),
+            (None, Some(_)) => checker.at(
+                item.get("password"),
+                item,
+                "admin.password needs admin.user",
+            ),
+            (None, None) if host.as_deref().is_some_and(|h| !is_loopback(h)) => checker.at(
+                item.get("address"),
+                item,
+                "the admin API listens beyond this machine: set admin.user and admin.password, \
+                 or listen on a loopback address like 127.0.0.1",
+            ),
+            _ => {}
+        }
     }
+    checker.not_zero(config.drain_timeout, root, "drain_timeout");
 
     if let Some(items) = aligned(servers, config.servers.len()) {
         let mut names = Names::new("server");
@@ -442,6 +459,15 @@ pub(crate) fn parse_host_port(address: &str) -> Result<(String, u16), String> {
         Ok(n @ 1..=65535) => Ok((host.to_ascii_lowercase(), n as u16)),
         _ => Err(format!("port {port} is out of range 1-65535")),
     }
+}
+
+/// `host` names this machine only: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_host(host: &str) -> Result<(), String> {

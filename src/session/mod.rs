@@ -32,14 +32,16 @@ use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::ProtocolError;
 use thiserror::Error;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::backend::Backend;
+use crate::runtime::Lifecycle;
 use crate::service::Service;
 use history::History;
 use login::Credentials;
 use prepared::Prepared;
-use registry::{Registration, SessionEntry, SessionRegistry};
+use registry::{LiveState, Registration, SessionEntry, SessionRegistry};
 
 /// Why a session ended early.
 #[derive(Debug, Error)]
@@ -109,8 +111,10 @@ pub fn printable(s: &str) -> String {
 /// What every session of a listener shares.
 pub struct ListenerContext {
     pub service: Arc<Service>,
-    pub listener: String,
+    pub listener: Arc<str>,
     pub registry: Arc<SessionRegistry>,
+    /// Tells sessions when the proxy drains or closes.
+    pub lifecycle: watch::Receiver<Lifecycle>,
 }
 
 /// Runs a client session to its end. Never panics on peer input; logs how it ended.
@@ -205,6 +209,13 @@ struct Session {
     reply_seq: u8,
     /// The service's filters; `None` when it has none.
     chain: Option<Box<filters::Chain>>,
+    /// What the admin API shows of the session as it runs.
+    live: Arc<LiveState>,
+    listener: Arc<str>,
+    started: std::time::SystemTime,
+    lifecycle: watch::Receiver<Lifecycle>,
+    /// The last stage `lifecycle` announced.
+    stage: Lifecycle,
 }
 
 impl Session {
@@ -238,7 +249,13 @@ impl Session {
             status: 0,
             reply_seq: 1,
             chain: None,
+            live: Arc::default(),
+            listener: ctx.listener.clone(),
+            started: std::time::SystemTime::now(),
+            lifecycle: ctx.lifecycle.clone(),
+            stage: *ctx.lifecycle.borrow(),
         };
+        session.live.set_db(session.credentials.db.as_deref());
         let seq = session.credentials.next_seq;
         session.connect_first(seq).await?;
         session.status = session.backends.first().map_or(2, |b| b.info.status);
@@ -282,7 +299,7 @@ impl Session {
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
             tls: false,
             service: std::sync::Arc::from(self.service.name.as_str()),
-            listener: std::sync::Arc::from(ctx.listener.as_str()),
+            listener: ctx.listener.clone(),
         };
         self.chain = Some(Box::new(filters::Chain::start(
             &self.service.filters,
@@ -311,6 +328,30 @@ impl Session {
         SessionError::Ended(printable(&e.message))
     }
 
+    /// The proxy is draining and the session is between transactions, or the drain is over.
+    fn must_close(&self) -> bool {
+        match self.stage {
+            Lifecycle::Running => false,
+            Lifecycle::Draining => {
+                self.status & switchyard_protocol::caps::SERVER_STATUS_IN_TRANS == 0
+            }
+            Lifecycle::Closing => true,
+        }
+    }
+
+    /// Ends the session as a server does at shutdown: with an unsolicited error.
+    async fn shut_down(&mut self) -> SessionError {
+        info!("closing the session: the proxy is shutting down");
+        let e = RouteError {
+            code: ER_SERVER_SHUTDOWN,
+            sqlstate: "08S01",
+            message: "Server shutdown in progress".to_string(),
+        };
+        write_err(self.client.write_buf(), 0, e.code, e.sqlstate, &e.message);
+        let _ = self.client.flush().await;
+        SessionError::Ended(e.message)
+    }
+
     /// The router wants the GTID of each write.
     fn wants_gtid(&self) -> bool {
         self.gtid.is_some()
@@ -323,6 +364,9 @@ impl Session {
         loop {
             if check_servers {
                 check_servers = self.check_servers().await?;
+            }
+            if self.stage != Lifecycle::Running && self.must_close() {
+                return Err(self.shut_down().await);
             }
             // While idle, watch the first backend too: a server that closes an idle connection
             // (wait_timeout, KILL) says why in a last packet. The others are checked before use.
@@ -341,6 +385,13 @@ impl Session {
                 },
                 _ = changes.changed() => {
                     check_servers = true;
+                    continue;
+                }
+                changed = self.lifecycle.changed() => {
+                    self.stage = match changed {
+                        Ok(()) => *self.lifecycle.borrow_and_update(),
+                        Err(_) => Lifecycle::Closing,
+                    };
                     continue;
                 }
                 n = idle_watch(self.backends.first_mut()) => {
@@ -367,6 +418,7 @@ impl Session {
                 .into());
             }
             self.reply_seq = packet.last_seq.wrapping_add(1);
+            let use_db = use_database(&packet.payload);
             let go_on = if self.chain.is_some() {
                 self.filtered(packet).await?
             } else {
@@ -374,6 +426,10 @@ impl Session {
             };
             if !go_on {
                 return Ok(());
+            }
+            self.live.set_status(self.status);
+            if let Some(db) = use_db.filter(|_| self.tracker.summary().error.is_none()) {
+                self.live.set_db(Some(&db));
             }
         }
     }
@@ -508,7 +564,12 @@ impl Session {
             self.id,
             SessionEntry {
                 user: self.credentials.user.clone(),
+                client: self.peer,
+                service: Arc::from(self.service.name.as_str()),
+                listener: self.listener.clone(),
+                started: self.started,
                 backends,
+                live: self.live.clone(),
             },
         );
     }
@@ -531,6 +592,15 @@ fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> Session
         user: credentials.user.clone(),
         client_addr: peer,
         db: credentials.db.clone(),
+    }
+}
+
+/// The database a command switches to if it succeeds: `COM_INIT_DB` or `USE`.
+fn use_database(payload: &[u8]) -> Option<String> {
+    match Command::parse(payload).ok()? {
+        Command::InitDb(db) => Some(String::from_utf8_lossy(db).into_owned()),
+        Command::Query(sql) => switchyard_sql::classify::use_target(sql),
+        _ => None,
     }
 }
 

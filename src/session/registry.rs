@@ -1,18 +1,54 @@
 //! The live sessions of the process, by the connection id their clients see. Touched when a
-//! session starts, changes backend or ends, and by `KILL`; never on the statement path.
+//! session starts, changes backend or ends, by `KILL` and by the admin API; on the statement
+//! path only through [`LiveState`]'s atomics.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
+use arc_swap::ArcSwapOption;
 use switchyard_api::Server;
 
-/// What `KILL <id>` needs to know of a session.
+/// What `KILL <id>` and the admin API need to know of a session.
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
     pub user: String,
+    pub client: SocketAddr,
+    pub service: Arc<str>,
+    pub listener: Arc<str>,
+    pub started: SystemTime,
     /// The backend servers and the thread id the session has on each.
     pub backends: Vec<(Arc<Server>, u32)>,
+    pub live: Arc<LiveState>,
+}
+
+/// What changes as a session runs, kept where the admin API can read it without a lock.
+#[derive(Debug, Default)]
+pub struct LiveState {
+    /// The server status flags of the last reply.
+    status: AtomicU16,
+    /// The default database.
+    db: ArcSwapOption<String>,
+}
+
+impl LiveState {
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.status.load(Ordering::Relaxed) & switchyard_protocol::caps::SERVER_STATUS_IN_TRANS != 0
+    }
+
+    pub fn set_db(&self, db: Option<&str>) {
+        self.db.store(db.map(|d| Arc::new(d.to_string())));
+    }
+
+    pub fn db(&self) -> Option<String> {
+        self.db.load().as_deref().cloned()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +78,13 @@ impl SessionRegistry {
 
     pub fn remove(&self, id: u32) {
         self.lock().remove(&id);
+    }
+
+    /// Every live session, by id.
+    pub fn list(&self) -> Vec<(u32, SessionEntry)> {
+        let mut all: Vec<_> = self.lock().iter().map(|(id, e)| (*id, e.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
     }
 
     /// How many sessions are live.

@@ -139,6 +139,12 @@ pub trait Filter: Send + Sync {
     /// The filter's state for the admin API and logs (counters and the like).
     fn diagnostics(&self) -> serde_json::Value;
 
+    /// What is wrong with the filter, when it works in a degraded way (an audit feed that
+    /// cannot reach Kafka); `/health` reports it.
+    fn health(&self) -> Option<String> {
+        None
+    }
+
     /// The proxy is shutting down: finish what can be finished within `timeout`. Called once,
     /// off the async runtime (it may block).
     fn shutdown(&self, _timeout: Duration) {}

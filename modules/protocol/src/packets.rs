@@ -171,6 +171,7 @@ pub mod errors {
     pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
     pub const ER_KILL_DENIED: u16 = 1095;
     pub const ER_CON_COUNT: u16 = 1040;
+    pub const ER_SERVER_SHUTDOWN: u16 = 1053;
     pub const ER_CONNECTION_KILLED: u16 = 1927;
     pub const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
     pub const ER_STMT_HAS_NO_OPEN_CURSOR: u16 = 1421;

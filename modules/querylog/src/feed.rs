@@ -51,6 +51,9 @@ pub(crate) struct Counters {
     pub dropped_late: AtomicU64,
     pub spilled: AtomicU64,
     pub resent: AtomicU64,
+    /// Since when (Unix ms) records have been failing, spilled or dropped with none delivered;
+    /// 0 while the feed is healthy.
+    pub trouble_since: AtomicU64,
 }
 
 impl Counters {
@@ -74,6 +77,24 @@ impl Counters {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records are not getting through: the feed is degraded until one is delivered.
+    pub(crate) fn trouble(&self) {
+        if self.trouble_since.load(Ordering::Relaxed) == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_millis() as u64);
+            self.trouble_since.store(now.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// A record got through.
+    pub(crate) fn delivered_one(&self) {
+        Counters::add(&self.delivered, 1);
+        if self.trouble_since.load(Ordering::Relaxed) != 0 {
+            self.trouble_since.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -108,7 +129,8 @@ impl Feed {
         match self.tx.try_send(Item { key, payload }) {
             Ok(()) => Counters::add(&self.counters.accepted, 1),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                Counters::add(&self.counters.dropped_early, 1)
+                Counters::add(&self.counters.dropped_early, 1);
+                self.counters.trouble();
             }
         }
     }

@@ -27,7 +27,7 @@ mod spill;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use switchyard_api::{ClientInfo, Filter, FilterSession, LoginFailure};
 
@@ -127,6 +127,24 @@ impl Filter for QueryLog {
             "spilled": s.spilled,
             "resent": s.resent,
             "queued": s.queued,
+        })
+    }
+
+    fn health(&self) -> Option<String> {
+        let since = self
+            .shared
+            .feed
+            .counters
+            .trouble_since
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (since != 0).then(|| {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH + Duration::from_millis(since))
+                .map_or(0, |d| d.as_secs());
+            format!(
+                "audit feed '{}': records have not been reaching Kafka ({}) for {secs}s",
+                self.name, self.brokers
+            )
         })
     }
 

@@ -165,6 +165,9 @@ impl ClientContext for FeedContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.counters.trouble();
+        }
         let text = format!("{error}: {reason}");
         let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
         let repeat = last
@@ -187,12 +190,13 @@ impl ProducerContext for FeedContext {
         }
         match result {
             Ok(_) => {
-                Counters::add(&self.counters.delivered, 1);
+                self.counters.delivered_one();
                 if resent {
                     Counters::add(&self.counters.resent, 1);
                 }
             }
             Err((error, msg)) => {
+                self.counters.trouble();
                 if self.spill && !permanent(error) {
                     let key = msg
                         .key()

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 use switchyard_api::{ClientInfo, FilterSession, LoginFailure, ReplyInfo, Verdict};
 use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::Command;
-use switchyard_sql::{Lexer, TokenKind};
 
 use crate::feed::Feed;
 use crate::record::{
@@ -187,7 +186,7 @@ impl QueryLogSession {
             Command::Quit => return None,
             Command::Query(sql) => (
                 Some(sql),
-                use_target(sql).map_or(Effect::None, Effect::UseDb),
+                switchyard_sql::classify::use_target(sql).map_or(Effect::None, Effect::UseDb),
             ),
             Command::StmtPrepare(sql) => (Some(sql), Effect::Prepare),
             Command::InitDb(db) => (
@@ -428,26 +427,6 @@ fn result_part<'a>(r: &ReplyInfo<'a>) -> ResultPart<'a> {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// The database a `USE <name>` statement switches to.
-fn use_target(sql: &[u8]) -> Option<String> {
-    let mut tokens = Lexer::new(sql);
-    if !tokens.next()?.is_word(b"USE") {
-        return None;
-    }
-    let name = tokens.next()?;
-    match tokens.next() {
-        None => {}
-        Some(t) if t.is_symbol(b";") && tokens.next().is_none() => {}
-        Some(_) => return None,
-    }
-    let text = match name.kind {
-        TokenKind::Word => String::from_utf8_lossy(name.text).into_owned(),
-        TokenKind::QuotedIdent => String::from_utf8_lossy(name.inner()).replace("``", "`"),
-        _ => return None,
-    };
-    Some(text)
 }
 
 impl FilterSession for QueryLogSession {

@@ -362,6 +362,26 @@ impl<'a> Walker<'a> {
 
 /// Upper-cases a short word into `buf`; longer words give an empty slice (no keyword matches).
 #[inline]
+/// The database a `USE <name>` statement switches to.
+pub fn use_target(sql: &[u8]) -> Option<String> {
+    let mut tokens = Lexer::new(sql);
+    if !tokens.next()?.is_word(b"USE") {
+        return None;
+    }
+    let name = tokens.next()?;
+    match tokens.next() {
+        None => {}
+        Some(t) if t.is_symbol(b";") && tokens.next().is_none() => {}
+        Some(_) => return None,
+    }
+    let text = match name.kind {
+        TokenKind::Word => String::from_utf8_lossy(name.text).into_owned(),
+        TokenKind::QuotedIdent => String::from_utf8_lossy(name.inner()).replace("``", "`"),
+        _ => return None,
+    };
+    Some(text)
+}
+
 fn upper<'b>(w: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {
     if w.len() > buf.len() {
         return &[];

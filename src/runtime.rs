@@ -1,0 +1,619 @@
+//! The running proxy: the configuration in force (a [`Generation`]), the listeners, config
+//! reloads, and the drain at shutdown.
+//!
+//! A reload builds a new generation beside the old one, reusing every monitor, filter and
+//! service whose configuration did not change, and swaps it in whole. Sessions keep the
+//! service they started with (and through it its router, filters and monitor) until they end;
+//! new sessions get the new one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use switchyard_api::{Filter, Monitor, ServerStats};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config, ConfigErrors, FilterConfig, ListenerConfig, MonitorConfig};
+use crate::registry;
+use crate::service::Service;
+use crate::session::registry::SessionRegistry;
+use crate::session::ListenerContext;
+
+/// Where the process is in its life. Sessions watch it: while draining they close between
+/// transactions; when closing, at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    Running,
+    Draining,
+    Closing,
+}
+
+/// A monitor of the configuration in force.
+pub struct MonitorEntry {
+    pub config: MonitorConfig,
+    /// The addresses of its servers, which a reload compares too.
+    addresses: Vec<String>,
+    pub monitor: Arc<dyn Monitor>,
+}
+
+/// A filter of the configuration in force.
+pub struct FilterEntry {
+    pub config: FilterConfig,
+    pub filter: Arc<dyn Filter>,
+}
+
+/// A service of the configuration in force.
+pub struct ServiceEntry {
+    pub config: config::ServiceConfig,
+    /// The addresses of its servers, which a reload compares too.
+    addresses: Vec<String>,
+    pub service: Arc<Service>,
+}
+
+/// What one configuration builds; replaced whole by a reload.
+pub struct Generation {
+    pub config: Config,
+    pub services: Vec<ServiceEntry>,
+    pub monitors: Vec<Arc<MonitorEntry>>,
+    pub filters: Vec<Arc<FilterEntry>>,
+    pub loaded_at: SystemTime,
+}
+
+impl Generation {
+    pub fn service(&self, name: &str) -> Option<&Arc<Service>> {
+        self.services
+            .iter()
+            .find(|s| s.config.name == name)
+            .map(|s| &s.service)
+    }
+
+    /// The monitor that checks `server`.
+    pub fn monitor_of(&self, server: &str) -> Option<&Arc<MonitorEntry>> {
+        self.monitors
+            .iter()
+            .find(|m| m.config.servers.iter().any(|s| s == server))
+    }
+}
+
+/// A listener and whether it is accepting.
+pub struct ListenerSlot {
+    pub config: ListenerConfig,
+    /// Sessions read the service from here when they start; a reload replaces it.
+    ctx: Arc<ArcSwap<ListenerContext>>,
+    running: Option<Running>,
+}
+
+impl ListenerSlot {
+    /// Accepting clients (not stopped through the admin API).
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// How many reloads succeeded and failed, and the errors of the last failed one.
+#[derive(Default)]
+pub struct ReloadStats {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub last_errors: Mutex<Vec<String>>,
+}
+
+/// The whole running proxy, shared by the signal handlers and the admin API.
+pub struct Runtime {
+    generation: ArcSwap<Generation>,
+    /// The config file; `None` for the embedded sandbox config.
+    config_path: Option<PathBuf>,
+    /// Process-wide counters of each server by name, kept across reloads.
+    stats: Mutex<HashMap<String, Arc<ServerStats>>>,
+    pub sessions: Arc<SessionRegistry>,
+    listeners: tokio::sync::Mutex<Vec<ListenerSlot>>,
+    lifecycle: watch::Sender<Lifecycle>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    /// Filters a reload replaced: flushed and shut down once no session uses them.
+    retired: Mutex<Vec<Arc<FilterEntry>>>,
+    pub reloads: ReloadStats,
+    pub started_at: SystemTime,
+}
+
+impl Runtime {
+    /// Starts the monitors, filters and services of `config` and binds its listeners.
+    pub async fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<Arc<Runtime>, String> {
+        let runtime = Arc::new(Runtime {
+            generation: ArcSwap::from_pointee(Generation {
+                config: config.clone(),
+                services: Vec::new(),
+                monitors: Vec::new(),
+                filters: Vec::new(),
+                loaded_at: SystemTime::now(),
+            }),
+            config_path,
+            stats: Mutex::default(),
+            sessions: Arc::default(),
+            listeners: tokio::sync::Mutex::default(),
+            lifecycle: watch::Sender::new(Lifecycle::Running),
+            reloading: tokio::sync::Mutex::default(),
+            retired: Mutex::default(),
+            reloads: ReloadStats::default(),
+            started_at: SystemTime::now(),
+        });
+        let generation = runtime.build(config, None).await?;
+        let mut slots = Vec::new();
+        for lc in &generation.config.listeners {
+            let listener = bind(lc).await?;
+            let ctx = Arc::new(ArcSwap::from_pointee(runtime.context(lc, &generation)));
+            let running = Some(spawn_listener(listener, ctx.clone()));
+            slots.push(ListenerSlot {
+                config: lc.clone(),
+                ctx,
+                running,
+            });
+        }
+        *runtime.listeners.lock().await = slots;
+        runtime.generation.store(Arc::new(generation));
+        tokio::spawn(reap_retired(Arc::downgrade(&runtime)));
+        Ok(runtime)
+    }
+
+    /// The configuration in force.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation.load_full()
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        *self.lifecycle.borrow()
+    }
+
+    /// The counters of server `name`, created on first use.
+    pub fn server_stats(&self, name: &str) -> Arc<ServerStats> {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Runs `f` over the listeners.
+    pub async fn with_listeners<T>(&self, f: impl FnOnce(&[ListenerSlot]) -> T) -> T {
+        f(&self.listeners.lock().await)
+    }
+
+    /// Stops or starts accepting on listener `name`. Sessions it started go on.
+    pub async fn set_listener(&self, name: &str, run: bool) -> Result<bool, String> {
+        let mut slots = self.listeners.lock().await;
+        let slot = slots
+            .iter_mut()
+            .find(|s| s.config.name == name)
+            .ok_or_else(|| format!("no listener named '{name}'"))?;
+        if run == slot.running.is_some() {
+            return Ok(false);
+        }
+        if run {
+            if self.lifecycle() != Lifecycle::Running {
+                return Err("the proxy is shutting down".to_string());
+            }
+            let listener = bind(&slot.config).await?;
+            slot.running = Some(spawn_listener(listener, slot.ctx.clone()));
+            info!(listener = %name, address = %slot.config.address, "listener started through the admin API");
+        } else if let Some(running) = slot.running.take() {
+            stop_listener(running).await;
+            info!(listener = %name, "listener stopped through the admin API");
+        }
+        Ok(true)
+    }
+
+    /// Re-reads the config file and puts it in force for new sessions. A config with errors
+    /// changes nothing: its errors are returned, one per line. On success, returns warnings
+    /// about settings that need a restart.
+    pub async fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let _one = self.reloading.lock().await;
+        notify(&[sd_notify::NotifyState::Reloading, monotonic_now()]);
+        let result = self.reload_now().await;
+        notify(&[sd_notify::NotifyState::Ready]);
+        match &result {
+            Ok(warnings) => {
+                self.reloads.ok.fetch_add(1, Ordering::Relaxed);
+                for w in warnings {
+                    warn!("config reload: {w}");
+                }
+                info!(origin = %self.generation().config.origin(), "config reloaded; new sessions use it");
+            }
+            Err(errors) => {
+                self.reloads.failed.fetch_add(1, Ordering::Relaxed);
+                for e in errors {
+                    error!("config reload: {e}");
+                }
+                error!(
+                    problems = errors.len(),
+                    "config reload rejected; the running config stays in force"
+                );
+                *self
+                    .reloads
+                    .last_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = errors.clone();
+            }
+        }
+        result
+    }
+
+    async fn reload_now(&self) -> Result<Vec<String>, Vec<String>> {
+        let lines = |errors: ConfigErrors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        let config = match &self.config_path {
+            Some(path) => config::load(path, &crate::validate).map_err(lines)?,
+            None => {
+                config::parse_checked(config::SANDBOX, config::SANDBOX_ORIGIN, &crate::validate)
+                    .map_err(lines)?
+            }
+        };
+        let old = self.generation();
+        let mut warnings = Vec::new();
+        let admin = |c: &Config| c.admin.as_ref().map(|a| a.address.clone());
+        if admin(&config) != admin(&old.config) {
+            warnings.push("a change of admin.address takes effect at the next restart".into());
+        }
+        if config.threads != old.config.threads {
+            warnings.push("a change of threads takes effect at the next restart".into());
+        }
+        if config.log != old.config.log {
+            warnings.push("a change of log takes effect at the next restart".into());
+        }
+        let generation = self.build(config, Some(&old)).await.map_err(|e| vec![e])?;
+
+        // Bind what is new before changing anything, so that a taken port rejects the reload.
+        let mut slots = self.listeners.lock().await;
+        let mut bound = HashMap::new();
+        for lc in &generation.config.listeners {
+            let same_socket = slots
+                .iter()
+                .any(|s| s.config.name == lc.name && s.config.address == lc.address);
+            if !same_socket && self.lifecycle() == Lifecycle::Running {
+                bound.insert(lc.name.clone(), bind(lc).await.map_err(|e| vec![e])?);
+            }
+        }
+        let mut kept = Vec::new();
+        for mut slot in std::mem::take(&mut *slots) {
+            let next = generation
+                .config
+                .listeners
+                .iter()
+                .find(|lc| lc.name == slot.config.name && lc.address == slot.config.address);
+            match next {
+                Some(lc) => {
+                    slot.ctx.store(Arc::new(self.context(lc, &generation)));
+                    slot.config = lc.clone();
+                    kept.push(slot);
+                }
+                None => {
+                    if let Some(running) = slot.running.take() {
+                        stop_listener(running).await;
+                    }
+                    info!(listener = %slot.config.name, address = %slot.config.address, "listener closed by the reload");
+                }
+            }
+        }
+        for lc in &generation.config.listeners {
+            if let Some(listener) = bound.remove(&lc.name) {
+                let ctx = Arc::new(ArcSwap::from_pointee(self.context(lc, &generation)));
+                let running = Some(spawn_listener(listener, ctx.clone()));
+                info!(listener = %lc.name, address = %lc.address, service = %lc.service, "listening");
+                kept.push(ListenerSlot {
+                    config: lc.clone(),
+                    ctx,
+                    running,
+                });
+            }
+        }
+        *slots = kept;
+        drop(slots);
+
+        let retired: Vec<_> = old
+            .filters
+            .iter()
+            .filter(|f| !generation.filters.iter().any(|n| Arc::ptr_eq(f, n)))
+            .cloned()
+            .collect();
+        self.retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(retired);
+        self.generation.store(Arc::new(generation));
+        Ok(warnings)
+    }
+
+    /// Builds the monitors, filters and services of `config`, reusing those of `old` whose
+    /// configuration is the same.
+    async fn build(&self, config: Config, old: Option<&Generation>) -> Result<Generation, String> {
+        let addresses = |servers: &[String]| -> Vec<String> {
+            servers
+                .iter()
+                .map(|n| {
+                    config
+                        .server(n)
+                        .map_or(String::new(), |s| s.address.clone())
+                })
+                .collect()
+        };
+        let mut monitors = Vec::new();
+        for mc in &config.monitors {
+            let addrs = addresses(&mc.servers);
+            let same = old.and_then(|g| {
+                g.monitors
+                    .iter()
+                    .find(|m| m.config == *mc && m.addresses == addrs)
+            });
+            monitors.push(match same {
+                Some(m) => m.clone(),
+                None => {
+                    let monitor = registry::start_monitor(mc, &config);
+                    info!(monitor = %mc.name, module = %mc.module, servers = ?mc.servers, "monitor started");
+                    Arc::new(MonitorEntry {
+                        config: mc.clone(),
+                        addresses: addrs,
+                        monitor,
+                    })
+                }
+            });
+        }
+
+        let mut filters = Vec::new();
+        for (index, fc) in config.filters.iter().enumerate() {
+            let same = old.and_then(|g| g.filters.iter().find(|f| f.config == *fc));
+            filters.push(match same {
+                Some(f) => f.clone(),
+                None => {
+                    let module = registry::FilterModule::parse(fc, &config, index)
+                        .map_err(|e| e.to_string())?;
+                    let filter = module.build(&fc.name)?;
+                    info!(filter = %fc.name, module = %fc.module, "filter started");
+                    Arc::new(FilterEntry {
+                        config: fc.clone(),
+                        filter,
+                    })
+                }
+            });
+        }
+
+        let mut services = Vec::new();
+        for sc in &config.services {
+            let addrs = addresses(&sc.servers);
+            let chain: Vec<Arc<dyn Filter>> = sc
+                .filters
+                .iter()
+                .filter_map(|name| filters.iter().find(|f| f.config.name == *name))
+                .map(|f| f.filter.clone())
+                .collect();
+            let monitor = sc
+                .monitor
+                .as_ref()
+                .and_then(|name| monitors.iter().find(|m| m.config.name == *name));
+            let same = old.and_then(|g| {
+                g.services.iter().find(|s| {
+                    s.config == *sc
+                        && s.addresses == addrs
+                        && s.service.filters.len() == chain.len()
+                        && s.service
+                            .filters
+                            .iter()
+                            .zip(&chain)
+                            .all(|(a, b)| Arc::ptr_eq(a, b))
+                        && match (&s.service.monitor, monitor) {
+                            (Some(a), Some(b)) => Arc::ptr_eq(a, &b.monitor),
+                            (None, None) => true,
+                            _ => false,
+                        }
+                })
+            });
+            if let Some(s) = same {
+                services.push(ServiceEntry {
+                    config: sc.clone(),
+                    addresses: addrs,
+                    service: s.service.clone(),
+                });
+                continue;
+            }
+            let router = registry::build_router(sc).map_err(|e| e.to_string())?;
+            let service = Arc::new(Service::new(
+                sc,
+                &config,
+                router,
+                chain,
+                monitor.map(|m| m.monitor.clone()),
+                &|name| self.server_stats(name),
+            ));
+            if let Some(m) = monitor {
+                follow_monitor(&service, &m.monitor, &m.config).await;
+            }
+            if !service.reload_accounts().await {
+                warn!(service = %service.name, "the account table could not be loaded yet; clients cannot log in until a server answers");
+            }
+            services.push(ServiceEntry {
+                config: sc.clone(),
+                addresses: addrs,
+                service,
+            });
+        }
+        Ok(Generation {
+            config,
+            services,
+            monitors,
+            filters,
+            loaded_at: SystemTime::now(),
+        })
+    }
+
+    fn context(&self, lc: &ListenerConfig, generation: &Generation) -> ListenerContext {
+        let service = generation
+            .service(&lc.service)
+            .expect("the config check makes every listener's service exist")
+            .clone();
+        ListenerContext {
+            service,
+            listener: Arc::from(lc.name.as_str()),
+            registry: self.sessions.clone(),
+            lifecycle: self.lifecycle.subscribe(),
+        }
+    }
+
+    /// Stops accepting and lets sessions finish their transactions for up to `timeout`, then
+    /// closes those left. Returns how many sessions were left at the timeout.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        self.lifecycle.send_replace(Lifecycle::Draining);
+        for slot in self.listeners.lock().await.iter_mut() {
+            if let Some(running) = slot.running.take() {
+                stop_listener(running).await;
+            }
+        }
+        info!(
+            sessions = self.sessions.count(),
+            timeout = ?timeout,
+            "draining: no new clients; open sessions close when their transactions end"
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = self.sessions.count();
+        if left > 0 {
+            warn!(
+                sessions = left,
+                "drain timeout: closing the sessions still open"
+            );
+            self.lifecycle.send_replace(Lifecycle::Closing);
+            // Sessions close at their next command boundary; a long statement is cut off when
+            // the process exits.
+            let grace = tokio::time::Instant::now() + Duration::from_secs(1);
+            while self.sessions.count() > 0 && tokio::time::Instant::now() < grace {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        left
+    }
+
+    /// Flushes and stops every filter (the audit feed sends what it holds), for up to
+    /// `timeout`. Filters may block, so this runs them off the async runtime.
+    pub async fn shut_down_filters(&self, timeout: Duration) {
+        let mut all: Vec<Arc<FilterEntry>> = self.generation().filters.clone();
+        all.extend(
+            self.retired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..),
+        );
+        let tasks: Vec<_> = all
+            .into_iter()
+            .map(|f| tokio::task::spawn_blocking(move || f.filter.shutdown(timeout)))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn bind(lc: &ListenerConfig) -> Result<TcpListener, String> {
+    TcpListener::bind(&lc.address).await.map_err(|e| {
+        format!(
+            "listener '{}' cannot listen on {}: {e}",
+            lc.name, lc.address
+        )
+    })
+}
+
+fn spawn_listener(listener: TcpListener, ctx: Arc<ArcSwap<ListenerContext>>) -> Running {
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(crate::listener::run(listener, ctx, stopped));
+    Running { stop, task }
+}
+
+/// Stops accepting; the socket is closed when this returns.
+async fn stop_listener(running: Running) {
+    let _ = running.stop.send(());
+    if let Err(e) = running.task.await {
+        error!(error = %e, "a listener task failed");
+    }
+}
+
+/// Shuts down filters a reload retired once no session uses them any more.
+async fn reap_retired(runtime: Weak<Runtime>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(runtime) = runtime.upgrade() else {
+            return;
+        };
+        let unused: Vec<_> = {
+            let mut retired = runtime.retired.lock().unwrap_or_else(|e| e.into_inner());
+            let (unused, used) = retired
+                .drain(..)
+                .partition(|f: &Arc<FilterEntry>| Arc::strong_count(&f.filter) == 1);
+            *retired = used;
+            unused
+        };
+        for f in unused {
+            info!(filter = %f.config.name, "shutting down a filter the reload replaced");
+            let _ = tokio::task::spawn_blocking(move || {
+                f.filter.shutdown(crate::FILTER_SHUTDOWN_TIMEOUT)
+            })
+            .await;
+        }
+    }
+}
+
+/// Gives `service` the roles its monitor publishes, from now on, for as long as the service
+/// is in use. Waits (a bounded time) for the monitor's first round, so that the first clients
+/// meet the cluster as it is.
+async fn follow_monitor(
+    service: &Arc<Service>,
+    monitor: &Arc<dyn Monitor>,
+    config: &MonitorConfig,
+) {
+    let mut rx = monitor.subscribe();
+    let first_round = config.connect_timeout + config.read_timeout + Duration::from_secs(1);
+    if tokio::time::timeout(first_round, rx.wait_for(|c| c.ticks > 0))
+        .await
+        .is_err()
+    {
+        warn!(
+            monitor = monitor.name(),
+            "no answer from the monitor's first round yet; servers count as down until it reports"
+        );
+    }
+    // Weak: the service holds its monitor, so a strong reference here would keep both alive.
+    let service = Arc::downgrade(service);
+    tokio::spawn(async move {
+        loop {
+            let cluster = rx.borrow_and_update().clone();
+            match service.upgrade() {
+                Some(service) => service.apply(&cluster),
+                None => return,
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Tells systemd, when it started the process with `Type=notify`.
+pub fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(state) {
+        warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+fn monotonic_now() -> sd_notify::NotifyState<'static> {
+    sd_notify::NotifyState::monotonic_usec_now().unwrap_or(sd_notify::NotifyState::MonotonicUsec(0))
+}
