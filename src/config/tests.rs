@@ -122,6 +122,7 @@ fn example_parses_and_shows_the_defaults() {
     let service = &config.services[0];
     assert_eq!(config.threads, None);
     assert_eq!(config.log, LogConfig::default());
+    assert_eq!(config.drain_timeout, default_drain_timeout());
     assert_eq!(
         service.users_refresh_interval,
         default_users_refresh_interval()
@@ -685,4 +686,34 @@ fn filter_references_are_checked() {
             "test.yaml:7:102: services[0].filters[2]: filter 'audit' is listed twice",
         ]
     );
+}
+
+/// A valid config with the given `admin:` line.
+fn with_admin(admin: &str) -> String {
+    with_options("    options: {}") + admin + "\n"
+}
+
+#[test]
+fn admin_off_loopback_needs_credentials() {
+    assert!(parse(&with_admin("admin: { address: 127.0.0.1:8989 }"), "t").is_ok());
+    assert!(parse(&with_admin("admin: { address: \"[::1]:8989\" }"), "t").is_ok());
+    assert!(parse(&with_admin("admin: { address: localhost:8989 }"), "t").is_ok());
+    let ok = "admin: { address: 0.0.0.0:8989, user: ops, password: s3cret }";
+    let config = parse(&with_admin(ok), "t").unwrap();
+    assert_eq!(config.admin.unwrap().user.as_deref(), Some("ops"));
+
+    let e = errors(&with_admin("admin: { address: 0.0.0.0:8989 }"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("test.yaml:12:19: admin.address:"), "{e:?}");
+    assert!(e[0].contains("set admin.user and admin.password"), "{e:?}");
+    let e = errors(&with_admin("admin: { address: 10.0.0.1:8989, user: ops }"));
+    assert!(e[0].contains("admin.user needs admin.password"), "{e:?}");
+}
+
+#[test]
+fn drain_timeout() {
+    let config = parse(&with_options("    options: {}"), "t").unwrap();
+    assert_eq!(config.drain_timeout, Duration::from_secs(30));
+    let e = errors(&(with_options("    options: {}") + "drain_timeout: 0s\n"));
+    assert!(e[0].contains("drain_timeout: must be greater than zero"), "{e:?}");
 }
