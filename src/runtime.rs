@@ -249,6 +249,9 @@ impl Runtime {
     }
 
     async fn reload_now(&self) -> Result<Vec<String>, Vec<String>> {
+        if self.lifecycle() != Lifecycle::Running {
+            return Err(vec!["the proxy is shutting down".to_string()]);
+        }
         let lines = |errors: ConfigErrors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
         let config = match &self.config_path {
             Some(path) => config::load(path, &crate::validate).map_err(lines)?,
@@ -272,13 +275,11 @@ impl Runtime {
         let generation = self.build(config, Some(&old)).await.map_err(|e| vec![e])?;
 
         // Bind what is new before changing anything, so that a taken port rejects the reload.
+        // A listener is the same one when its address is (its name or service may change).
         let mut slots = self.listeners.lock().await;
         let mut bound = HashMap::new();
         for lc in &generation.config.listeners {
-            let same_socket = slots
-                .iter()
-                .any(|s| s.config.name == lc.name && s.config.address == lc.address);
-            if !same_socket && self.lifecycle() == Lifecycle::Running {
+            if !slots.iter().any(|s| s.config.address == lc.address) {
                 bound.insert(lc.name.clone(), bind(lc).await.map_err(|e| vec![e])?);
             }
         }
@@ -288,7 +289,7 @@ impl Runtime {
                 .config
                 .listeners
                 .iter()
-                .find(|lc| lc.name == slot.config.name && lc.address == slot.config.address);
+                .find(|lc| lc.address == slot.config.address);
             match next {
                 Some(lc) => {
                     slot.ctx.store(Arc::new(self.context(lc, &generation)));
