@@ -715,5 +715,8 @@ fn drain_timeout() {
     let config = parse(&with_options("    options: {}"), "t").unwrap();
     assert_eq!(config.drain_timeout, Duration::from_secs(30));
     let e = errors(&(with_options("    options: {}") + "drain_timeout: 0s\n"));
-    assert!(e[0].contains("drain_timeout: must be greater than zero"), "{e:?}");
+    assert!(
+        e[0].contains("drain_timeout: must be greater than zero"),
+        "{e:?}"
+    );
 }
