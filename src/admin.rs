@@ -1,6 +1,6 @@
 //! The admin HTTP API (JSON) on `admin.address`: servers, services, listeners, sessions,
 //! monitors and filters; operator flags, listener stop/start and config reload; `/health`
-//! and `/metrics`. `switchyard ctl` is its client.
+//! and `/metrics` (Prometheus). `switchyard ctl` is its client.
 //!
 //! With `admin.user`/`admin.password` set, everything but `/health` takes HTTP basic
 //! authentication.
@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Role;
-use crate::runtime::{Generation, Lifecycle, Runtime};
+use crate::runtime::{FilterEntry, Generation, Lifecycle, MonitorEntry, Runtime};
 
 type Shared = Arc<Runtime>;
 
@@ -192,7 +192,7 @@ fn service_view(rt: &Runtime, generation: &Generation, name: &str) -> Option<Val
         "listeners": listeners,
         "sessions": sessions,
         "max_connections": c.max_connections,
-        "options": format!("{:?}", c.options),
+        "options": c.options.parse_all::<Value>().unwrap_or(Value::Null),
     }))
 }
 
@@ -312,22 +312,45 @@ async fn show_session(State(rt): State<Shared>, Path(id): Path<String>) -> Respo
     }
 }
 
+fn monitor_view(m: &MonitorEntry) -> Value {
+    json!({
+        "name": m.config.name,
+        "module": m.config.module,
+        "servers": m.config.servers,
+        "state": *m.monitor.subscribe().borrow().clone(),
+        "diagnostics": m.monitor.diagnostics(),
+    })
+}
+
 async fn list_monitors(State(rt): State<Shared>) -> Json<Vec<Value>> {
     Json(
         rt.generation()
             .monitors
             .iter()
-            .map(|m| {
-                json!({
-                    "name": m.config.name,
-                    "module": m.config.module,
-                    "servers": m.config.servers,
-                    "state": *m.monitor.subscribe().borrow().clone(),
-                    "diagnostics": m.monitor.diagnostics(),
-                })
-            })
+            .map(|m| monitor_view(m))
             .collect(),
     )
+}
+
+async fn show_monitor(State(rt): State<Shared>, Path(name): Path<String>) -> Response {
+    match rt
+        .generation()
+        .monitors
+        .iter()
+        .find(|m| m.config.name == name)
+    {
+        Some(m) => Json(monitor_view(m)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no monitor named '{name}'")),
+    }
+}
+
+fn filter_view(f: &FilterEntry) -> Value {
+    json!({
+        "name": f.config.name,
+        "module": f.config.module,
+        "health": f.filter.health().unwrap_or_else(|| "ok".to_string()),
+        "diagnostics": f.filter.diagnostics(),
+    })
 }
 
 async fn list_filters(State(rt): State<Shared>) -> Json<Vec<Value>> {
@@ -335,16 +358,21 @@ async fn list_filters(State(rt): State<Shared>) -> Json<Vec<Value>> {
         rt.generation()
             .filters
             .iter()
-            .map(|f| {
-                json!({
-                    "name": f.config.name,
-                    "module": f.config.module,
-                    "health": f.filter.health().map_or("ok".to_string(), |p| p),
-                    "diagnostics": f.filter.diagnostics(),
-                })
-            })
+            .map(|f| filter_view(f))
             .collect(),
     )
+}
+
+async fn show_filter(State(rt): State<Shared>, Path(name): Path<String>) -> Response {
+    match rt
+        .generation()
+        .filters
+        .iter()
+        .find(|f| f.config.name == name)
+    {
+        Some(f) => Json(filter_view(f)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no filter named '{name}'")),
+    }
 }
 
 async fn reload(State(rt): State<Shared>) -> Response {
@@ -390,6 +418,54 @@ async fn overview(State(rt): State<Shared>) -> Json<Value> {
             Lifecycle::Closing => "closing",
         },
     }))
+}
+
+/// `/metrics`: Prometheus text; the live state is sampled now.
+async fn metrics(State(rt): State<Shared>) -> Response {
+    use crate::metrics::{FeedSample, MonitorSample, Scrape, ServerSample};
+    let generation = rt.generation();
+    let servers = generation
+        .config
+        .servers
+        .iter()
+        .filter_map(|s| server_view(&rt, &generation, &s.name))
+        .map(|v| ServerSample {
+            role: serde_json::to_value(v.role)
+                .ok()
+                .and_then(|r| r.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            reachable: v.reachable,
+            maintenance: v.maintenance,
+            drain: v.drain,
+            lag_seconds: v.lag_seconds,
+            gtid_behind: v.gtid_behind,
+            connections: v.connections,
+            name: v.name,
+        })
+        .collect();
+    let monitors = generation
+        .monitors
+        .iter()
+        .map(|m| MonitorSample::from_cluster(&m.config.name, &m.monitor.subscribe().borrow()))
+        .collect();
+    let feeds = generation
+        .filters
+        .iter()
+        .filter_map(|f| FeedSample::from_diagnostics(&f.config.name, &f.filter.diagnostics()))
+        .collect();
+    let text = crate::metrics::render(&Scrape {
+        servers,
+        monitors,
+        feeds,
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `/health`: 200 `ok` or `degraded` (serving, with problems), 503 `draining` or
@@ -446,8 +522,12 @@ async fn health(State(rt): State<Shared>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Basic authentication against `admin.user`/`admin.password`, when they are set.
+/// Basic authentication against `admin.user`/`admin.password`, when they are set; `/health`
+/// is open to all.
 async fn authenticate(State(rt): State<Shared>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
     let generation = rt.generation();
     let Some((user, password)) = generation
         .config
@@ -499,7 +579,7 @@ pub fn router(runtime: Shared) -> Router {
             set_flag(rt, name, flag, on)
         }
     };
-    let api = Router::new()
+    Router::new()
         .route("/v1", get(overview))
         .route("/v1/servers", get(list_servers))
         .route("/v1/servers/{name}", get(show_server))
@@ -522,14 +602,11 @@ pub fn router(runtime: Shared) -> Router {
         .route("/v1/sessions", get(list_sessions))
         .route("/v1/sessions/{id}", get(show_session))
         .route("/v1/monitors", get(list_monitors))
+        .route("/v1/monitors/{name}", get(show_monitor))
         .route("/v1/filters", get(list_filters))
+        .route("/v1/filters/{name}", get(show_filter))
         .route("/v1/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(
-            runtime.clone(),
-            authenticate,
-        ));
-    Router::new()
-        .merge(api)
+        .route("/metrics", get(metrics))
         .route("/health", get(health))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such resource") })
         .method_not_allowed_fallback(|| async {
@@ -538,6 +615,11 @@ pub fn router(runtime: Shared) -> Router {
                 "this resource does not take that method",
             )
         })
+        // On every path, so that unauthenticated requests cannot tell which resources exist.
+        .layer(middleware::from_fn_with_state(
+            runtime.clone(),
+            authenticate,
+        ))
         .with_state(runtime)
 }
 

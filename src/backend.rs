@@ -57,12 +57,14 @@ impl Backend {
             let info = conn::login(&mut io, login).await?;
             Ok::<_, LoginError>((io, info))
         };
-        let (io, info) =
+        let opened =
             tokio::time::timeout(timeout, attempt)
                 .await
                 .unwrap_or(Err(LoginError::Protocol(ProtocolError::Timeout(
                     "connecting to the server",
-                ))))?;
+                ))));
+        crate::metrics::backend_connected(server.name.as_str(), opened.is_ok());
+        let (io, info) = opened?;
         Ok(Backend {
             server: server.clone(),
             status: info.status,

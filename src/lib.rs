@@ -9,6 +9,7 @@ pub mod config;
 pub mod ctl;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod pidfile;
 pub mod registry;
 pub mod runtime;
@@ -69,6 +70,14 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), String> {
         .as_deref()
         .map(pidfile::PidFile::check)
         .transpose()?;
+    // Before anything can tell systemd or Pacemaker that the proxy is up: a signal sent
+    // right after that must find the handlers in place.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
     let runtime = Runtime::start(config, options.config_path).await?;
     let (stop_admin, admin_stopped) = watch::channel(false);
     let mut admin_task = None;
@@ -87,12 +96,6 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), String> {
     runtime::notify(&[sd_notify::NotifyState::Ready]);
     info!("ready");
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

@@ -221,6 +221,7 @@ impl Runtime {
         notify(&[sd_notify::NotifyState::Reloading, monotonic_now()]);
         let result = self.reload_now().await;
         notify(&[sd_notify::NotifyState::Ready]);
+        crate::metrics::config_reloaded(result.is_ok());
         match &result {
             Ok(warnings) => {
                 self.reloads.ok.fetch_add(1, Ordering::Relaxed);
@@ -471,6 +472,7 @@ impl Runtime {
     /// closes those left. Returns how many sessions were left at the timeout.
     pub async fn drain(&self, timeout: Duration) -> usize {
         self.lifecycle.send_replace(Lifecycle::Draining);
+        crate::metrics::set_draining(true);
         for slot in self.listeners.lock().await.iter_mut() {
             if let Some(running) = slot.running.take() {
                 stop_listener(running).await;

@@ -123,8 +123,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
     let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, service = %ctx.service.name);
     async move {
         let _ = stream.set_nodelay(true);
+        let metrics = crate::metrics::service(&ctx.service.name);
+        metrics.accepted(&ctx.listener);
         let mut client = PacketIo::new(stream, switchyard_protocol::conn::CLIENT_READ_CHUNK);
         let Some(_admission) = ctx.service.admit() else {
+            metrics.refused_full();
             write_err(
                 client.write_buf(),
                 0,
@@ -136,7 +139,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
             warn!("refused a client: the service is at its max_connections");
             return;
         };
-        match Session::start(client, id, peer, &ctx).await {
+        match Session::start(client, id, peer, &ctx, &metrics).await {
             Ok(mut session) => {
                 let _registration = Registration {
                     registry: ctx.registry.clone(),
@@ -151,6 +154,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                     Ok(()) => debug!("session ended"),
                     Err(e) => info!(error = %e, "session ended"),
                 }
+                session.count_backend_bytes();
                 for backend in session.backends.drain(..) {
                     backend.quit().await;
                 }
@@ -158,6 +162,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
             Err(SessionError::ClientGone) => debug!("client left during login"),
             Err(SessionError::Refused(r)) => {
                 info!(error = %r, "login failed");
+                metrics.login_refused(r.code);
                 let failure = switchyard_api::LoginFailure {
                     session_id: id,
                     user: r.user.as_deref().unwrap_or(""),
@@ -173,7 +178,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                     filter.on_login_failed(&failure);
                 }
             }
-            Err(e) => info!(error = %e, "login failed"),
+            Err(e) => {
+                info!(error = %e, "login failed");
+                let timeout = matches!(e, SessionError::Protocol(ProtocolError::Timeout(_)));
+                metrics.login_broke_off(timeout);
+            }
         }
     }
     .instrument(span)
@@ -216,6 +225,7 @@ struct Session {
     lifecycle: watch::Receiver<Lifecycle>,
     /// The last stage `lifecycle` announced.
     stage: Lifecycle,
+    metrics: crate::metrics::SessionMetrics,
 }
 
 impl Session {
@@ -224,6 +234,7 @@ impl Session {
         id: u32,
         peer: SocketAddr,
         ctx: &ListenerContext,
+        metrics: &Arc<crate::metrics::ServiceMetrics>,
     ) -> Result<Session, SessionError> {
         let service = ctx.service.clone();
         let credentials = login::login(&mut client, id, peer, &service).await?;
@@ -254,6 +265,7 @@ impl Session {
             started: std::time::SystemTime::now(),
             lifecycle: ctx.lifecycle.clone(),
             stage: *ctx.lifecycle.borrow(),
+            metrics: metrics.session(),
         };
         session.live.set_db(session.credentials.db.as_deref());
         let seq = session.credentials.next_seq;
@@ -313,7 +325,9 @@ impl Session {
             chain.answered(code, sqlstate, msg);
         }
         write_err(self.client.write_buf(), self.reply_seq, code, sqlstate, msg);
+        self.metrics.answered(sqlstate);
         self.client.flush().await?;
+        self.metrics.client_bytes(self.client.take_byte_counts());
         Ok(())
     }
 
@@ -324,6 +338,11 @@ impl Session {
             chain.answered(e.code, e.sqlstate, &e.message);
         }
         write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
+        if seq == 0 {
+            self.metrics.unsolicited(e.sqlstate);
+        } else {
+            self.metrics.answered(e.sqlstate);
+        }
         let _ = self.client.flush().await;
         SessionError::Ended(printable(&e.message))
     }

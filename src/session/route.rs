@@ -2,7 +2,7 @@
 //! backend, for session commands) and relays the reply.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName};
@@ -165,12 +165,14 @@ impl Session {
         if self.tracker.start(&cmd) {
             backend.server.stats.operation_started();
             let relayed = self.relay(index, prepared_id).await;
+            let elapsed = started.elapsed();
             let stats = &self.backends[index].server.stats;
             stats.operation_finished();
-            stats.record_response(started.elapsed().as_micros() as u64);
+            stats.record_response(elapsed.as_micros() as u64);
             if let Err(fail) = relayed {
                 return Err(self.relay_failure(index, fail));
             }
+            self.count_reply(index, false, elapsed);
         }
         if execute.is_some() || prepared_id.is_some() {
             self.remember_statement(index, execute, prepared_id);
@@ -407,6 +409,7 @@ impl Session {
         let prepared_id = matches!(cmd, Command::StmtPrepare(_))
             .then(|| self.prepared.add(Bytes::copy_from_slice(&packet.payload)));
         // Send to all first, so that the servers work in parallel.
+        let started = Instant::now();
         let mut failed = Vec::new();
         for b in &mut self.backends {
             b.server.stats.statement_routed();
@@ -448,6 +451,9 @@ impl Session {
                         .await);
                 }
             }
+        }
+        if has_reply {
+            self.count_reply(chosen, true, started.elapsed());
         }
         let summary = self.tracker.summary().clone();
         let ok = summary.error.is_none();
@@ -492,6 +498,7 @@ impl Session {
         for (i, stmt_id) in to_close {
             close_statement(&mut self.backends[i], stmt_id).await;
         }
+        self.count_backend_bytes();
         if let Some(e) = self.drop_failed(disagree) {
             return Err(self.end(0, e).await);
         }
@@ -709,6 +716,7 @@ impl Session {
         cmd: &Command<'_>,
         server: &switchyard_api::ServerName,
     ) -> Result<(), SessionError> {
+        let started = Instant::now();
         let backend = &mut self.backends[index];
         backend.io.queue(0, &self.scratch);
         let sent = backend.io.flush().await;
@@ -719,6 +727,7 @@ impl Session {
         };
         match outcome {
             Ok(()) => {
+                self.count_reply(index, false, started.elapsed());
                 if let Some(chain) = self.chain.as_mut() {
                     chain.routed(&self.backends[index].server, None);
                 }
@@ -738,10 +747,34 @@ impl Session {
         match fail {
             RelayFail::Session(e) => Failure::Session(e),
             RelayFail::Unsent(why) => self.unsent(index, why, CR_SERVER_LOST),
-            RelayFail::Lost(why) => Failure::Lost {
-                end: self.lose_backend(index, &why),
-            },
+            RelayFail::Lost(why) => {
+                // The relay told the client (CR_SERVER_LOST, HY000).
+                self.metrics.answered("HY000");
+                Failure::Lost {
+                    end: self.lose_backend(index, &why),
+                }
+            }
         }
+    }
+
+    /// Counts a command whose reply the client got from the backend at `index` (a session
+    /// command on every backend, with `all`) after `elapsed`, and the bytes it moved.
+    fn count_reply(&mut self, index: usize, all: bool, elapsed: Duration) {
+        let backend = &mut self.backends[index];
+        let bytes = backend.io.take_byte_counts();
+        self.metrics
+            .replied(&backend.server, all, self.tracker.summary(), elapsed, bytes);
+        self.metrics.client_bytes(self.client.take_byte_counts());
+    }
+
+    /// Counts the bytes every open backend moved since last counted (replies the client does
+    /// not get, replays).
+    pub(super) fn count_backend_bytes(&mut self) {
+        for b in &mut self.backends {
+            self.metrics
+                .backend_bytes(&b.server.name, b.io.take_byte_counts());
+        }
+        self.metrics.client_bytes(self.client.take_byte_counts());
     }
 }
 

@@ -28,6 +28,9 @@ pub struct PacketIo<S> {
     wbuf: BytesMut,
     max_packet: usize,
     read_chunk: usize,
+    /// Bytes read from and written to the socket since [`PacketIo::take_byte_counts`].
+    read_bytes: u64,
+    written_bytes: u64,
 }
 
 /// Read buffers above this size are given back once empty, so that one large reply does not
@@ -44,6 +47,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
             wbuf: BytesMut::new(),
             max_packet: DEFAULT_MAX_PACKET,
             read_chunk,
+            read_bytes: 0,
+            written_bytes: 0,
         }
     }
 
@@ -80,7 +85,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
             self.rbuf.reserve(self.read_chunk);
         }
-        Ok(self.stream.read_buf(&mut self.rbuf).await?)
+        let n = self.stream.read_buf(&mut self.rbuf).await?;
+        self.read_bytes += n as u64;
+        Ok(n)
+    }
+
+    /// The bytes read and written since the last call: (read, written).
+    pub fn take_byte_counts(&mut self) -> (u64, u64) {
+        (
+            std::mem::take(&mut self.read_bytes),
+            std::mem::take(&mut self.written_bytes),
+        )
     }
 
     /// Bytes read but not yet consumed.
@@ -102,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
     pub async fn flush(&mut self) -> Result<()> {
         if !self.wbuf.is_empty() {
             self.stream.write_all(&self.wbuf).await?;
+            self.written_bytes += self.wbuf.len() as u64;
             self.wbuf.clear();
         }
         Ok(())
@@ -110,7 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
     /// Writes bytes that are already framed, bypassing the write buffer.
     pub async fn write_framed(&mut self, bytes: &[u8]) -> Result<()> {
         self.flush().await?;
-        Ok(self.stream.write_all(bytes).await?)
+        self.stream.write_all(bytes).await?;
+        self.written_bytes += bytes.len() as u64;
+        Ok(())
     }
 
     pub async fn shutdown(&mut self) {
