@@ -28,14 +28,8 @@ pub enum Cmd {
     Run,
     /// Validates the config, prints every problem with its line and column, and exits.
     Check,
-    /// Talks to a running proxy's admin API.
-    Ctl {
-        /// The admin API's address; default: the config's `admin.address`, else 127.0.0.1:8989.
-        #[arg(long)]
-        admin: Option<String>,
-        #[command(subcommand)]
-        cmd: crate::ctl::CtlCmd,
-    },
+    /// Talks to a running proxy's admin API (`ctl list servers`, `ctl reload`, ...).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Config, ConfigErrors> {
@@ -47,19 +41,8 @@ fn load(path: &Option<PathBuf>) -> Result<Config, ConfigErrors> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Cmd::Ctl { admin, cmd }) = &cli.command {
-        let from_config = || {
-            let path = cli.config.as_ref()?;
-            config::load(path, &|_| ConfigErrors::new())
-                .ok()?
-                .admin
-                .map(|a| a.address)
-        };
-        let admin = admin
-            .clone()
-            .or_else(from_config)
-            .unwrap_or_else(|| "127.0.0.1:8989".into());
-        return crate::ctl::run(&admin, cmd);
+    if let Some(Cmd::Ctl(args)) = &cli.command {
+        return crate::ctl::main(args, cli.config.as_deref());
     }
     let origin = cli
         .config
