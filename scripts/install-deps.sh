@@ -4,7 +4,11 @@
 #
 #   Debian: mariadb-server mariadb-client sysbench haproxy, a JDK (17+) with Maven for the
 #           sandbox's Apache Kafka broker (scripts/kafka.sh), and cmake with libcurl's headers
-#           to build the bundled librdkafka (the rdkafka crate's cmake-build)
+#           to build the bundled librdkafka (the rdkafka crate's cmake-build); for the
+#           Pacemaker resource agent's tests resource-agents (ocf-tester, ocf-shellfuncs),
+#           pacemaker-cli-utils with pacemaker-remote (crm_resource; pacemaker-remote satisfies
+#           its dependency without corosync), libxml2-utils (xmllint, ocf-tester's meta-data
+#           check) and curl (the agent's /health probe)
 #   Python: PyMySQL pytest confluent-kafka (for python3 on PATH)
 # Rust/cargo (with rustfmt and clippy) is expected to be installed already.
 set -euo pipefail
@@ -61,6 +65,11 @@ have c++ || pkgs+=(g++)
 # librdkafka's cmake build turns on OIDC (which needs curl) whenever it finds OpenSSL.
 dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || pkgs+=(libcurl4-openssl-dev)
 dpkg -s libssl-dev >/dev/null 2>&1 || pkgs+=(libssl-dev)
+# The OCF resource agent (deploy/pacemaker/switchyard) and its tests (tests/python/test_ocf.py).
+have curl || pkgs+=(curl)
+have xmllint || pkgs+=(libxml2-utils)
+{ have ocf-tester && [[ -r /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs ]]; } || pkgs+=(resource-agents)
+have crm_resource || pkgs+=(pacemaker-cli-utils pacemaker-remote)
 if [[ ${#pkgs[@]} -gt 0 ]]; then
     apt_install "${pkgs[@]}"
     # (No system mariadbd is started by the install, see apt_install; one that runs anyway is
