@@ -430,10 +430,7 @@ async fn metrics(State(rt): State<Shared>) -> Response {
         .iter()
         .filter_map(|s| server_view(&rt, &generation, &s.name))
         .map(|v| ServerSample {
-            role: serde_json::to_value(v.role)
-                .ok()
-                .and_then(|r| r.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            role: v.role.as_str().to_string(),
             reachable: v.reachable,
             maintenance: v.maintenance,
             drain: v.drain,

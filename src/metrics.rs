@@ -13,7 +13,7 @@ use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use switchyard_api::{ClusterState, RoutedTo, Server, ServerName, ServerRole, ServerState};
+use switchyard_api::{ClusterState, RoutedTo, Server, ServerName};
 use switchyard_protocol::reply::ReplySummary;
 
 /// Statement latency buckets, in seconds: 100 µs to 10 s.
@@ -64,24 +64,6 @@ fn target_index(to: RoutedTo) -> usize {
         RoutedTo::Server => 2,
         RoutedTo::All => 3,
         RoutedTo::Proxy => 4,
-    }
-}
-
-/// Where a command that ran on `server` went, as the audit feed names it.
-pub fn routed_to(server: &Server) -> RoutedTo {
-    match server.role {
-        ServerRole::Primary => RoutedTo::Primary,
-        ServerRole::Replica => RoutedTo::Replica,
-        _ => RoutedTo::Server,
-    }
-}
-
-fn role_str(role: ServerRole) -> &'static str {
-    match role {
-        ServerRole::Primary => "primary",
-        ServerRole::Replica => "replica",
-        ServerRole::Running => "running",
-        ServerRole::Down => "down",
     }
 }
 
@@ -545,15 +527,15 @@ impl Drop for SessionMetrics {
 }
 
 impl SessionMetrics {
-    fn server(&mut self, name: &ServerName) -> &ServerMetrics {
-        let i = match self.servers.iter().position(|s| &s.name == name) {
+    /// The index in `servers` of the handles for `name`, fetched on first use.
+    fn server(&mut self, name: &ServerName) -> usize {
+        match self.servers.iter().position(|s| &s.name == name) {
             Some(i) => i,
             None => {
                 self.servers.push(self.service.server(name));
                 self.servers.len() - 1
             }
-        };
-        &self.servers[i]
+        }
     }
 
     /// A command ran on `server` (on every backend, with `all`, the client getting `server`'s
@@ -570,20 +552,12 @@ impl SessionMetrics {
         let to = if all {
             RoutedTo::All
         } else {
-            routed_to(server)
+            RoutedTo::for_role(server.role)
         };
         let t = target_index(to);
+        let i = self.server(&server.name);
+        let handles = &self.servers[i];
         let service = &*self.service;
-        let handles = {
-            // Not `self.server()`: `service` is borrowed from `self`.
-            match self.servers.iter().position(|s| s.name == server.name) {
-                Some(i) => &self.servers[i],
-                None => {
-                    self.servers.push(service.server(&server.name));
-                    &self.servers[self.servers.len() - 1]
-                }
-            }
-        };
         handles.statements[t]
             .get_or_init(|| {
                 METRICS.statements.with_label_values(&[
@@ -632,7 +606,8 @@ impl SessionMetrics {
         if received == 0 && sent == 0 {
             return;
         }
-        let handles = self.server(server);
+        let i = self.server(server);
+        let handles = &self.servers[i];
         add(&handles.received, received);
         add(&handles.sent, sent);
     }
@@ -693,36 +668,6 @@ pub struct ServerSample {
     pub gtid_behind: Option<u64>,
     /// Backend connections open to it now.
     pub connections: u64,
-}
-
-impl ServerSample {
-    /// A server as a service's router sees it (static roles, or the monitor's as applied).
-    pub fn from_server(server: &Server) -> Self {
-        ServerSample {
-            name: server.name.to_string(),
-            role: role_str(server.role).to_string(),
-            reachable: None,
-            maintenance: server.maintenance,
-            drain: server.drain,
-            lag_seconds: server.lag_seconds,
-            gtid_behind: None,
-            connections: server.stats.connections(),
-        }
-    }
-
-    /// A server as its monitor last saw it; `connections` is left at 0.
-    pub fn from_state(state: &ServerState) -> Self {
-        ServerSample {
-            name: state.name.to_string(),
-            role: role_str(state.role).to_string(),
-            reachable: Some(state.reachable),
-            maintenance: state.maintenance,
-            drain: state.drain,
-            lag_seconds: state.lag_seconds,
-            gtid_behind: state.gtid_behind,
-            connections: 0,
-        }
-    }
 }
 
 /// One monitor.

@@ -155,11 +155,6 @@ impl Service {
         self.accounts.reload(&self.account_servers()).await
     }
 
-    /// Client sessions open now.
-    pub fn sessions(&self) -> u32 {
-        self.sessions.load(Ordering::Relaxed)
-    }
-
     /// Counts a new client session; `None` if the service is at its connection limit.
     pub fn admit(self: &Arc<Self>) -> Option<Admission> {
         let n = self.sessions.fetch_add(1, Ordering::AcqRel) + 1;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use switchyard_api::{
     ClientInfo, Filter, FilterSession, ReplyInfo, RouteError, RouteHint, RouteReason, RoutedTo,
-    Server, ServerRole, Verdict,
+    Server, Verdict,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_QUERY, COM_QUIT, COM_STMT_PREPARE};
@@ -125,11 +125,7 @@ impl Chain {
     /// The backend `server` answered the command, routed there for `reason`.
     pub(super) fn routed(&mut self, server: &Arc<Server>, reason: Option<RouteReason>) {
         let c = &mut self.current;
-        c.routed_to = match server.role {
-            ServerRole::Primary => RoutedTo::Primary,
-            ServerRole::Replica => RoutedTo::Replica,
-            _ => RoutedTo::Server,
-        };
+        c.routed_to = RoutedTo::for_role(server.role);
         c.server = Some(server.clone());
         c.reason = reason;
     }

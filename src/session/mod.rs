@@ -437,7 +437,6 @@ impl Session {
                 .into());
             }
             self.reply_seq = packet.last_seq.wrapping_add(1);
-            let use_db = use_database(&packet.payload);
             let go_on = if self.chain.is_some() {
                 self.filtered(packet).await?
             } else {
@@ -447,9 +446,6 @@ impl Session {
                 return Ok(());
             }
             self.live.set_status(self.status);
-            if let Some(db) = use_db.filter(|_| self.tracker.summary().error.is_none()) {
-                self.live.set_db(Some(&db));
-            }
         }
     }
 
@@ -471,8 +467,17 @@ impl Session {
                 })
                 .await?
             }
+            Command::InitDb(db) => {
+                let db = String::from_utf8_lossy(db).into_owned();
+                self.forward(packet, cmd).await?;
+                self.switched_db(Some(db));
+            }
             Command::Query(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => self.forward(packet, cmd).await?,
+                kill::Parsed::Other => {
+                    let db = switchyard_sql::classify::use_target(sql);
+                    self.forward(packet, cmd).await?;
+                    self.switched_db(db);
+                }
                 kill::Parsed::Kill(k) => self.kill(k).await?,
                 kill::Parsed::Unsupported => {
                     let msg = "Switchyard translates KILL only as a statement of its own \
@@ -487,6 +492,13 @@ impl Session {
             _ => self.forward(packet, cmd).await?,
         }
         Ok(true)
+    }
+
+    /// The command just forwarded switched the default database to `db`, if it succeeded.
+    fn switched_db(&self, db: Option<String>) {
+        if let Some(db) = db.filter(|_| self.tracker.summary().error.is_none()) {
+            self.live.set_db(Some(&db));
+        }
     }
 
     /// The first backend closed while the session was idle. Its last packet (the server's
@@ -611,15 +623,6 @@ fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> Session
         user: credentials.user.clone(),
         client_addr: peer,
         db: credentials.db.clone(),
-    }
-}
-
-/// The database a command switches to if it succeeds: `COM_INIT_DB` or `USE`.
-fn use_database(payload: &[u8]) -> Option<String> {
-    match Command::parse(payload).ok()? {
-        Command::InitDb(db) => Some(String::from_utf8_lossy(db).into_owned()),
-        Command::Query(sql) => switchyard_sql::classify::use_target(sql),
-        _ => None,
     }
 }
 

@@ -90,6 +90,17 @@ pub enum RoutedTo {
 }
 
 impl RoutedTo {
+    /// Where a command that ran on a server of `role` went.
+    pub fn for_role(role: crate::ServerRole) -> RoutedTo {
+        match role {
+            crate::ServerRole::Primary => RoutedTo::Primary,
+            crate::ServerRole::Replica => RoutedTo::Replica,
+            _ => RoutedTo::Server,
+        }
+    }
+}
+
+impl RoutedTo {
     pub fn as_str(self) -> &'static str {
         match self {
             RoutedTo::Primary => "primary",

@@ -46,6 +46,18 @@ pub enum ServerRole {
     Down,
 }
 
+impl ServerRole {
+    /// The name used in the API and metrics: `primary`, `replica`, `running` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Primary => "primary",
+            ServerRole::Replica => "replica",
+            ServerRole::Running => "running",
+            ServerRole::Down => "down",
+        }
+    }
+}
+
 /// Counters that sessions update and routers read to balance load.
 ///
 /// Shared by every session of the process; plain atomics, no lock.
