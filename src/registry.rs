@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use switchyard_api::{Filter, Monitor, Router};
+use switchyard_hintfilter::{HintFilter, HintFilterConfig};
 use switchyard_mariadbmon::{MariaDbMon, MariaDbMonConfig, MonitoredServer};
 use switchyard_querylog::{QueryLog, QueryLogConfig};
 use switchyard_readconnroute::{ReadConnRoute, ReadConnRouteConfig};
@@ -17,10 +18,11 @@ use crate::config::{Config, ConfigErrors, FilterConfig, MonitorConfig, ServiceCo
 pub const ROUTERS: &[&str] = &["readconnroute", "readwritesplit"];
 
 /// Filter module names, for messages.
-pub const FILTERS: &[&str] = &["querylog", "regexfilter"];
+pub const FILTERS: &[&str] = &["hintfilter", "querylog", "regexfilter"];
 
 /// A filter's module with its parsed and checked options.
 pub enum FilterModule {
+    HintFilter(HintFilterConfig),
     QueryLog(Box<QueryLogConfig>),
     RegexFilter(RegexFilterConfig),
 }
@@ -36,6 +38,7 @@ impl FilterModule {
             filter.options.error_at(key, message).into()
         };
         match filter.module.as_str() {
+            "hintfilter" => Ok(FilterModule::HintFilter(filter.options.parse_all()?)),
             "querylog" => {
                 let options: QueryLogConfig = filter.options.parse_all()?;
                 options.check().map_err(located)?;
@@ -61,6 +64,7 @@ impl FilterModule {
     /// Starts the filter (a `querylog` starts its producer thread).
     pub fn build(self, name: &str) -> Result<Arc<dyn Filter>, String> {
         match self {
+            FilterModule::HintFilter(options) => Ok(Arc::new(HintFilter::new(options))),
             FilterModule::QueryLog(options) => Ok(Arc::new(
                 QueryLog::new(name, *options).map_err(|e| format!("filter '{name}': {e}"))?,
             )),

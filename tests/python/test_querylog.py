@@ -178,6 +178,7 @@ def test_one_record_per_statement_with_every_field(audit):
         cur.execute(f"SELECT * FROM {table} ORDER BY id")
         assert len(cur.fetchall()) == 2
         cur.execute(f"UPDATE {table} SET v = 'c' WHERE id = 1")
+        cur.execute(f"SELECT * FROM {table} WHERE id < 0")
         with pytest.raises(pymysql.err.ProgrammingError):
             cur.execute("SELECT * FROM sy_no_such_table")
         conn.select_db("mysql")
@@ -188,7 +189,7 @@ def test_one_record_per_statement_with_every_field(audit):
     after = time.time()
     rs = topics["audit"].session(sid)
     events = [r["event"] for r in rs]
-    assert events == ["connect"] + ["query"] * 7 + ["disconnect"], events
+    assert events == ["connect"] + ["query"] * 8 + ["disconnect"], events
     assert [r["session"]["seq"] for r in rs] == list(range(1, len(rs) + 1))
     for r in rs:
         assert r["schema"] == "switchyard.audit.v1"
@@ -200,7 +201,7 @@ def test_one_record_per_statement_with_every_field(audit):
         assert len(r["event_id"]) == 36
         ts = time.mktime(time.strptime(r["ts"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
         assert before - 2 <= ts <= after + 2, r["ts"]
-    select, update, failing, init_db, use, kill = queries(rs)
+    select, update, empty, failing, init_db, use, kill = queries(rs)
 
     assert select["query"]["command"] == "COM_QUERY"
     assert select["query"]["text"] == f"SELECT * FROM {table} ORDER BY id"
@@ -219,6 +220,9 @@ def test_one_record_per_statement_with_every_field(audit):
     assert update["backend"] == {"name": "db1", "addr": f"{HOST}:{PRIMARY_PORT}", "server_id": 1}
     assert update["result"]["rows_affected"] == 1 and update["result"]["rows_sent"] == 0
     assert update["query"]["digest_text"] == f"UPDATE {table} SET v = ? WHERE id = ?"
+
+    # A result set without rows has no affected count either.
+    assert empty["result"]["rows_sent"] == 0 and empty["result"]["rows_affected"] is None
 
     assert failing["result"]["ok"] is False
     assert (failing["result"]["error_code"], failing["result"]["sqlstate"]) == (1146, "42S02")

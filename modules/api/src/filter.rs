@@ -59,6 +59,9 @@ pub enum RouteHint {
     Replica,
     /// A server by its configured name.
     Server(ServerName),
+    /// Route as usual, but a replica may take the read only if it lags the primary by at most
+    /// this (in place of the router's own limit); otherwise the primary takes it.
+    MaxReplicationLag(Duration),
 }
 
 /// What a filter does with a command.

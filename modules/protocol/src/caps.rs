@@ -59,6 +59,9 @@ pub const SERVER_STATUS_AUTOCOMMIT: u16 = 2;
 pub const SERVER_MORE_RESULTS_EXISTS: u16 = 8;
 pub const SERVER_STATUS_CURSOR_EXISTS: u16 = 0x40;
 pub const SERVER_STATUS_LAST_ROW_SENT: u16 = 0x80;
+/// The server runs with `sql_mode` NO_BACKSLASH_ESCAPES (lexers must know: it changes where
+/// a string ends).
+pub const SERVER_STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x200;
 pub const SERVER_STATUS_IN_TRANS_READONLY: u16 = 0x2000;
 pub const SERVER_SESSION_STATE_CHANGED: u16 = 0x4000;
 

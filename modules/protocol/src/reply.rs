@@ -47,7 +47,10 @@ pub struct ReplySummary {
     pub warnings: u16,
     /// Server status flags of the last OK or EOF packet.
     pub status: u16,
+    /// Results in the reply: result sets and OK packets alike.
     pub result_sets: u32,
+    /// Of those, the result sets with columns (a `SELECT`'s, even with no rows).
+    pub column_sets: u32,
     pub bytes: u64,
     pub prepared: Option<Prepared>,
 }
@@ -202,6 +205,7 @@ impl ReplyTracker {
                 // A cursor was opened: rows come with COM_STMT_FETCH.
                 self.state = if status & SERVER_STATUS_CURSOR_EXISTS != 0 {
                     self.summary.result_sets += 1;
+                    self.summary.column_sets += 1;
                     State::Done
                 } else {
                     State::Rows
@@ -309,6 +313,7 @@ impl ReplyTracker {
             self.summary.status = status;
         }
         self.summary.result_sets += 1;
+        self.summary.column_sets += 1;
         self.state = if self.summary.status & SERVER_MORE_RESULTS_EXISTS != 0 {
             State::First
         } else {

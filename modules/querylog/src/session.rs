@@ -406,13 +406,9 @@ fn result_part<'a>(r: &ReplyInfo<'a>) -> ResultPart<'a> {
         Some(e) => (e.code, sqlstate(&e.sqlstate)),
         None => (0, "00000"),
     };
-    // The reply summary counts an OK packet as a result too, so "sent rows" is what tells a
-    // result set from an OK: a reply that sent rows and affected none has no affected count.
-    let rows_affected = if s.rows > 0 && s.affected_rows == 0 {
-        None
-    } else {
-        Some(s.affected_rows)
-    };
+    // Only OK packets count affected rows: a reply of result sets alone has no such count.
+    let rows_affected =
+        (s.result_sets > s.column_sets || s.column_sets == 0).then_some(s.affected_rows);
     ResultPart {
         ok: s.error.is_none(),
         error_code,

@@ -77,6 +77,7 @@ fn ok_rows(rows: u64) -> ReplySummary {
         rows,
         status: AUTOCOMMIT,
         result_sets: 1,
+        column_sets: 1,
         bytes: 4096,
         ..ReplySummary::default()
     }
@@ -243,6 +244,17 @@ fn writes_errors_and_proxy_answers() {
     assert_eq!(r["result"]["rows_sent"], 0);
     assert_eq!(r["result"]["rows_affected"], 3);
 
+    // A result set without rows has no affected count either.
+    let summary = ok_rows(0);
+    let r = &run(
+        &mut s,
+        &rx,
+        Command::Query(b"SELECT a FROM t WHERE false"),
+        &reply(&summary, Some(&srv)),
+    )[0];
+    assert_eq!(r["result"]["rows_sent"], 0);
+    assert_eq!(r["result"]["rows_affected"], json!(null));
+
     let summary = err(1146, b"42S02");
     let r = &run(
         &mut s,
@@ -268,7 +280,7 @@ fn writes_errors_and_proxy_answers() {
     assert_eq!(r["route"], json!({"target": "proxy", "reason": null}));
     assert_eq!(r["ttfb_us"], Value::Null);
     assert_eq!(r["result"]["message"], "No server can take the command");
-    assert_eq!(r["session"]["seq"], 4);
+    assert_eq!(r["session"]["seq"], 5);
 }
 
 #[test]

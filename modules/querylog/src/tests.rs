@@ -39,6 +39,7 @@ fn drive(log: &QueryLog, id: u32, n: u32) -> u64 {
         rows: 1,
         status: 2,
         result_sets: 1,
+        column_sets: 1,
         bytes: 120,
         ..ReplySummary::default()
     };

@@ -10,7 +10,7 @@
 //! comments count (the lexer tells them from strings), and only texts that contain
 //! `switchyard` are looked at, so statements without hints pay a short byte scan.
 
-use switchyard_sql::{Lexer, SqlMode};
+use switchyard_sql::{contains_ignore_case, find_comment, may_have_comment, SqlMode};
 
 /// Where a hint asks a statement to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,68 +28,10 @@ const STOPS: &[u8] = b", \t\r\n";
 
 /// The first routing hint in the comments of `sql`, if any.
 pub(crate) fn parse(sql: &[u8], mode: SqlMode) -> Option<Hint<'_>> {
-    if !may_have_comment(sql) || !contains_prefix(sql) {
+    if !may_have_comment(sql) || !contains_ignore_case(sql, PREFIX) {
         return None;
     }
-    // Comments live in the gaps between tokens.
-    let mut gap_start = 0;
-    for token in Lexer::with_mode(sql, mode) {
-        if let Some(hint) = in_gap(&sql[gap_start..token.start]) {
-            return Some(hint);
-        }
-        gap_start = token.start + token.text.len();
-    }
-    in_gap(&sql[gap_start.min(sql.len())..])
-}
-
-/// False if `sql` has none of the bytes that open a comment (`/*`, `#`, `-- `). Scans fixed
-/// blocks without an early exit inside a block, so that the compiler vectorises it: most
-/// statements have no comment, and this is all they pay.
-fn may_have_comment(sql: &[u8]) -> bool {
-    let opens = |b: u8| (b == b'/') | (b == b'#') | (b == b'-');
-    let mut blocks = sql.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(false, |seen, &b| seen | opens(b)) {
-            return true;
-        }
-    }
-    blocks.remainder().iter().any(|&b| opens(b))
-}
-
-/// Case-insensitive search for `switchyard`, comparing the whole word only where its first
-/// letter occurs.
-fn contains_prefix(sql: &[u8]) -> bool {
-    sql.windows(PREFIX.len())
-        .any(|w| w[0] | 0x20 == b's' && w.eq_ignore_ascii_case(PREFIX))
-}
-
-/// Looks for a hint in the comments of `gap`, a run of whitespace and comments.
-fn in_gap(gap: &[u8]) -> Option<Hint<'_>> {
-    let mut i = 0;
-    while i < gap.len() {
-        let rest = &gap[i..];
-        let body = if rest.starts_with(b"/*!") || rest.starts_with(b"/*M!") {
-            // The opening of an executable comment: its content is SQL, not a comment.
-            i += 3;
-            continue;
-        } else if rest.starts_with(b"/*") {
-            let end = find(&rest[2..], b"*/").map_or(rest.len(), |e| e + 2);
-            i += end + 2;
-            &rest[2..end]
-        } else if rest.starts_with(b"#") || rest.starts_with(b"--") {
-            let skip = if rest[0] == b'#' { 1 } else { 2 };
-            let end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-            i += end + 1;
-            &rest[skip..end]
-        } else {
-            i += 1;
-            continue;
-        };
-        if let Some(hint) = in_comment(body) {
-            return Some(hint);
-        }
-    }
-    None
+    find_comment(sql, mode, in_comment)
 }
 
 /// Parses a comment body: `switchyard: key=value [key=value ...]` (pairs separated by spaces
@@ -155,10 +97,6 @@ fn split_at_any<'a>(text: &'a [u8], stops: &[u8]) -> (&'a [u8], &'a [u8]) {
         .position(|c| stops.contains(c))
         .unwrap_or(text.len());
     text.split_at(end)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -233,24 +171,5 @@ mod tests {
         assert_eq!(hint("SELECT 1 --switchyard: route=primary"), None);
         assert_eq!(hint("switchyard"), None);
         assert_eq!(hint(""), None);
-    }
-
-    #[test]
-    fn prefix_scan() {
-        assert!(may_have_comment(b"SELECT 1 # x"));
-        assert!(may_have_comment(
-            &[
-                b"SELECT 1 FROM t WHERE a = 1 AND b = 2 AND c = 3".as_slice(),
-                b"/"
-            ]
-            .concat()
-        ));
-        assert!(!may_have_comment(
-            b"SELECT c FROM sbtest1 WHERE id=1 AND k=2 AND pad='x'"
-        ));
-        assert!(contains_prefix(b"xx SWITCHYARD"));
-        assert!(contains_prefix(b"switchyard"));
-        assert!(!contains_prefix(b"switchyar"));
-        assert!(!contains_prefix(b"SELECT c FROM sbtest1 WHERE id=1"));
     }
 }

@@ -17,6 +17,7 @@ use switchyard_api::{
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
+    SERVER_STATUS_NO_BACKSLASH_ESCAPES,
 };
 use switchyard_protocol::Command;
 use switchyard_sql::{
@@ -27,9 +28,6 @@ use switchyard_sql::{
 use crate::config::{CausalReads, PrimaryFailureMode};
 use crate::hint::{self, Hint};
 use crate::{gtid, select, Shared};
-
-/// Not in `switchyard_protocol::caps`: the server runs with `sql_mode` NO_BACKSLASH_ESCAPES.
-const SERVER_STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x200;
 
 /// How long a backend that failed is left out of replica selection (unless its role changes
 /// first).
@@ -138,6 +136,8 @@ pub(crate) struct RwSplitSession {
     /// The hint a filter attached to the command being planned; it takes the place of a
     /// comment hint.
     filter_hint: Option<RouteHint>,
+    /// The replication lag limit a filter's hint set for the command being planned.
+    lag_hint: Option<Duration>,
 }
 
 impl RwSplitSession {
@@ -161,6 +161,7 @@ impl RwSplitSession {
             primary_name: None,
             causal: Causal::default(),
             filter_hint: None,
+            lag_hint: None,
         }
     }
 }
@@ -195,9 +196,13 @@ impl RouterSession for RwSplitSession {
         servers: &ServerSet,
         hint: &RouteHint,
     ) -> RoutePlan {
-        self.filter_hint = Some(hint.clone());
+        match hint {
+            RouteHint::MaxReplicationLag(limit) => self.lag_hint = Some(*limit),
+            other => self.filter_hint = Some(other.clone()),
+        }
         let plan = self.plan(cmd, servers);
         self.filter_hint = None;
+        self.lag_hint = None;
         plan
     }
 
@@ -536,7 +541,7 @@ impl RwSplitSession {
             Some(RouteHint::Primary) => Hint::Primary,
             Some(RouteHint::Replica) => Hint::Replica,
             Some(RouteHint::Server(name)) => Hint::Server(name.as_str().as_bytes()),
-            None => hint::parse(sql, self.sql_mode)?,
+            Some(RouteHint::MaxReplicationLag(_)) | None => hint::parse(sql, self.sql_mode)?,
         };
         let read = f.contains(Flags::READ) && !f.contains(Flags::WRITE);
         let mut plan = match hint {
@@ -722,7 +727,7 @@ impl RwSplitSession {
             self.expire_failed(servers);
         }
         let config = &self.shared.config;
-        let lag_limit = config.max_replication_lag;
+        let lag_limit = self.lag_hint.or(config.max_replication_lag);
         let past_gtid = (config.causal_reads == CausalReads::Fast && !self.causal.gtid.is_empty())
             .then_some(self.causal.gtid.as_str());
         let qualifies = |s: &Server| {

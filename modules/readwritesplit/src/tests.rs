@@ -1004,6 +1004,33 @@ fn replication_lag_limit() {
     assert!(is_replica(&f.route("SELECT 1").0));
 }
 
+#[test]
+fn a_filter_hint_sets_the_lag_limit_of_one_statement() {
+    let mut f = Fixture::default();
+    edit(&mut f.servers, "db2", |s| s.lag_seconds = Some(10));
+    edit(&mut f.servers, "db3", |s| s.lag_seconds = Some(3));
+    let limit = |secs| RouteHint::MaxReplicationLag(Duration::from_secs(secs));
+    let mut hinted = |sql: &str, hint: RouteHint| {
+        let p = f
+            .session
+            .plan_hinted(&Command::Query(sql.as_bytes()), &f.servers, &hint);
+        (target(&p), p.reason)
+    };
+    assert_eq!(
+        hinted("SELECT 1", limit(5)),
+        ("db3".into(), RouteReason::Read)
+    );
+    assert_eq!(hinted("SELECT 1", limit(1)).1, RouteReason::ReadOnPrimary);
+    // A comment hint still routes; writes stay on the primary.
+    assert_eq!(
+        hinted("SELECT 1 /* switchyard: route=server:db2 */", limit(1)),
+        ("db2".into(), RouteReason::Hint)
+    );
+    assert_eq!(hinted("DELETE FROM t", limit(5)).0, "db1");
+    // The limit was for those statements only.
+    assert_eq!(f.route("SELECT 1").1, RouteReason::Read);
+}
+
 // ---- Causal reads.
 
 fn causal(mode: CausalReads) -> ReadWriteSplitConfig {

@@ -11,6 +11,7 @@
 //! - [`classify()`]: one pass over the tokens giving a [`StatementKind`] and a set of
 //!   [`Flags`] (read, write, session command, transaction boundaries, user variables,
 //!   temporary tables, lock functions, `LAST_INSERT_ID`, locking reads, multi-statements, ...);
+//! - [`find_comment`]: the comments of a statement, where routing hints live;
 //! - [`mentions_table`]: whether a statement may touch one of the session's temporary tables;
 //! - [`prepared`]: names and source text of text-protocol `PREPARE`/`EXECUTE`/`DEALLOCATE`;
 //! - [`digest()`]: canonical text with literals as `?`, and a [`fingerprint`] of it, for the
@@ -40,12 +41,14 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+pub mod comments;
 pub mod digest;
 pub mod lexer;
 pub mod prepared;
 pub mod tables;
 
 pub use classify::{classify, classify_with_mode, Classification, Flags, StatementKind, TableName};
+pub use comments::{contains_ignore_case, find_comment, may_have_comment};
 pub use digest::{digest, fingerprint};
 pub use lexer::{Lexer, SqlMode, Token, TokenKind};
 pub use prepared::{parse_prepare, statement_name, TextPrepare};

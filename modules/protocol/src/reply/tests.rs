@@ -70,6 +70,7 @@ fn result_set_with_eof() {
     assert!(p[..p.len() - 1].iter().all(|x| *x == Progress::More));
     assert_eq!(t.summary().rows, 2);
     assert_eq!(t.summary().result_sets, 1);
+    assert_eq!(t.summary().column_sets, 1);
 }
 
 #[test]
@@ -94,6 +95,7 @@ fn result_set_deprecate_eof_and_multi_results() {
     assert_eq!(*p.last().unwrap(), Progress::Done);
     assert_eq!(t.summary().rows, 2);
     assert_eq!(t.summary().result_sets, 2);
+    assert_eq!(t.summary().column_sets, 2);
 }
 
 #[test]
