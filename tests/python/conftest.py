@@ -171,6 +171,21 @@ class Proxy:
         assert self.alive(), f"switchyard died; log tail:\n{self.log_tail()}"
 
 
+def admin_health(admin_port):
+    """`GET /health` of the admin API on `admin_port`: (HTTP status, JSON body), or
+    (None, None) when nothing answers."""
+    import json
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{admin_port}/health", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError:
+        return None, None
+
+
 def direct(port=PRIMARY_PORT, user=APP_USER, password=APP_PASSWORD, **kw):
     """A PyMySQL connection straight to one backend (3307 primary, 3308/3309 replicas)."""
     kw.setdefault("connect_timeout", 10)

@@ -13,7 +13,7 @@ import urllib.request
 import pymysql
 import pytest
 
-from conftest import (APP_PASSWORD, APP_USER, HOST, MONITOR_YAML, PRIMARY_PORT, REPO, SERVERS_YAML,
+from conftest import (admin_health, APP_PASSWORD, APP_USER, HOST, MONITOR_YAML, PRIMARY_PORT, REPO, SERVERS_YAML,
                       free_port, port_accepts, unique)
 
 
@@ -74,13 +74,7 @@ class Running:
         return self.log_path.read_text("utf-8", "replace")
 
     def health(self):
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{self.admin_port}/health", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-        except OSError:
-            return None, None
+        return admin_health(self.admin_port)
 
     def health_status(self):
         return (self.health()[1] or {}).get("status")

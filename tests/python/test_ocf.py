@@ -22,7 +22,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from conftest import (APP_PASSWORD, APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS, REPO,
+from conftest import (admin_health, APP_PASSWORD, APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS, REPO,
                       free_port, port_accepts)
 
 AGENT = REPO / "deploy" / "pacemaker" / "switchyard"
@@ -135,13 +135,7 @@ class Resource:
             return "(no log)"
 
     def health(self):
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{self.admin}/health", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-        except OSError:
-            return None, None
+        return admin_health(self.admin)
 
 
 def alive(pid):
@@ -398,13 +392,7 @@ def test_stop_waits_for_the_drain_then_cuts_it_short(resources):
     """An open transaction: stop waits for it while the timeout allows; a short stop timeout
     ends it (second SIGTERM, then SIGKILL at the latest) before the timeout."""
     res = resources(drain="60s")
-    assert res.rc("start") == OCF_SUCCESS, res.log()
-    pid = res.pid()
-    c = pymysql.connect(host=HOST, port=res.listener, user=APP_USER, password=APP_PASSWORD,
-                        autocommit=False, read_timeout=30)
-    with c.cursor() as cur:
-        cur.execute("START TRANSACTION")
-        cur.execute("SELECT 1")
+    pid, c = start_with_open_transaction(res)
     # While the proxy drains, the monitor reports a failure.
     proc = subprocess.Popen([str(AGENT), "stop"], env=_env_of(res, 30000),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -424,13 +412,7 @@ def test_stop_waits_for_the_drain_then_cuts_it_short(resources):
     c.close()
 
     # Again with a transaction left open and a stop timeout shorter than drain_timeout.
-    assert res.rc("start") == OCF_SUCCESS, res.log()
-    pid = res.pid()
-    c = pymysql.connect(host=HOST, port=res.listener, user=APP_USER, password=APP_PASSWORD,
-                        autocommit=False, read_timeout=30)
-    with c.cursor() as cur:
-        cur.execute("START TRANSACTION")
-        cur.execute("SELECT 1")
+    pid, c = start_with_open_transaction(res)
     t0 = time.monotonic()
     r = res.run("stop", timeout_ms=4000)
     took = time.monotonic() - t0
@@ -439,6 +421,18 @@ def test_stop_waits_for_the_drain_then_cuts_it_short(resources):
     assert "second SIGTERM" in r.stderr, show(r)
     assert not alive(pid) and not res.pidfile.exists()
     c.close()
+
+
+def start_with_open_transaction(res):
+    """Starts the resource and opens a transaction through it: (proxy pid, the connection)."""
+    assert res.rc("start") == OCF_SUCCESS, res.log()
+    pid = res.pid()
+    c = pymysql.connect(host=HOST, port=res.listener, user=APP_USER, password=APP_PASSWORD,
+                        autocommit=False, read_timeout=30)
+    with c.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        cur.execute("SELECT 1")
+    return pid, c
 
 
 def _env_of(res, timeout_ms):
