@@ -2,7 +2,7 @@
 # Install what Switchyard's sandbox, tests and benchmarks need, only if it is missing.
 # Idempotent and quiet: when everything is present it runs no package manager at all.
 #
-#   Debian: mariadb-server mariadb-client sysbench haproxy, a JDK (17+) with Maven for the
+#   Debian: mariadb-server mariadb-client mariadb-test sysbench haproxy, a JDK (17+) with Maven for the
 #           sandbox's Apache Kafka broker (scripts/kafka.sh), and cmake with libcurl's headers
 #           to build the bundled librdkafka (the rdkafka crate's cmake-build); for the
 #           Pacemaker resource agent's tests resource-agents (ocf-tester, ocf-shellfuncs),
@@ -56,6 +56,8 @@ pkgs=()
 { have mariadbd && have mariadb-install-db; } || pkgs+=(mariadb-server)
 { have mariadb && have mariadb-admin; } || pkgs+=(mariadb-client)
 have sysbench || pkgs+=(sysbench)
+# mysqltest and MariaDB's own regression tests, for the fidelity suite (tests/fidelity).
+{ have mariadb-test && [[ -d /usr/share/mysql/mysql-test/main ]]; } || pkgs+=(mariadb-test)
 have haproxy || pkgs+=(haproxy)
 have python3 || pkgs+=(python3)
 java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || pkgs+=(openjdk-17-jre-headless)

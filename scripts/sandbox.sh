@@ -30,13 +30,21 @@
 # Databases: test, sbtest.
 #
 # Environment: SANDBOX_DIR (default <repo>/.sandbox), SANDBOX_PORT_BASE (default 3307),
-#              SANDBOX_START_TIMEOUT (seconds, default 90).
+#              SANDBOX_START_TIMEOUT (seconds, default 90),
+#              SANDBOX_PROFILE: 'fidelity' adds what MariaDB's own test suite expects of a server
+#              (tests/fidelity): mysql-test-run's server defaults (latin1, MyISAM, small buffers,
+#              secure_file_priv = SANDBOX_VARDIR, host names resolved so that 127.0.0.1 is
+#              'localhost') and root@localhost and root@127.0.0.1 without a password (the
+#              latter less READ_ONLY ADMIN; the former is also the sandbox's own admin account
+#              over the socket). Run it in a directory and on ports of its own.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SANDBOX_DIR="${SANDBOX_DIR:-$REPO_ROOT/.sandbox}"
 PORT_BASE="${SANDBOX_PORT_BASE:-3307}"
 START_TIMEOUT="${SANDBOX_START_TIMEOUT:-90}"
+PROFILE="${SANDBOX_PROFILE:-}"
+[[ -z "$PROFILE" || "$PROFILE" == fidelity ]] || { echo "[sandbox] ERROR: unknown SANDBOX_PROFILE '$PROFILE' (known: fidelity)" >&2; exit 2; }
 HOST=127.0.0.1
 INSTANCES=(1 2 3)
 MARKER=".switchyard-sandbox"
@@ -206,7 +214,7 @@ log-error=$(errlog_of "$i")
 server_id=$i
 report_host=$HOST
 report_port=$port
-skip-name-resolve
+$([[ "$PROFILE" == fidelity ]] || echo skip-name-resolve)
 skip-slave-start
 # replication
 log_bin=mysql-bin
@@ -238,6 +246,27 @@ character_set_server=utf8mb4
 collation_server=utf8mb4_general_ci
 local_infile=ON
 EOF
+        if [[ "$PROFILE" == fidelity ]]; then
+            mkdir -p "${SANDBOX_VARDIR:-$d/tmp}"
+            # mysql-test-run's defaults (include/default_mysqld.cnf), which the .result files of
+            # MariaDB's test suite were recorded with.
+            cat <<EOF
+character_set_server=latin1
+collation_server=latin1_swedish_ci
+default_storage_engine=MyISAM
+log_bin_trust_function_creators=1
+key_buffer_size=1M
+sort_buffer_size=256K
+max_heap_table_size=1M
+use_stat_tables=preferably
+histogram_type=json_hb
+binlog_direct_non_transactional_updates=1
+plugin_maturity=unknown
+connect_timeout=60
+secure_file_priv=${SANDBOX_VARDIR:-$d/tmp}
+max_allowed_packet=16M
+EOF
+        fi
     } >"$d/my.cnf.new"
     mv -f "$d/my.cnf.new" "$d/my.cnf"
 }
@@ -356,12 +385,13 @@ MONITOR_PRIVS=("REPLICATION CLIENT" "REPLICA MONITOR" "BINLOG MONITOR" "SUPER" "
     "PROCESS" "RELOAD" "SHOW DATABASES" "EVENT" "SET USER")
 
 accounts_ok() {
-    local n
+    local n users="'app','limited','switchyard','monitor','repl'" want=7
+    if [[ "$PROFILE" == fidelity ]]; then users+=",'root'"; want=8; fi
     n="$(sql 1 "SELECT (SELECT COUNT(*) FROM mysql.global_priv WHERE Host='$HOST'
-            AND User IN ('app','limited','switchyard','monitor','repl'))
+            AND User IN ($users))
           + (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('test','sbtest'))" 2>/dev/null)" ||
         return 1
-    [[ "$n" == 7 ]]
+    [[ "$n" == "$want" ]]
 }
 
 provision_primary() {
@@ -382,6 +412,11 @@ provision_primary() {
     # read_only replica: one misrouted write then breaks replication for good (gtid_strict_mode:
     # out-of-order GTID). Without it, such a write fails with error 1290, as a test would want.
     sql 1 "REVOKE READ_ONLY ADMIN ON *.* FROM 'app'@'$HOST'" >/dev/null 2>&1 || true
+    if [[ "$PROFILE" == fidelity ]]; then
+        sql 1 "CREATE USER IF NOT EXISTS 'root'@'$HOST'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'$HOST' WITH GRANT OPTION;
+               REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'$HOST';
+               ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" >/dev/null
+    fi
     log "monitor granted: $(IFS=,; echo "${granted[*]}")"
     if [[ ${#missing[@]} -gt 0 ]]; then
         log "monitor: privileges this server does not know: $(IFS=,; echo "${missing[*]}")"

@@ -50,6 +50,12 @@ else
     step "pytest tests/python: no Python tests yet, skipped"
 fi
 
+# MariaDB's own regression tests, straight and through both routers (tests/fidelity; its own
+# sandbox on ports 3317-3319 with mysql-test-run's server defaults). The CI subset; --all is
+# the whole selection.
+step "fidelity suite (tests/fidelity/run.sh)"
+timeout 900 bash tests/fidelity/run.sh || FAILED+=("fidelity")
+
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     step "FAILED: ${FAILED[*]} ($((SECONDS - T0))s; sandbox left running)"
     exit 1

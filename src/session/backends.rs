@@ -194,12 +194,13 @@ async fn replay(
     }
     backend.io.flush().await?;
     let mut tracker = ReplyTracker::new(capabilities);
-    for entry in history.entries() {
+    let last = history.len().saturating_sub(1);
+    for (i, entry) in history.entries().iter().enumerate() {
         let cmd = Command::parse(&entry.payload)?;
         if !tracker.start(&cmd) {
             continue;
         }
-        relay::discard(backend, &mut tracker).await?;
+        relay::discard(backend, &mut tracker, i < last).await?;
         let ok = tracker.summary().error.is_none();
         if ok != entry.ok {
             return Err(ProtocolError::Unsupported(format!(

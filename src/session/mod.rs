@@ -389,8 +389,16 @@ impl Session {
             }
             // While idle, watch the first backend too: a server that closes an idle connection
             // (wait_timeout, KILL) says why in a last packet. The others are checked before use.
+            // It comes first: a server's goodbye came before the client's next command.
             let packet = tokio::select! {
                 biased;
+                n = idle_watch(self.backends.first_mut()) => {
+                    if n > 0 && !self.goodbye_follows().await {
+                        return Err(self.lost_place());
+                    }
+                    self.first_backend_closed().await?;
+                    continue;
+                }
                 read = self.client.read_packet() => match read {
                     Ok(Some(p)) => p,
                     Ok(None) => return Ok(()),
@@ -411,12 +419,6 @@ impl Session {
                         Ok(()) => *self.lifecycle.borrow_and_update(),
                         Err(_) => Lifecycle::Closing,
                     };
-                    continue;
-                }
-                n = idle_watch(self.backends.first_mut()) => {
-                    if n == 0 {
-                        self.first_backend_closed().await?;
-                    }
                     continue;
                 }
             };
@@ -501,27 +503,55 @@ impl Session {
         }
     }
 
-    /// The first backend closed while the session was idle. Its last packet (the server's
-    /// reason) goes to the client if the session ends with it; a session that goes on without
-    /// it must not get an answer to a command it has not sent.
+    /// The first backend closed while the session was idle. A server that ends a connection
+    /// of its own accord (`KILL`, `wait_timeout`, `idle_transaction_timeout`, `COMMIT RELEASE`)
+    /// ends the client's: its last packet, if it sent one, goes to the client, and then the
+    /// connection closes, as it would straight to the server. A session that can move on
+    /// without the backend (a replica, or a primary whose server is gone, to be replaced)
+    /// goes on, and is given nothing for a command it has not sent.
     async fn first_backend_closed(&mut self) -> Result<(), SessionError> {
         let last_words = self.backends[0].io.read_buf().split();
-        let name = self.backends[0].server.name.clone();
+        let server = self.backends[0].server.clone();
+        let name = server.name.clone();
         let why = format!("server '{name}' closed the connection");
+        let is_primary = self.service.servers.load().primary().map(|p| &p.name) == Some(&name);
         self.backends.remove(0);
-        match self.forget_backend(&name, &why) {
-            Some(e) => {
-                if last_words.is_empty() {
-                    return Err(self.end(0, e).await);
-                }
-                let _ = self.client.write_framed(&last_words).await;
-                Err(SessionError::BackendLost(why))
-            }
-            None => {
-                info!(server = %name, "a backend closed an idle connection; the session goes on");
-                Ok(())
+        let end = self.forget_backend(&name, &why).is_some()
+            || is_primary && server_answers(&server.address).await;
+        if !end {
+            info!(server = %name, "a backend closed an idle connection; the session goes on");
+            return Ok(());
+        }
+        if !last_words.is_empty() {
+            let _ = self.client.write_framed(&last_words).await;
+        }
+        Err(SessionError::BackendLost(why))
+    }
+
+    /// The first backend sent something while the session was idle: true once the server has
+    /// closed the connection after it (its last words), within a second.
+    async fn goodbye_follows(&mut self) -> bool {
+        let backend = &mut self.backends[0];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match tokio::time::timeout_at(deadline, backend.io.fill()).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
             }
         }
+    }
+
+    /// A backend sent bytes that belong to no reply and did not close: the proxy lost its place
+    /// in a reply. The client, who may be waiting for the rest of it, is disconnected rather
+    /// than left waiting.
+    fn lost_place(&mut self) -> SessionError {
+        let name = self.backends[0].server.name.clone();
+        let bytes = self.backends[0].io.read_buf().len();
+        warn!(server = %name, bytes, "the backend sent bytes outside of any reply; closing the session");
+        SessionError::BackendLost(format!(
+            "server '{name}' sent {bytes} bytes outside of any reply"
+        ))
     }
 
     /// Closes backends on servers that were put in maintenance (or, for sessions that can move,
@@ -624,6 +654,16 @@ fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> Session
         client_addr: peer,
         db: credentials.db.clone(),
     }
+}
+
+/// Whether the server at `address` still takes connections: a connection of the session that
+/// it closed was closed for the session's own sake, not because the server went away.
+async fn server_answers(address: &str) -> bool {
+    let connect = TcpStream::connect(address);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), connect).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Waits for the first backend to send something unasked; never resolves without one.

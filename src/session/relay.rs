@@ -143,6 +143,25 @@ impl Session {
                 sent = true;
             }
             match progress {
+                Progress::Done if !backend.io.read_buf().is_empty() => {
+                    // A server sends nothing unasked but its last words before it closes, and
+                    // those come between commands. Bytes after the end of a reply mean the
+                    // tracker lost its place: the client, who may be waiting for them, gets an
+                    // error rather than a session that waits forever.
+                    let server = backend.server.name.to_string();
+                    warn!(%server, "the backend sent more than the reply the proxy followed");
+                    write_err(
+                        client.write_buf(),
+                        last_seq.wrapping_add(1),
+                        CR_SERVER_LOST,
+                        "HY000",
+                        "Lost connection to backend server during query: unreadable reply",
+                    );
+                    client.flush().await?;
+                    return Err(RelayFail::Lost(format!(
+                        "server '{server}' sent more than the reply the proxy followed"
+                    )));
+                }
                 Progress::Done => {
                     client.flush().await?;
                     backend.status = tracker.summary().status;
@@ -193,16 +212,18 @@ pub(super) async fn run_quietly(
     backend.io.flush().await?;
     let mut tracker = ReplyTracker::new(backend.info.capabilities);
     if tracker.start(cmd) {
-        discard(backend, &mut tracker).await?;
+        discard(backend, &mut tracker, false).await?;
     }
     Ok(tracker.summary().clone())
 }
 
 /// Reads and drops the reply of the command just sent to `backend` (a session command's reply
-/// on the backends whose reply the client does not get, a replayed command, ...).
+/// on the backends whose reply the client does not get, a replayed command, ...). With
+/// `more_sent`, replies to later commands may follow it in the buffer.
 pub(super) async fn discard(
     backend: &mut Backend,
     tracker: &mut ReplyTracker,
+    more_sent: bool,
 ) -> Result<(), ProtocolError> {
     loop {
         let buf = backend.io.read_buf();
@@ -222,6 +243,11 @@ pub(super) async fn discard(
         }
         buf.advance(consumed);
         match progress {
+            Progress::Done if !more_sent && !buf.is_empty() => {
+                return Err(ProtocolError::Malformed(
+                    "the server sent more than the reply the proxy followed",
+                ))
+            }
             Progress::Done => {
                 backend.status = tracker.summary().status;
                 backend.last_used = Instant::now();

@@ -408,14 +408,42 @@ impl Session {
         }
         let prepared_id = matches!(cmd, Command::StmtPrepare(_))
             .then(|| self.prepared.add(Bytes::copy_from_slice(&packet.payload)));
+        // A binary-protocol session command (`SET ...` prepared, then executed) runs on every
+        // backend under that backend's own statement id.
+        let execute = match cmd {
+            Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
+                Some(id) => Some(id),
+                None => return self.unknown_statement(stmt_id, "mysqld_stmt_execute").await,
+            },
+            _ => None,
+        };
         // Send to all first, so that the servers work in parallel.
         let started = Instant::now();
         let mut failed = Vec::new();
-        for b in &mut self.backends {
+        for i in 0..self.backends.len() {
+            if let Some(id) = execute {
+                if let Err(failure) = self.execute_packet(i, id, &packet.payload).await {
+                    return self.report(failure).await;
+                }
+            }
+            let payload = if execute.is_some() {
+                &self.scratch[..]
+            } else {
+                &packet.payload[..]
+            };
+            let b = &mut self.backends[i];
             b.server.stats.statement_routed();
-            b.io.queue(0, &packet.payload);
+            b.io.queue(0, payload);
             if let Err(e) = b.io.flush().await {
                 failed.push((b.server.name.clone(), e.to_string()));
+            }
+        }
+        if let Some(stmt) = execute.and_then(|id| self.prepared.get_mut(id)) {
+            // Every backend got the parameter types, if they came with this execute.
+            if execute_param_types(&packet.payload, stmt.params).is_some() {
+                for b in &mut stmt.backends {
+                    b.types_sent = true;
+                }
             }
         }
         if let Some(e) = self.drop_failed(failed) {
@@ -473,7 +501,7 @@ impl Session {
             }
             let mut tracker = ReplyTracker::new(b.info.capabilities);
             tracker.start(&cmd);
-            match relay::discard(b, &mut tracker).await {
+            match relay::discard(b, &mut tracker, false).await {
                 Err(e) => disagree.push((b.server.name.clone(), e.to_string())),
                 Ok(()) => {
                     let theirs = tracker.summary();
@@ -508,8 +536,25 @@ impl Session {
             }
             Some(_) => {}
             None => {
-                if let Some(h) = self.history.as_mut() {
-                    h.record(Bytes::copy_from_slice(&packet.payload), ok, dedup);
+                let entry = match execute {
+                    None => Some(Bytes::copy_from_slice(&packet.payload)),
+                    // A backend opened later replays the statement as a text query; one with
+                    // parameters cannot be (its values are not kept): it lives on the backends
+                    // open now.
+                    Some(id) => self
+                        .prepared
+                        .get(id)
+                        .filter(|s| s.params == 0)
+                        .map(|s| s.prepare.clone())
+                        .map(|mut text| {
+                            let mut query = BytesMut::with_capacity(text.len());
+                            query.extend_from_slice(&[switchyard_protocol::command::COM_QUERY]);
+                            query.extend_from_slice(&text.split_off(1));
+                            query.freeze()
+                        }),
+                };
+                if let (Some(h), Some(entry)) = (self.history.as_mut(), entry) {
+                    h.record(entry, ok, dedup);
                 }
             }
         }

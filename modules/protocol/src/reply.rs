@@ -9,6 +9,9 @@ use crate::error::{ProtocolError, Result};
 use crate::packets::{is_terminator, parse_eof, ErrPacket, OkPacket};
 use crate::wire::Reader;
 
+/// The COM_STMT_EXECUTE flag that asks for a read-only cursor.
+const CURSOR_TYPE_READ_ONLY: u8 = 0x01;
+
 /// What the tracker wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -84,6 +87,11 @@ pub struct ReplyTracker {
     capabilities: u32,
     deprecate_eof: bool,
     state: State,
+    /// The reply is to a COM_STMT_EXECUTE that asked for a cursor: only there does
+    /// `SERVER_STATUS_CURSOR_EXISTS` after the column definitions mean that the rows come
+    /// later, with COM_STMT_FETCH. (Any other result can carry the flag too, from a cursor a
+    /// stored program opened, and its rows follow as usual.)
+    cursor: bool,
     /// The previous frame was a full frame: this one continues the same packet.
     continuation: bool,
     /// The last packet was an OK packet (also one ending a result set).
@@ -98,6 +106,7 @@ impl ReplyTracker {
             capabilities,
             deprecate_eof: capabilities & CLIENT_DEPRECATE_EOF != 0,
             state: State::Done,
+            cursor: false,
             continuation: false,
             ok: false,
             summary: ReplySummary::default(),
@@ -108,6 +117,8 @@ impl ReplyTracker {
     pub fn start(&mut self, cmd: &Command<'_>) -> bool {
         self.summary = ReplySummary::default();
         self.continuation = false;
+        self.cursor =
+            matches!(cmd, Command::StmtExecute { flags, .. } if flags & CURSOR_TYPE_READ_ONLY != 0);
         self.state = match cmd {
             Command::Quit | Command::StmtClose { .. } | Command::StmtSendLongData { .. } => {
                 State::Done
@@ -203,7 +214,9 @@ impl ReplyTracker {
                 self.summary.warnings = warnings;
                 self.summary.status = status;
                 // A cursor was opened: rows come with COM_STMT_FETCH.
-                self.state = if status & SERVER_STATUS_CURSOR_EXISTS != 0 {
+                let cursor = status & SERVER_STATUS_CURSOR_EXISTS != 0
+                    && status & SERVER_MORE_RESULTS_EXISTS == 0;
+                self.state = if self.cursor && cursor {
                     self.summary.result_sets += 1;
                     self.summary.column_sets += 1;
                     State::Done

@@ -36,7 +36,8 @@ const FAILED_FOR: Duration = Duration::from_secs(10);
 /// Flags of statements that run on the primary only (besides `GLOBAL_VAR`, which changes the
 /// server rather than the session).
 fn primary_only() -> Flags {
-    Flags::LAST_INSERT_ID
+    Flags::STORED_FUNCTION
+        | Flags::LAST_INSERT_ID
         | Flags::LOCK_FUNCTION
         | Flags::CALL
         | Flags::SEQUENCE
@@ -49,6 +50,12 @@ fn primary_only() -> Flags {
 /// Flags of statements that read what the previous statement left behind.
 fn previous() -> Flags {
     Flags::FOUND_ROWS | Flags::SHOW_WARNINGS
+}
+
+/// Flags of statements that may assign user variables where only the server sees it: what
+/// they assign lives on the backend they ran on.
+fn assigns_unseen() -> Flags {
+    Flags::ASSIGNS_USER_VAR | Flags::CALL | Flags::STORED_FUNCTION | Flags::WRITE
 }
 
 /// Flags that keep a session command from running on every backend.
@@ -322,6 +329,9 @@ impl RouterSession for RwSplitSession {
 impl RwSplitSession {
     fn query(&mut self, sql: &[u8], servers: &ServerSet) -> RoutePlan {
         let class = classify_with_mode(sql, self.sql_mode);
+        if class.kind == StatementKind::Set {
+            self.follow_sql_mode(sql);
+        }
         match class.kind {
             StatementKind::Prepare => self.text_prepare(sql),
             StatementKind::Deallocate => {
@@ -344,6 +354,31 @@ impl RwSplitSession {
             _ => {}
         }
         self.route(&class, sql, servers, true)
+    }
+
+    /// Follows `SET [SESSION] sql_mode = '...'` so that later statements are read in the
+    /// session's dialect (ORACLE, ANSI_QUOTES); `NO_BACKSLASH_ESCAPES` also comes from the
+    /// servers' status flags, after each reply. A value the proxy cannot see (an expression)
+    /// leaves it as it was.
+    fn follow_sql_mode(&mut self, sql: &[u8]) {
+        let lower = sql.to_ascii_lowercase();
+        let Some(at) = lower.windows(8).position(|w| w == b"sql_mode") else {
+            return;
+        };
+        let rest = &sql[at + 8..];
+        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+            return;
+        };
+        let value = rest[eq + 1..].trim_ascii_start();
+        let mode = match value.first() {
+            Some(&q @ (b'\'' | b'"')) => match value[1..].iter().position(|&b| b == q) {
+                Some(end) => &value[1..1 + end],
+                None => return,
+            },
+            _ if value.len() >= 7 && value[..7].eq_ignore_ascii_case(b"default") => b"",
+            _ => return,
+        };
+        self.sql_mode = SqlMode::from_sql_mode(mode);
     }
 
     /// Records what `PREPARE name FROM ...` prepares; a source the proxy cannot see
@@ -410,8 +445,10 @@ impl RwSplitSession {
                 };
                 self.pinned = self.pinned.max(pin);
             }
-        } else if f.contains(Flags::ASSIGNS_USER_VAR) {
-            // `SELECT ... INTO @x FOR UPDATE`, `UPDATE ... SET a = (@x := ...)`.
+        } else if f.intersects(assigns_unseen()) {
+            // `SELECT ... INTO @x FOR UPDATE`, `UPDATE ... SET a = (@x := ...)`, and what the
+            // proxy cannot see: a procedure's `SET @x` or its OUT parameter, a stored
+            // function's, a trigger's. Such values live on the primary only.
             self.pinned = self.pinned.max(Pinned::UserVars);
         }
 
@@ -444,8 +481,11 @@ impl RwSplitSession {
         if f.contains(Flags::WRITE) || !f.contains(Flags::READ) {
             return self.on_primary(primary, RouteReason::Write);
         }
+        // With no primary, a replica's copy of the variables (what was broadcast) beats none.
         if self.pinned == Pinned::Everything
-            || self.pinned == Pinned::UserVars && f.contains(Flags::USES_USER_VAR)
+            || self.pinned == Pinned::UserVars
+                && f.contains(Flags::USES_USER_VAR)
+                && primary.is_some()
         {
             return self.on_primary(primary, RouteReason::PrimaryOnly);
         }

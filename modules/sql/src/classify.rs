@@ -9,14 +9,19 @@
 //!
 //! Known limits, all on the safe side (towards the primary) unless noted:
 //! - executable comments are assumed to run whatever their version number (`/*M!` as on
-//!   MariaDB); `"..."` is a string (with `ANSI_QUOTES` it would be an identifier: same flags);
-//! - `NO_BACKSLASH_ESCAPES` must be passed through [`classify_with_mode`], or a string ending in
-//!   a backslash can hide a following statement (not safe: the router must track `sql_mode`);
+//!   MariaDB);
+//! - `NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES` must be passed through [`classify_with_mode`], or
+//!   a string or `"identifier"` ending in a backslash can hide a following statement (not
+//!   safe: the router must track `sql_mode`); with `ORACLE`, `name := expr` is a `SET`;
 //! - text `EXECUTE` is a write: use [`crate::prepared`] to classify what was prepared;
-//! - a stored function that writes, called from a `SELECT`, is not seen (a read);
+//! - a call of a stored function or UDF (a name followed by `(` that is not built-in, see
+//!   [`crate::builtins`]) sets [`Flags::STORED_FUNCTION`], as the function may write; in DDL
+//!   (`CREATE`, `ALTER`) names before `(` are only looked at after a `SELECT`, and never in
+//!   the body of a stored program;
 //! - `SET [SESSION] TRANSACTION READ ONLY` does not mark the next `BEGIN` read-only;
 //! - unquoted `user@host` reads as a user variable (only in account statements, all writes).
 
+use crate::builtins;
 use crate::lexer::{Lexer, SqlMode, Token, TokenKind};
 use std::fmt;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
@@ -89,6 +94,9 @@ flags! {
     INTO_OUTFILE = 24;
     /// `SET GLOBAL`/`@@global.` assignment (also sets `SESSION_CMD`).
     GLOBAL_VAR = 25;
+    /// Calls a stored function or UDF (`f()`, `db.f()`: a name that is not built-in), which may
+    /// change data: the statement belongs on the primary even if it is a `SELECT`.
+    STORED_FUNCTION = 26;
 }
 
 impl Flags {
@@ -287,6 +295,7 @@ pub fn classify_with_mode(sql: &[u8], mode: SqlMode) -> Classification {
         lex: Lexer::with_mode(sql, mode),
         split: true,
         ended: false,
+        oracle: mode.oracle,
     };
     while let Some(first) = w.lex.next() {
         if first.is_symbol(b";") {
@@ -320,6 +329,8 @@ struct Walker<'a> {
     split: bool,
     /// The statement's terminating `;` has been consumed.
     ended: bool,
+    /// `sql_mode=ORACLE`: `name := expr` is an assignment statement.
+    oracle: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -360,8 +371,6 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// Upper-cases a short word into `buf`; longer words give an empty slice (no keyword matches).
-#[inline]
 /// The database a `USE <name>` statement switches to.
 pub fn use_target(sql: &[u8]) -> Option<String> {
     let mut tokens = Lexer::new(sql);
@@ -382,6 +391,8 @@ pub fn use_target(sql: &[u8]) -> Option<String> {
     Some(text)
 }
 
+/// Upper-cases a short word into `buf`; longer words give an empty slice (no keyword matches).
+#[inline]
 fn upper<'b>(w: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {
     if w.len() > buf.len() {
         return &[];
@@ -410,6 +421,52 @@ struct Stmt<'a> {
     into_list: bool,
     /// `@x =` assigns (`GET DIAGNOSTICS @x = NUMBER`).
     eq_assigns: bool,
+    /// Parenthesis depth of the scanned tokens.
+    depth: u32,
+    /// Where a `WITH` list is, so that `cte (a, b) AS` is not read as a call.
+    cte: Cte,
+    /// The depth of the `WITH` list `cte` follows.
+    cte_depth: u32,
+    /// The token before the current (possibly qualified) name: `INTO` in `INTO db.t`.
+    before_name: Option<Token<'a>>,
+    /// The current name is qualified (`db.f`).
+    qualified: bool,
+    /// The last `.` followed an identifier (a qualified name may go on).
+    dot_after_ident: bool,
+    /// Whether a name before `(` may be a function call (not in DDL column lists).
+    calls: Calls,
+}
+
+/// Where the scanner is in a `WITH [RECURSIVE] name [(cols)] AS (body), ...` list.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Cte {
+    #[default]
+    Off,
+    /// Expecting `RECURSIVE` or a CTE name.
+    Name,
+    /// After the name: `(` opens a column list, not a call.
+    AfterName,
+    /// Inside the column list.
+    ColList,
+    /// After the column list, expecting `AS`.
+    BeforeAs,
+    /// After `AS`, expecting the body's `(`.
+    BeforeBody,
+    /// Inside the body.
+    Body,
+    /// After the body: `,` starts the next CTE.
+    AfterBody,
+}
+
+/// Whether `name (` is looked at as a call.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Calls {
+    #[default]
+    On,
+    /// DDL: off until a `SELECT` (`CREATE TABLE t (a DECIMAL(10,2)) SELECT f()`).
+    UntilSelect,
+    /// The body of a stored program: not run now.
+    Off,
 }
 
 impl<'a> Stmt<'a> {
@@ -422,13 +479,34 @@ impl<'a> Stmt<'a> {
         match t.kind {
             TokenKind::Symbol => {
                 if t.text == b"(" {
-                    if let Some(p) = self.prev.filter(|p| p.kind == TokenKind::Word) {
+                    let cte_name = self.cte == Cte::AfterName && self.depth == self.cte_depth;
+                    let name = self
+                        .prev
+                        .filter(|p| matches!(p.kind, TokenKind::Word | TokenKind::QuotedIdent));
+                    if let Some(p) = name {
                         // Cheap length filter before upper-casing: only a few names matter.
-                        if matches!(p.text.len(), 6..=10 | 12 | 14 | 17) {
+                        if p.kind == TokenKind::Word
+                            && matches!(p.text.len(), 6..=10 | 12 | 14 | 17)
+                        {
                             let mut buf = [0u8; 24];
                             self.function(upper(p.text, &mut buf));
                         }
+                        if !cte_name && self.is_stored_call(p) {
+                            self.set(Flags::STORED_FUNCTION);
+                        }
                     }
+                    self.cte_step(t);
+                    self.depth += 1;
+                } else if t.text == b")" {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.cte_step(t);
+                } else {
+                    if t.text == b"." {
+                        self.dot_after_ident = self.prev.is_some_and(|p| {
+                            matches!(p.kind, TokenKind::Word | TokenKind::QuotedIdent)
+                        });
+                    }
+                    self.cte_step(t);
                 }
                 if t.text != b"," {
                     self.into_list = false;
@@ -436,6 +514,16 @@ impl<'a> Stmt<'a> {
             }
             TokenKind::Word => {
                 let text = t.text;
+                self.name_start();
+                if text.len() == 4 && text.eq_ignore_ascii_case(b"WITH") {
+                    self.cte = Cte::Name;
+                    self.cte_depth = self.depth;
+                } else {
+                    self.cte_step(t);
+                }
+                if self.calls == Calls::UntilSelect && t.is_word(b"SELECT") {
+                    self.calls = Calls::On;
+                }
                 // Two-word markers, keyed on the previous word (FOR, IN, NEXT, PREVIOUS, INTO).
                 if let Some(p) = self.prev.filter(|p| p.kind == TokenKind::Word) {
                     let is = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
@@ -480,9 +568,94 @@ impl<'a> Stmt<'a> {
                 }
                 self.into_list = false;
             }
-            _ => self.into_list = false,
+            TokenKind::QuotedIdent => {
+                self.name_start();
+                self.cte_step(t);
+                self.into_list = false;
+            }
+            _ => {
+                self.cte_step(t);
+                self.into_list = false;
+            }
         }
         self.prev = Some(t);
+    }
+
+    /// Notes where the name that the current word or quoted identifier belongs to starts.
+    #[inline]
+    fn name_start(&mut self) {
+        if self.dot_after_ident && self.prev.is_some_and(|p| p.is_symbol(b".")) {
+            self.qualified = true;
+        } else {
+            self.qualified = false;
+            self.before_name = self.prev;
+        }
+    }
+
+    /// Advances the `WITH` list state over `t` (depth already lowered for a `)`).
+    fn cte_step(&mut self, t: Token<'a>) {
+        use Cte::*;
+        if self.cte == Off {
+            return;
+        }
+        if self.depth < self.cte_depth {
+            self.cte = Off;
+            return;
+        }
+        if self.depth > self.cte_depth {
+            return;
+        }
+        let sym = |s: &[u8]| t.is_symbol(s);
+        self.cte = match self.cte {
+            ColList if sym(b")") => BeforeAs,
+            Body if sym(b")") => AfterBody,
+            Name if t.is_word(b"RECURSIVE") => Name,
+            Name if matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent) => AfterName,
+            AfterName if sym(b"(") => ColList,
+            AfterName | BeforeAs if t.is_word(b"AS") => BeforeBody,
+            BeforeBody if sym(b"(") => Body,
+            AfterBody if sym(b",") => Name,
+            _ => Off,
+        };
+    }
+
+    /// Whether `name (` with `name` the previous token (a word or quoted identifier) calls a
+    /// stored function: not a built-in, not a table or procedure name, not a type.
+    fn is_stored_call(&self, name: Token<'a>) -> bool {
+        if self.calls != Calls::On {
+            return false;
+        }
+        if let Some(b) = self.before_name.filter(|b| b.kind == TokenKind::Word) {
+            // INSERT INTO t (a), INSERT t(a), REPLACE t(a), LOAD DATA ... INTO TABLE t (a),
+            // CALL p(1), CAST(x AS type(n)).
+            if b.text.len() <= 12 {
+                let mut buf = [0u8; 24];
+                if matches!(
+                    upper(b.text, &mut buf),
+                    b"INTO"
+                        | b"TABLE"
+                        | b"CALL"
+                        | b"INSERT"
+                        | b"REPLACE"
+                        | b"IGNORE"
+                        | b"LOW_PRIORITY"
+                        | b"DELAYED"
+                        | b"HIGH_PRIORITY"
+                        | b"AS"
+                ) {
+                    return false;
+                }
+            }
+        }
+        if self.qualified {
+            // db.f(...) is always a stored function, whatever its name.
+            return true;
+        }
+        match name.kind {
+            TokenKind::Word => !builtins::is_builtin(name.text),
+            // A quoted name calls a native function (`concat`), else a stored one.
+            _ => !builtins::is_native_function(name.inner()),
+        }
     }
 
     /// Flags for a call of the (upper-cased) function `name`.
@@ -508,6 +681,15 @@ impl<'a> Stmt<'a> {
     /// Classifies one statement from its first token; may leave the rest of it unconsumed.
     fn statement(&mut self, w: &mut Walker<'a>, first: Token<'a>, depth: u32) -> StatementKind {
         use StatementKind as K;
+        if w.oracle
+            && matches!(first.kind, TokenKind::Word | TokenKind::QuotedIdent)
+            && w.peek().is_some_and(|t| t.is_symbol(b":="))
+        {
+            // sql_mode=ORACLE: `name := expr` is `SET name = expr`.
+            self.set(Flags::SESSION_CMD);
+            self.assignments(w, Some(first));
+            return K::Set;
+        }
         let mut buf = [0u8; 24];
         let mut first = Some(first);
         // `(SELECT ...) UNION (SELECT ...)`
@@ -589,7 +771,10 @@ impl<'a> Stmt<'a> {
             b"DEALLOCATE" => (K::Deallocate, Flags::SESSION_CMD),
             b"DROP" => return self.drop(w),
             b"CREATE" => return self.create(w),
-            b"ALTER" => (K::Alter, ddl),
+            b"ALTER" => {
+                self.calls = Calls::UntilSelect;
+                (K::Alter, ddl)
+            }
             b"RENAME" => (K::Rename, ddl),
             b"TRUNCATE" => (K::Truncate, ddl),
             b"LOAD" => {
@@ -712,6 +897,7 @@ impl<'a> Stmt<'a> {
     /// `CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS] t ...` and other `CREATE`s.
     fn create(&mut self, w: &mut Walker<'a>) -> StatementKind {
         self.set(Flags::WRITE);
+        self.calls = Calls::UntilSelect;
         if w.eat_word(b"OR") {
             w.eat_word(b"REPLACE");
         }
@@ -737,6 +923,7 @@ impl<'a> Stmt<'a> {
             match word_upper(Some(t), &mut buf) {
                 b"PROCEDURE" | b"FUNCTION" | b"TRIGGER" | b"EVENT" | b"PACKAGE" => {
                     w.split = false;
+                    self.calls = Calls::Off;
                     break;
                 }
                 b"TABLE" | b"VIEW" | b"INDEX" | b"DATABASE" | b"SCHEMA" | b"USER" | b"ROLE"
@@ -808,9 +995,14 @@ impl<'a> Stmt<'a> {
             _ => {}
         }
         self.set(Flags::SESSION_CMD);
-        // Assignments: target [=|:=] expr, ...
+        self.assignments(w, None);
+        K::Set
+    }
+
+    /// Assignments `target [=|:=] expr, ...`, the first target being `first` if given.
+    fn assignments(&mut self, w: &mut Walker<'a>, mut first: Option<Token<'a>>) {
         let mut sticky_global = false;
-        while let Some(mut t) = w.next() {
+        while let Some(mut t) = first.take().or_else(|| w.next()) {
             let mut b2 = [0u8; 24];
             let scope = word_upper(Some(t), &mut b2);
             if matches!(
@@ -887,7 +1079,6 @@ impl<'a> Stmt<'a> {
                 }
             }
         }
-        K::Set
     }
 }
 
@@ -923,12 +1114,14 @@ fn ident(t: Token<'_>) -> Option<Vec<u8>> {
     match t.kind {
         TokenKind::Word => Some(t.text.to_vec()),
         TokenKind::QuotedIdent => {
+            // `...`, or "..." with ANSI_QUOTES: a doubled quote is one.
+            let q = t.text[0];
             let inner = t.inner();
             let mut out = Vec::with_capacity(inner.len());
             let mut i = 0;
             while i < inner.len() {
                 out.push(inner[i]);
-                i += if inner[i] == b'`' && inner.get(i + 1) == Some(&b'`') {
+                i += if inner[i] == q && inner.get(i + 1) == Some(&q) {
                     2
                 } else {
                     1

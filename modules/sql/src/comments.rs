@@ -122,6 +122,7 @@ mod tests {
         assert_eq!(found(SqlMode::default()), None);
         let nbe = SqlMode {
             no_backslash_escapes: true,
+            ..SqlMode::default()
         };
         assert_eq!(found(nbe), Some(b" x ".to_vec()));
     }

@@ -11,9 +11,11 @@
 pub enum TokenKind {
     /// A keyword or an unquoted identifier (also identifiers starting with a digit, `1abc`).
     Word,
-    /// A backtick-quoted identifier, quotes included in the text.
+    /// A backtick-quoted identifier (or `"..."` with `ANSI_QUOTES`), quotes included in the
+    /// text.
     QuotedIdent,
-    /// A `'...'` or `"..."` string literal (also `N'...'`), quotes included in the text.
+    /// A `'...'` or `"..."` string literal (also `N'...'`), quotes included in the text. With
+    /// `ANSI_QUOTES`, `"..."` is a [`TokenKind::QuotedIdent`].
     String,
     /// A decimal number: `12`, `1.5`, `3e-2`.
     Number,
@@ -108,6 +110,7 @@ pub struct Lexer<'a> {
     pos: usize,
     in_exec_comment: bool,
     backslash_escapes: bool,
+    ansi_quotes: bool,
 }
 
 /// How the session's `sql_mode` changes lexing.
@@ -117,6 +120,42 @@ pub struct SqlMode {
     /// ends after the backslash. A router that tracks `sql_mode` must pass this, or a string
     /// could hide a `;` and a second statement from the classifier.
     pub no_backslash_escapes: bool,
+    /// `ANSI_QUOTES` (also set by `sql_mode=ORACLE`, `ANSI`, ...): `"..."` is an identifier
+    /// ([`TokenKind::QuotedIdent`]) in which a backslash is an ordinary character, so
+    /// `"a\"` ends after the backslash. Like `no_backslash_escapes`, it decides where a quoted
+    /// run ends, so a router must pass it.
+    pub ansi_quotes: bool,
+    /// `ORACLE` (`sql_mode=ORACLE`): a statement `name := expr` assigns a system variable, as
+    /// `SET name = expr` does.
+    pub oracle: bool,
+}
+
+impl SqlMode {
+    /// The modes that matter here from a `@@sql_mode` value (`"ORACLE,NO_BACKSLASH_ESCAPES"`,
+    /// any case; combination modes such as `ORACLE` and `ANSI` included, although the server
+    /// reports them expanded).
+    pub fn from_sql_mode(value: &[u8]) -> SqlMode {
+        let mut mode = SqlMode::default();
+        for name in value.split(|&c| c == b',') {
+            let name = name.trim_ascii();
+            let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
+            if is(b"NO_BACKSLASH_ESCAPES") {
+                mode.no_backslash_escapes = true;
+            } else if is(b"ORACLE") {
+                mode.oracle = true;
+                mode.ansi_quotes = true;
+            } else if is(b"ANSI_QUOTES")
+                || is(b"ANSI")
+                || is(b"DB2")
+                || is(b"MAXDB")
+                || is(b"MSSQL")
+                || is(b"POSTGRESQL")
+            {
+                mode.ansi_quotes = true;
+            }
+        }
+        mode
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -132,6 +171,7 @@ impl<'a> Lexer<'a> {
             pos: 0,
             in_exec_comment: false,
             backslash_escapes: !mode.no_backslash_escapes,
+            ansi_quotes: mode.ansi_quotes,
         }
     }
 
@@ -202,10 +242,11 @@ impl<'a> Lexer<'a> {
     }
 
     /// Advances past a quoted run that starts at `self.pos` with quote `q`. Backslash escapes
-    /// apply to strings only; a doubled quote is always an escaped quote.
+    /// apply to strings only (not to `"..."` with `ANSI_QUOTES`); a doubled quote is always an
+    /// escaped quote.
     fn skip_quoted(&mut self, q: u8) {
         let src = self.src;
-        let escapes = q != b'`' && self.backslash_escapes;
+        let escapes = self.backslash_escapes && (q == b'\'' || q == b'"' && !self.ansi_quotes);
         let mut i = self.pos + 1;
         while i < src.len() {
             // Jump to the next quote or backslash, eight bytes at a time.
@@ -359,6 +400,10 @@ impl<'a> Iterator for Lexer<'a> {
         }
         let b = src[start];
         let kind = match b {
+            b'"' if self.ansi_quotes => {
+                self.skip_quoted(b);
+                TokenKind::QuotedIdent
+            }
             b'\'' | b'"' => {
                 self.skip_quoted(b);
                 TokenKind::String
@@ -481,6 +526,7 @@ mod tests {
         let sql = br"SELECT 'a\'; UPDATE t SET x = 1; -- '";
         let mode = SqlMode {
             no_backslash_escapes: true,
+            ..SqlMode::default()
         };
         assert_eq!(Lexer::new(sql).count(), 2);
         assert_eq!(Lexer::with_mode(sql, mode).count(), 10);

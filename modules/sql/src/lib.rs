@@ -11,6 +11,8 @@
 //! - [`classify()`]: one pass over the tokens giving a [`StatementKind`] and a set of
 //!   [`Flags`] (read, write, session command, transaction boundaries, user variables,
 //!   temporary tables, lock functions, `LAST_INSERT_ID`, locking reads, multi-statements, ...);
+//! - [`builtins`]: MariaDB's built-in function names and keywords, to tell a stored function
+//!   call (which may write, [`Flags::STORED_FUNCTION`]) from a built-in one;
 //! - [`find_comment`]: the comments of a statement, where routing hints live;
 //! - [`mentions_table`]: whether a statement may touch one of the session's temporary tables;
 //! - [`prepared`]: names and source text of text-protocol `PREPARE`/`EXECUTE`/`DEALLOCATE`;
@@ -40,6 +42,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod builtins;
 pub mod classify;
 pub mod comments;
 pub mod digest;

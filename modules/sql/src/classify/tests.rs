@@ -354,9 +354,235 @@ fn sql_mode_no_backslash_escapes() {
     assert_eq!(classify(sql).flags, Flags::READ);
     let mode = SqlMode {
         no_backslash_escapes: true,
+        ..SqlMode::default()
     };
     assert_eq!(
         classify_with_mode(sql, mode).flags,
         Flags::READ | Flags::WRITE | Flags::MULTI_STATEMENT
     );
+}
+
+fn sf(sql: &str) -> bool {
+    has(sql, Flags::STORED_FUNCTION)
+}
+
+#[test]
+fn stored_function_calls_are_flagged() {
+    for s in [
+        "SELECT next_seq_value()",
+        "select Next_Seq_Value ( )",
+        "SELECT a, my_func(a, 'x') FROM t",
+        "SELECT * FROM t WHERE id = f(1)",
+        "SELECT * FROM t JOIN u ON f(t.a) = u.b",
+        "SELECT CONCAT('a', f(1))",
+        "SELECT db.f(1)",
+        "SELECT `db`.`f`(1)",
+        "SELECT `my func`()",
+        "SELECT `if`(1, 2, 3)",
+        "SELECT test.now()",
+        "SELECT pkg.func(1)",
+        "SELECT status()",
+        "SELECT name(1), type(2)",
+        "SELECT st_foo(1)",
+        "SELECT a_function_name_that_is_much_longer_than_any_builtin_one(1)",
+        "SELECT a_function_name_that_is_much_longer_than_any_builtin_one_and_upper_buf(1)",
+        "SET @x = f(1)",
+        "SET @x = (SELECT f(a) FROM t)",
+        "SET autocommit = f()",
+        "DO f()",
+        "VALUES (f(1))",
+        "SELECT 1 UNION SELECT f(2)",
+        "WITH c AS (SELECT f(1) AS a) SELECT * FROM c",
+        "WITH c(a) AS (SELECT 1) SELECT f(a) FROM c",
+        "WITH c AS (SELECT 1) SELECT * FROM c WHERE g(1)",
+        "SELECT a FROM t GROUP BY a WITH ROLLUP HAVING f(a)",
+        "SELECT * FROM (SELECT f(1)) x",
+        "SET STATEMENT max_statement_time=1 FOR SELECT f()",
+        "INSERT INTO t (a) VALUES (f(1))",
+        "INSERT INTO t (a) SELECT f(b) FROM u",
+        "UPDATE t SET a = f(a)",
+        "DELETE FROM t WHERE f(a)",
+        "CALL p(f(1))",
+        "CREATE TABLE t2 AS SELECT f(a) FROM t",
+        "SELECT 1; SELECT f()",
+    ] {
+        assert!(sf(s), "{s}");
+    }
+    // Still a read; the router sends it to the primary for the flag.
+    assert_eq!(
+        c("SELECT next_seq_value()").flags,
+        Flags::READ | Flags::STORED_FUNCTION
+    );
+}
+
+#[test]
+fn built_ins_and_grammar_are_not_stored_functions() {
+    for s in [
+        "SELECT NOW(), UUID(), RAND(), CONCAT('a', 'b'), COUNT(*), SUM(a) FROM t",
+        "SELECT IF(a, 1, 2), LEFT(s, 1), RIGHT(s, 1), CHAR(65 USING utf8), ASCII('a')",
+        "SELECT DATE(NOW()), CURRENT_USER(), USER(), DATABASE(), SCHEMA(), VERSION()",
+        "SELECT NEXTVAL(s), LASTVAL(s), SETVAL(s, 10)",
+        "SELECT COLUMN_GET(d, 'a' AS INT), COLUMN_CREATE('a', 1), COLUMN_JSON(d)",
+        "SELECT TIMESTAMPADD(DAY, 1, d), TIMESTAMPDIFF(SQL_TSI_WEEK, a, b)",
+        "SELECT 'a' REGEXP('b'), WEIGHT_STRING('a'), DATE_FORMAT(d, '%Y')",
+        "SELECT GROUP_CONCAT(a ORDER BY b SEPARATOR ','), SUBSTRING(s, 1), TRIM(LEADING 'x' FROM s)",
+        "SELECT WSREP_LAST_SEEN_GTID(), WSREP_SYNC_WAIT_UPTO_GTID('x')",
+        "SELECT ST_ASTEXT(POINT(1,1)), ASTEXT(GEOMFROMTEXT('POINT(1 1)')), MBRCONTAINS(a, b)",
+        "SELECT ST_GEOMETRYCOLLECTIONFROMTEXT('x'), LINESTRING(POINT(1,1), POINT(2,2))",
+        "SELECT MULTIPOINT(POINT(1,1)), POLYGON(LINESTRING(POINT(1,1)))",
+        "SELECT * FROM t WHERE a IN (1, 2) AND EXISTS (SELECT 1) AND b = ANY (SELECT 1)",
+        "SELECT * FROM t WHERE MATCH (a, b) AGAINST ('x' IN BOOLEAN MODE)",
+        "SELECT CONVERT(a, DECIMAL(10,2)), CAST(a AS CHAR(10)), CAST(b AS VARCHAR(10))",
+        "SELECT CAST(a AS DATETIME(6)), CONVERT(a USING utf8mb4), CAST(a AS BINARY(4))",
+        "SELECT DEFAULT(a), VALUE(a), ROW(1, 2) = ROW(1, 2), INTERVAL(5, 1, 10)",
+        "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+        "SELECT ROW_NUMBER() OVER (PARTITION BY a ORDER BY b) FROM t",
+        "SELECT SUM(a) OVER w FROM t WINDOW w AS (PARTITION BY b)",
+        "SELECT * FROM t1 JOIN t2 USING (id)",
+        "SELECT * FROM t USE INDEX (i1) FORCE KEY FOR JOIN (i2) IGNORE INDEX FOR ORDER BY (i3)",
+        "SELECT * FROM t1 PARTITION (p0, p1)",
+        "SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (a INT PATH '$', \
+         NESTED PATH '$.b' COLUMNS (b VARCHAR(10) PATH '$'))) AS jt",
+        "SELECT @a, @@max_connections, @`f`, @@session.sql_mode",
+        "SELECT EXTRACT(YEAR FROM d), POSITION('a' IN s), MOD(5, 2), FORMAT(1.5, 1)",
+        "SELECT `concat`('a', 'b'), `ST_X`(p)",
+        "SELECT JSON_EXTRACT(j, '$.a'), JSON_ARRAYAGG(a), NVL(a, 1), DECODE_ORACLE(a, 1, 2)",
+        "SELECT GET_LOCK('a', 1), LAST_INSERT_ID(), FOUND_ROWS(), ROW_COUNT()",
+        "(SELECT 1) UNION (SELECT 2)",
+        "SELECT 1 FROM t WHERE a = b AND (c OR d)",
+    ] {
+        assert!(!sf(s), "{s}");
+    }
+}
+
+#[test]
+fn names_before_parentheses_that_are_not_calls() {
+    for s in [
+        "WITH cte(a, b) AS (SELECT 1, 2) SELECT * FROM cte",
+        "WITH RECURSIVE cte(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM cte WHERE n < 5) \
+         SELECT * FROM cte",
+        "WITH a(x) AS (SELECT 1), b(y) AS (SELECT x FROM a), c (z) AS (SELECT 2) SELECT 1",
+        "WITH `q`(x) AS (SELECT 1) SELECT * FROM q",
+        "SELECT * FROM (WITH c(a) AS (SELECT 1) SELECT a FROM c) d",
+        "INSERT INTO t WITH c(a) AS (SELECT 1) SELECT a FROM c",
+        "INSERT INTO t1 (a, b) VALUES (1, 2)",
+        "INSERT t1(a) VALUES (1)",
+        "INSERT IGNORE INTO db.t1 (a) VALUES (1)",
+        "INSERT LOW_PRIORITY IGNORE t1 (a) SELECT 1",
+        "INSERT INTO t1 PARTITION (p0) (a) VALUES (1)",
+        "REPLACE t1(a) VALUES (1)",
+        "REPLACE INTO `t 1` (a) VALUES (1)",
+        "CREATE TABLE t (a DECIMAL(10,2), b VARCHAR(10), c INET6, KEY k (a))",
+        "CREATE TABLE db.t(a INT) PARTITION BY RANGE (a) (PARTITION p0 VALUES LESS THAN (10))",
+        "CREATE TABLE t (a INT) PARTITION BY HASH(a) PARTITIONS 4",
+        "CREATE TABLE t (a INT, FOREIGN KEY (a) REFERENCES u(b)) SELECT 1 AS a",
+        "ALTER TABLE t ADD COLUMN c VARCHAR2(10), ADD INDEX i (c)",
+        "CREATE INDEX i ON t(a)",
+        "CREATE VIEW v(a) AS SELECT 1",
+        "CREATE PROCEDURE p() BEGIN INSERT INTO t(a) VALUES (f(1)); SELECT g(); END",
+        "CREATE FUNCTION f(a INT) RETURNS INT RETURN g(a)",
+        "LOAD DATA INFILE 'x' INTO TABLE t (a, @b) SET c = @b",
+        "CALL p(1)",
+        "CALL db.p(1)",
+        "SELECT CAST(a AS VARCHAR2(10))",
+    ] {
+        assert!(!sf(s), "{s}");
+    }
+}
+
+fn oracle() -> SqlMode {
+    SqlMode::from_sql_mode(b"PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ORACLE,NO_KEY_OPTIONS")
+}
+
+#[test]
+fn sql_mode_oracle_assignments() {
+    let o = |s: &str| classify_with_mode(s.as_bytes(), oracle());
+    let r = o("max_sort_length:=1030;");
+    assert_eq!(
+        (r.kind, r.flags, r.statements),
+        (StatementKind::Set, Flags::SESSION_CMD, 1)
+    );
+    assert_eq!(r, c("SET max_sort_length = 1030;"));
+    assert_eq!(
+        o("autocommit := 0").flags,
+        Flags::SESSION_CMD | Flags::AUTOCOMMIT_OFF
+    );
+    assert_eq!(
+        o("`autocommit` := ON").flags,
+        Flags::SESSION_CMD | Flags::AUTOCOMMIT_ON
+    );
+    assert_eq!(
+        o("\"autocommit\" := 1").flags,
+        Flags::SESSION_CMD | Flags::AUTOCOMMIT_ON
+    );
+    assert_eq!(
+        o("max_sort_length := (SELECT f(1))").flags,
+        Flags::SESSION_CMD | Flags::STORED_FUNCTION
+    );
+    let r = o("max_sort_length:=1030; SELECT 1");
+    assert_eq!(r.kind, StatementKind::Set);
+    assert_eq!(
+        r.flags,
+        Flags::SESSION_CMD | Flags::READ | Flags::MULTI_STATEMENT
+    );
+    // The server rejects `@v := 1` as a statement (a syntax error) even in ORACLE mode: not
+    // a SET, so it goes to the primary, which reports the error.
+    assert_eq!(o("@v := 1").kind, StatementKind::Other);
+    assert!(o("@v := 1").flags.contains(Flags::WRITE));
+    // Without ORACLE the text is not an assignment (a syntax error on the server).
+    assert_eq!(c("max_sort_length:=1030").kind, StatementKind::Other);
+    assert_eq!(c("max_sort_length:=1030").flags, Flags::WRITE);
+    assert_eq!(c("autocommit:=0").flags, Flags::WRITE);
+    // Ordinary statements are unchanged in ORACLE mode.
+    assert_eq!(
+        o("SELECT @a := 1").flags,
+        Flags::READ | Flags::ASSIGNS_USER_VAR
+    );
+    assert_eq!(o("SET autocommit = 0").flags, c("SET autocommit = 0").flags);
+    assert_eq!(o("UPDATE t SET a := 1").kind, StatementKind::Update);
+}
+
+#[test]
+fn sql_mode_ansi_quotes() {
+    let ansi = SqlMode::from_sql_mode(b"ANSI_QUOTES");
+    // "..." is an identifier, in which a backslash escapes nothing: the second statement is
+    // real (as the server sees it).
+    let sql = br#"SELECT "a\"; UPDATE t SET x = 1; -- ""#;
+    assert_eq!(classify(sql).flags, Flags::READ);
+    assert_eq!(
+        classify_with_mode(sql, ansi).flags,
+        Flags::READ | Flags::WRITE | Flags::MULTI_STATEMENT
+    );
+    // A double-quoted name is a quoted identifier.
+    let r = classify_with_mode(br#"CREATE TEMPORARY TABLE "my""t" (a INT)"#, ansi);
+    assert_eq!(r.tables[0].name, b"my\"t".to_vec());
+    assert!(classify_with_mode(br#"SELECT "f"(1)"#, ansi)
+        .flags
+        .contains(Flags::STORED_FUNCTION));
+    assert!(!sf(r#"SELECT "f"(1)"#));
+    assert_eq!(
+        classify_with_mode(br#"SET "autocommit" = 0"#, ansi).flags,
+        Flags::SESSION_CMD | Flags::AUTOCOMMIT_OFF
+    );
+    // Strings still honour NO_BACKSLASH_ESCAPES next to ANSI_QUOTES.
+    let both = SqlMode::from_sql_mode(b"ansi_quotes, NO_BACKSLASH_ESCAPES");
+    assert!(both.ansi_quotes && both.no_backslash_escapes && !both.oracle);
+    assert_eq!(
+        classify_with_mode(br"SELECT 'a\'; DELETE FROM t", both).flags,
+        Flags::READ | Flags::WRITE | Flags::MULTI_STATEMENT
+    );
+}
+
+#[test]
+fn sql_mode_from_value() {
+    assert_eq!(SqlMode::from_sql_mode(b""), SqlMode::default());
+    assert_eq!(
+        SqlMode::from_sql_mode(b"STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO"),
+        SqlMode::default()
+    );
+    let o = oracle();
+    assert!(o.oracle && o.ansi_quotes && !o.no_backslash_escapes);
+    let o = SqlMode::from_sql_mode(b"oracle");
+    assert!(o.oracle && o.ansi_quotes);
+    assert!(SqlMode::from_sql_mode(b"ANSI").ansi_quotes);
 }

@@ -1,0 +1,230 @@
+"""The classes of defects that MariaDB's own test suite found through the proxy (issue 12;
+the suite itself is tests/fidelity), each end to end with real clients, through readconnroute
+(`proxy.rw()`, every statement on the primary) and readwritesplit (`rws_proxy`):
+
+- replies the tracker once lost its place in (a text result set carrying
+  SERVER_STATUS_CURSOR_EXISTS from a cursor a stored program opened; a procedure returning
+  result sets between handled errors and a SIGNAL) end where the server's reply ends;
+- session commands sent as COM_STMT_PREPARE + COM_STMT_EXECUTE reach every backend;
+- user variables assigned where the proxy cannot see it (a procedure's OUT parameter or body,
+  a stored function, a trigger) are read where they were assigned;
+- a server that ends the connection (COMMIT RELEASE, wait_timeout) ends the client's, with no
+  error of the proxy's own making."""
+
+import time
+
+import pymysql
+import pytest
+
+from conftest import primary_exec, unique, wait_replicated
+from rws_util import one
+
+
+def connections(proxy, rws_proxy):
+    """A PyMySQL connection through each router, with a read timeout: a hang fails the test."""
+    return {
+        "readconnroute": proxy.rw(database="test", read_timeout=15),
+        "readwritesplit": rws_proxy.service("rws_local", read_timeout=15),
+    }
+
+
+@pytest.fixture
+def both(proxy, rws_proxy):
+    conns = connections(proxy, rws_proxy)
+    yield conns
+    for c in conns.values():
+        try:
+            c.close()
+        except Exception:
+            pass
+
+
+def all_results(cur):
+    """Every result set of the statement just run (rows of each, None for an OK)."""
+    out = []
+    while True:
+        out.append(cur.fetchall() if cur.description else None)
+        if not cur.nextset():
+            return out
+
+
+ORACLE_CURSOR_BLOCK = """DECLARE
+  v INT;
+  CURSOR cur IS VALUES(7);
+BEGIN
+  OPEN cur;
+  FETCH cur INTO v;
+  SELECT v;
+END"""
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_result_set_under_an_open_cursor_does_not_hang(both, router):
+    c = both[router]
+    with c.cursor() as cur:
+        cur.execute("SET sql_mode=ORACLE")
+        cur.execute(ORACLE_CURSOR_BLOCK)
+        assert all_results(cur) == [((7,),), None]
+        cur.execute("SET sql_mode=DEFAULT")
+        # the session is still in step with its backend
+        assert one(c, "SELECT 1 + 1") == (2,)
+
+
+def test_procedure_results_between_handlers_and_signal(both):
+    name = unique("p_sig")
+    primary_exec(
+        f"""CREATE PROCEDURE test.{name}()
+        BEGIN
+          DECLARE CONTINUE HANDLER FOR SQLSTATE '42S02' SELECT 'handled' AS h;
+          FOR i IN 1..4 DO
+            EXECUTE IMMEDIATE CONCAT('SELECT ', i, ' AS n');
+            SELECT * FROM no_such_table_anywhere;
+          END FOR;
+          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'done with it';
+        END""")
+    wait_replicated()
+    try:
+        for router, c in both.items():
+            with c.cursor() as cur:
+                with pytest.raises(pymysql.err.OperationalError) as e:
+                    cur.execute(f"CALL {name}()")
+                    all_results(cur)
+                assert e.value.args[0] == 1644, (router, e.value.args)
+            assert one(c, "SELECT 'in step'") == ("in step",), router
+    finally:
+        primary_exec(f"DROP PROCEDURE IF EXISTS test.{name}")
+
+
+def session_state(raw, server):
+    hint = "primary" if server == 1 else f"server:db{server}"
+    res = raw.query(f"SELECT @@time_zone, @ps_v, @@sql_mode, @@innodb_strict_mode, @@server_id "
+                    f"/* switchyard: route={hint} */")
+    assert res[0][0] == "rows", res
+    row = res[0][2][0]
+    return tuple(v.decode() if isinstance(v, bytes) else v for v in row)
+
+
+def test_binary_protocol_session_commands_reach_every_backend(rws_proxy):
+    raw = rws_proxy.raw("rws")
+    try:
+        # open every backend first, then change the session by the binary protocol
+        for sid in (2, 3, 1):
+            session_state(raw, sid)
+        for sql in ("SET time_zone = '+03:00'", "SET @ps_v = 'x'", "SET sql_mode = 'ANSI_QUOTES'",
+                    "SET innodb_strict_mode = OFF"):
+            stmt = raw.stmt_prepare(sql)
+            result = raw.stmt_execute(stmt)
+            assert result[0][0] == "ok", (sql, result)
+            raw.stmt_close(stmt)
+        for sid in (1, 2, 3):
+            assert session_state(raw, sid) == ("+03:00", "x", "ANSI_QUOTES", "0", str(sid)), sid
+    finally:
+        raw.close()
+
+
+def test_binary_session_command_replayed_on_a_backend_opened_later(rws_proxy):
+    raw = rws_proxy.raw("rws")
+    try:
+        stmt = raw.stmt_prepare("SET time_zone = '-02:00'")
+        assert raw.stmt_execute(stmt)[0][0] == "ok"
+        raw.stmt_close(stmt)
+        # replicas opened only now get it from the session history
+        for sid in (2, 3):
+            assert session_state(raw, sid)[0] == "-02:00"
+    finally:
+        raw.close()
+
+
+def test_user_variables_assigned_out_of_sight(rws_proxy):
+    p_out, p_body, f_set, t = unique("p_out"), unique("p_body"), unique("f_set"), unique("t_trg")
+    primary_exec(
+        f"CREATE PROCEDURE test.{p_out}(OUT x INT) SET x = 42",
+        f"CREATE PROCEDURE test.{p_body}() SET @from_body = 'body'",
+        f"CREATE FUNCTION test.{f_set}() RETURNS INT NO SQL BEGIN SET @from_function = 9; RETURN 1; END",
+        f"CREATE TABLE test.{t} (a INT)",
+        f"CREATE TRIGGER test.{t}_ai AFTER INSERT ON test.{t} FOR EACH ROW SET @from_trigger = NEW.a",
+    )
+    wait_replicated()
+    try:
+        with rws_proxy.service("rws") as c:
+            with c.cursor() as cur:
+                cur.execute(f"CALL {p_out}(@out)")
+            assert one(c, "SELECT @out") == (42,)
+            with c.cursor() as cur:
+                cur.execute(f"CALL {p_body}()")
+            assert one(c, "SELECT @from_body") == ("body",)
+            assert one(c, f"SELECT {f_set}()") == (1,)
+            assert one(c, "SELECT @from_function") == (9,)
+            with c.cursor() as cur:
+                cur.execute(f"INSERT INTO {t} VALUES (5)")
+            assert one(c, "SELECT @from_trigger") == (5,)
+            assert one(c, f"SELECT a INTO @into FROM {t} LIMIT 1") is None
+            assert one(c, "SELECT @into") == (5,)
+            # a statement whose text is a user variable's value
+            with c.cursor() as cur:
+                cur.execute("SET @stmt = 'SELECT @from_body'")
+                cur.execute("PREPARE s FROM @stmt")
+                cur.execute("EXECUTE s")
+                assert cur.fetchall() == (("body",),)
+    finally:
+        primary_exec(f"DROP PROCEDURE IF EXISTS test.{p_out}", f"DROP PROCEDURE IF EXISTS test.{p_body}",
+                     f"DROP FUNCTION IF EXISTS test.{f_set}", f"DROP TABLE IF EXISTS test.{t}")
+
+
+def test_stored_function_that_writes_runs_on_the_primary(rws_proxy):
+    f, t = unique("f_next"), unique("t_seq")
+    primary_exec(
+        f"CREATE TABLE test.{t} (val INT)",
+        f"INSERT INTO test.{t} VALUES (0)",
+        f"""CREATE FUNCTION test.{f}() RETURNS INT DETERMINISTIC MODIFIES SQL DATA
+        BEGIN DECLARE v INT; SELECT val INTO v FROM test.{t}; UPDATE test.{t} SET val = val + 1; RETURN v; END""",
+    )
+    wait_replicated()
+    try:
+        with rws_proxy.service("rws") as c:
+            for expected in range(3):
+                assert one(c, f"SELECT {f}()") == (expected,)
+        # the replicas applied what the primary wrote, and nothing of their own
+        wait_replicated()
+        assert primary_exec(f"SELECT val FROM test.{t}") == ((3,),)
+    finally:
+        primary_exec(f"DROP FUNCTION IF EXISTS test.{f}", f"DROP TABLE IF EXISTS test.{t}")
+
+
+def assert_gone(c, router):
+    with pytest.raises(pymysql.err.OperationalError) as e:
+        with c.cursor() as cur:
+            cur.execute("SELECT 1")
+    code = e.value.args[0]
+    assert code in (2006, 2013), f"{router}: expected the connection to be gone, got {e.value.args}"
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_commit_release_ends_the_connection(both, router):
+    c = both[router]
+    with c.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT 1")
+        cur.execute("COMMIT RELEASE")
+    time.sleep(0.3)
+    assert_gone(c, router)
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_completion_type_release_ends_the_connection(both, router):
+    c = both[router]
+    with c.cursor() as cur:
+        cur.execute("SET completion_type = 2")
+        cur.execute("BEGIN")
+        cur.execute("COMMIT")
+    time.sleep(0.3)
+    assert_gone(c, router)
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_wait_timeout_ends_the_connection(both, router):
+    c = both[router]
+    with c.cursor() as cur:
+        cur.execute("SET SESSION wait_timeout = 1")
+    time.sleep(2.5)
+    assert_gone(c, router)
