@@ -249,7 +249,7 @@ EOF
         if [[ "$PROFILE" == fidelity ]]; then
             mkdir -p "${SANDBOX_VARDIR:-$d/tmp}"
             # mysql-test-run's defaults (include/default_mysqld.cnf), which the .result files of
-            # MariaDB's test suite were recorded with.
+            # MariaDB's test suite were recorded with; later lines override the ones above.
             cat <<EOF
 character_set_server=latin1
 collation_server=latin1_swedish_ci

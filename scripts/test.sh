@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # THE test command: lint, build, start the sandbox (MariaDB primary and replicas, and the Apache
-# Kafka broker), run the Rust and Python tests. Exits non-zero when any step fails. Leaves the
-# sandbox running (scripts/sandbox.sh down and scripts/kafka.sh down stop it).
+# Kafka broker), run the Rust and Python tests, then the fidelity suite's CI subset (its own
+# sandbox). Exits non-zero when any step fails. Leaves the sandboxes running
+# (scripts/sandbox.sh down, scripts/kafka.sh down and FIDELITY_DOWN=1 tests/fidelity/run.sh
+# stop them).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -40,6 +40,13 @@ impl Statement {
     pub fn on_mut(&mut self, server: &ServerName) -> Option<&mut OnBackend> {
         self.backends.iter_mut().find(|b| &b.server == server)
     }
+    /// The statement as a COM_QUERY payload: its text, run as a text query.
+    pub fn text_query(&self) -> Bytes {
+        let mut query = Vec::with_capacity(self.prepare.len());
+        query.push(switchyard_protocol::command::COM_QUERY);
+        query.extend_from_slice(&self.prepare[1..]);
+        query.into()
+    }
 }
 
 /// The session's statements by client-visible id.

@@ -86,14 +86,7 @@ impl Session {
                         warn!(%server, error = %e, "the backend sent a reply the proxy cannot follow");
                         let bytes = buf.split_to(consumed);
                         client.write_framed(&bytes).await?;
-                        write_err(
-                            client.write_buf(),
-                            last_seq,
-                            CR_SERVER_LOST,
-                            "HY000",
-                            "Lost connection to backend server during query: unreadable reply",
-                        );
-                        client.flush().await?;
+                        unreadable(client, last_seq).await?;
                         return Err(RelayFail::Lost(e.to_string()));
                     }
                 };
@@ -150,14 +143,7 @@ impl Session {
                     // error rather than a session that waits forever.
                     let server = backend.server.name.to_string();
                     warn!(%server, "the backend sent more than the reply the proxy followed");
-                    write_err(
-                        client.write_buf(),
-                        last_seq.wrapping_add(1),
-                        CR_SERVER_LOST,
-                        "HY000",
-                        "Lost connection to backend server during query: unreadable reply",
-                    );
-                    client.flush().await?;
+                    unreadable(client, last_seq.wrapping_add(1)).await?;
                     return Err(RelayFail::Lost(format!(
                         "server '{server}' sent more than the reply the proxy followed"
                     )));
@@ -199,6 +185,19 @@ impl Session {
             }
         }
     }
+}
+
+/// Tells the client, in place of the rest of a reply the proxy cannot follow, that the backend
+/// connection is lost (sequence id `seq`).
+async fn unreadable(client: &mut PacketIo<TcpStream>, seq: u8) -> Result<(), ProtocolError> {
+    write_err(
+        client.write_buf(),
+        seq,
+        CR_SERVER_LOST,
+        "HY000",
+        "Lost connection to backend server during query: unreadable reply",
+    );
+    client.flush().await
 }
 
 /// Sends `payload` (command `cmd`) to `backend` and drops its reply: for the backends whose

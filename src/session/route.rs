@@ -284,20 +284,16 @@ impl Session {
         }
     }
 
-    /// Builds in `scratch` the client's COM_STMT_EXECUTE for the backend at `index`: the
-    /// backend's statement id, and the parameter types if that backend has not seen them. The
-    /// statement is prepared there first if it is not yet.
+    /// Builds in `scratch` the client's COM_STMT_EXECUTE for the backend at `index` (see
+    /// [`build_execute`]), preparing the statement there first if it is not yet.
     async fn execute_packet(
         &mut self,
         index: usize,
         id: u32,
         payload: &[u8],
     ) -> Result<(), Failure> {
-        let name = self.backends[index].server.name.clone();
-        let known = self.prepared.get(id).and_then(|s| s.on(&name)).is_some();
-        if !known {
-            self.prepare_on(index, id).await?;
-        }
+        self.ensure_prepared(index, id).await?;
+        let name = &self.backends[index].server.name;
         let Some(stmt) = self.prepared.get_mut(id) else {
             return Err(Failure::Unsent {
                 why: "the statement is gone".into(),
@@ -305,33 +301,17 @@ impl Session {
                 end: None,
             });
         };
-        let params = stmt.params;
-        let scratch = &mut self.scratch;
-        scratch.clear();
-        if let Some(types) = execute_param_types(payload, params) {
-            if stmt.types.as_deref() != Some(types) {
-                stmt.types = Some(Bytes::copy_from_slice(types));
-            }
-            for b in &mut stmt.backends {
-                b.types_sent = b.server == name;
-            }
-            scratch.extend_from_slice(payload);
-        } else {
-            let types_sent = stmt.on(&name).is_some_and(|b| b.types_sent);
-            let added = match (&stmt.types, types_sent) {
-                (Some(types), false) => execute_with_types(payload, params, types, scratch),
-                _ => false,
-            };
-            if !added {
-                scratch.extend_from_slice(payload);
-            }
-            if let Some(on) = stmt.on_mut(&name) {
-                on.types_sent = true;
-            }
-        }
-        let backend_id = stmt.on(&name).map_or(0, |b| b.id);
-        set_command_stmt_id(scratch, backend_id);
+        build_execute(&mut self.scratch, stmt, name, payload);
         Ok(())
+    }
+
+    /// Prepares statement `id` on the backend at `index` unless it has it.
+    async fn ensure_prepared(&mut self, index: usize, id: u32) -> Result<(), Failure> {
+        let name = &self.backends[index].server.name;
+        match self.prepared.get(id).and_then(|s| s.on(name)) {
+            Some(_) => Ok(()),
+            None => self.prepare_on(index, id).await,
+        }
     }
 
     /// Prepares statement `id` on the backend at `index`, which did not have it.
@@ -409,7 +389,8 @@ impl Session {
         let prepared_id = matches!(cmd, Command::StmtPrepare(_))
             .then(|| self.prepared.add(Bytes::copy_from_slice(&packet.payload)));
         // A binary-protocol session command (`SET ...` prepared, then executed) runs on every
-        // backend under that backend's own statement id.
+        // backend under that backend's own statement id. It is prepared everywhere before it
+        // runs anywhere, so that a failure leaves no reply unread.
         let execute = match cmd {
             Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
                 Some(id) => Some(id),
@@ -417,33 +398,28 @@ impl Session {
             },
             _ => None,
         };
-        // Send to all first, so that the servers work in parallel.
-        let started = Instant::now();
-        let mut failed = Vec::new();
-        for i in 0..self.backends.len() {
-            if let Some(id) = execute {
-                if let Err(failure) = self.execute_packet(i, id, &packet.payload).await {
+        if let Some(id) = execute {
+            for i in 0..self.backends.len() {
+                if let Err(failure) = self.ensure_prepared(i, id).await {
                     return self.report(failure).await;
                 }
             }
-            let payload = if execute.is_some() {
-                &self.scratch[..]
-            } else {
-                &packet.payload[..]
+        }
+        // Send to all first, so that the servers work in parallel.
+        let started = Instant::now();
+        let mut failed = Vec::new();
+        for b in &mut self.backends {
+            let payload = match execute.and_then(|id| self.prepared.get_mut(id)) {
+                Some(stmt) => {
+                    build_execute(&mut self.scratch, stmt, &b.server.name, &packet.payload);
+                    &self.scratch[..]
+                }
+                None => &packet.payload[..],
             };
-            let b = &mut self.backends[i];
             b.server.stats.statement_routed();
             b.io.queue(0, payload);
             if let Err(e) = b.io.flush().await {
                 failed.push((b.server.name.clone(), e.to_string()));
-            }
-        }
-        if let Some(stmt) = execute.and_then(|id| self.prepared.get_mut(id)) {
-            // Every backend got the parameter types, if they came with this execute.
-            if execute_param_types(&packet.payload, stmt.params).is_some() {
-                for b in &mut stmt.backends {
-                    b.types_sent = true;
-                }
             }
         }
         if let Some(e) = self.drop_failed(failed) {
@@ -545,13 +521,7 @@ impl Session {
                         .prepared
                         .get(id)
                         .filter(|s| s.params == 0)
-                        .map(|s| s.prepare.clone())
-                        .map(|mut text| {
-                            let mut query = BytesMut::with_capacity(text.len());
-                            query.extend_from_slice(&[switchyard_protocol::command::COM_QUERY]);
-                            query.extend_from_slice(&text.split_off(1));
-                            query.freeze()
-                        }),
+                        .map(|s| s.text_query()),
                 };
                 if let (Some(h), Some(entry)) = (self.history.as_mut(), entry) {
                     h.record(entry, ok, dedup);
@@ -821,6 +791,42 @@ impl Session {
         }
         self.metrics.client_bytes(self.client.take_byte_counts());
     }
+}
+
+/// Builds in `scratch` the client's COM_STMT_EXECUTE `payload` of `stmt` for the backend on
+/// `server`: that backend's statement id, and the parameter types if it has not seen them.
+fn build_execute(
+    scratch: &mut BytesMut,
+    stmt: &mut super::prepared::Statement,
+    server: &ServerName,
+    payload: &[u8],
+) {
+    let params = stmt.params;
+    scratch.clear();
+    if let Some(types) = execute_param_types(payload, params) {
+        if stmt.types.as_deref() != Some(types) {
+            stmt.types = Some(Bytes::copy_from_slice(types));
+            // The other backends have seen older types, if any.
+            for b in &mut stmt.backends {
+                b.types_sent = false;
+            }
+        }
+        scratch.extend_from_slice(payload);
+    } else {
+        let types_sent = stmt.on(server).is_some_and(|b| b.types_sent);
+        let added = match (&stmt.types, types_sent) {
+            (Some(types), false) => execute_with_types(payload, params, types, scratch),
+            _ => false,
+        };
+        if !added {
+            scratch.extend_from_slice(payload);
+        }
+    }
+    if let Some(on) = stmt.on_mut(server) {
+        on.types_sent = true;
+    }
+    let backend_id = stmt.on(server).map_or(0, |b| b.id);
+    set_command_stmt_id(scratch, backend_id);
 }
 
 /// Copies a statement-bound command into `scratch` with the backend's statement id.

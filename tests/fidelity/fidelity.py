@@ -9,7 +9,7 @@ timeout: a hang is a failure, never a stuck suite.
 
 Usage (normally through run.sh, which starts the sandbox and the proxy):
   fidelity.py --ports direct=3317,readconnroute=4106,readwritesplit=4107 [--all] [--modes text,ps]
-              [--only PATTERN] [--list] [--jobs 1]
+              [--only PATTERN] [--list]
 """
 
 import argparse
@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -74,7 +74,8 @@ EXCLUSIONS = [
 ]
 COMPILED = [(why, re.compile(rx, re.IGNORECASE | re.MULTILINE)) for why, rx in EXCLUSIONS]
 SOURCE = re.compile(r"^\s*(?:--\s*)?source\s+([^\s;]+)", re.IGNORECASE | re.MULTILINE)
-NOT_EMBEDDED_OK = {"include/not_embedded.inc", "include/have_innodb.inc", "include/default_charset.inc"}
+# Sourced files that need not be scanned: they only check what the sandbox has.
+UNSCANNED = {"include/not_embedded.inc", "include/have_innodb.inc", "include/default_charset.inc"}
 
 # Exit codes of mysqltest.
 MT_SKIP = 62
@@ -122,11 +123,6 @@ class Outcome:
     detail: str = ""
 
 
-@dataclass
-class Report:
-    rows: list = field(default_factory=list)
-
-
 def parse_selection(path):
     out = []
     for line in path.read_text().splitlines():
@@ -168,7 +164,7 @@ def sourced_text(path, suite_dir, depth=0, seen=None):
     body = [text]
     for m in SOURCE.finditer(text):
         ref = m.group(1)
-        if ref in NOT_EMBEDDED_OK or "$" in ref:
+        if ref in UNSCANNED or "$" in ref:
             continue
         for base in (MTR_DIR, suite_dir, suite_dir / "t", path.parent):
             cand = base / ref
@@ -362,11 +358,7 @@ class Runner:
                     self.checked_reset(rows, failures)
                     o = self.run_one(test, target, mode, limit)
                     known = diffs.get((test.id, target, mode)) or diffs.get((test.id, target, "*"))
-                    status = o.status
-                    if status != "pass" and known:
-                        status = "known"
-                    elif status == "pass" and known:
-                        status = "pass"  # differences.txt can be pruned
+                    status = "known" if o.status != "pass" and known else o.status
                     rows.append((test.id, target, mode, status, o.seconds))
                     line += f" | {target} {status} {o.seconds:5.1f}s"
                     if status in ("fail", "hang", "skip"):

@@ -199,32 +199,21 @@ def assert_gone(c, router):
     assert code in (2006, 2013), f"{router}: expected the connection to be gone, got {e.value.args}"
 
 
+# What ends the connection on the server's side, and how long until it has.
+SERVER_CLOSES = {
+    "commit_release": (["BEGIN", "SELECT 1", "COMMIT RELEASE"], 0.3),
+    "completion_type_release": (["SET completion_type = 2", "BEGIN", "COMMIT"], 0.3),
+    "wait_timeout": (["SET SESSION wait_timeout = 1"], 2.5),
+}
+
+
+@pytest.mark.parametrize("closer", SERVER_CLOSES)
 @pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
-def test_commit_release_ends_the_connection(both, router):
+def test_server_closing_the_connection_closes_the_clients(both, router, closer):
+    statements, settle = SERVER_CLOSES[closer]
     c = both[router]
     with c.cursor() as cur:
-        cur.execute("BEGIN")
-        cur.execute("SELECT 1")
-        cur.execute("COMMIT RELEASE")
-    time.sleep(0.3)
-    assert_gone(c, router)
-
-
-@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
-def test_completion_type_release_ends_the_connection(both, router):
-    c = both[router]
-    with c.cursor() as cur:
-        cur.execute("SET completion_type = 2")
-        cur.execute("BEGIN")
-        cur.execute("COMMIT")
-    time.sleep(0.3)
-    assert_gone(c, router)
-
-
-@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
-def test_wait_timeout_ends_the_connection(both, router):
-    c = both[router]
-    with c.cursor() as cur:
-        cur.execute("SET SESSION wait_timeout = 1")
-    time.sleep(2.5)
+        for sql in statements:
+            cur.execute(sql)
+    time.sleep(settle)
     assert_gone(c, router)

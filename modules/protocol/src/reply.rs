@@ -214,9 +214,9 @@ impl ReplyTracker {
                 self.summary.warnings = warnings;
                 self.summary.status = status;
                 // A cursor was opened: rows come with COM_STMT_FETCH.
-                let cursor = status & SERVER_STATUS_CURSOR_EXISTS != 0
+                let opened = status & SERVER_STATUS_CURSOR_EXISTS != 0
                     && status & SERVER_MORE_RESULTS_EXISTS == 0;
-                self.state = if self.cursor && cursor {
+                self.state = if self.cursor && opened {
                     self.summary.result_sets += 1;
                     self.summary.column_sets += 1;
                     State::Done

@@ -361,8 +361,10 @@ impl RwSplitSession {
     /// servers' status flags, after each reply. A value the proxy cannot see (an expression)
     /// leaves it as it was.
     fn follow_sql_mode(&mut self, sql: &[u8]) {
-        let lower = sql.to_ascii_lowercase();
-        let Some(at) = lower.windows(8).position(|w| w == b"sql_mode") else {
+        let Some(at) = sql
+            .windows(8)
+            .position(|w| w.eq_ignore_ascii_case(b"sql_mode"))
+        else {
             return;
         };
         let rest = &sql[at + 8..];

@@ -196,6 +196,80 @@ fn execute_opening_a_cursor_then_fetch() {
 }
 
 #[test]
+fn cursor_flag_of_a_stored_program_does_not_end_a_result() {
+    // A cursor that a stored program opened sets CURSOR_EXISTS in the EOF after the columns of
+    // any result: of a text query, of a CALL (with more results to come), and of an execute
+    // that asked for no cursor. The rows follow all the same.
+    let cursor = SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_CURSOR_EXISTS;
+    let more = cursor | SERVER_MORE_RESULTS_EXISTS;
+    let commands = [
+        (
+            Command::Query(b"BEGIN ... OPEN cur; ... SELECT v; END"),
+            cursor,
+        ),
+        (Command::Query(b"CALL p()"), more),
+        (
+            Command::StmtExecute {
+                stmt_id: 1,
+                flags: 0,
+            },
+            cursor,
+        ),
+        (
+            Command::StmtExecute {
+                stmt_id: 1,
+                flags: 1,
+            },
+            more,
+        ),
+    ];
+    for (cmd, status) in commands {
+        let mut t = ReplyTracker::new(CAPS);
+        t.start(&cmd);
+        let mut reply = vec![
+            vec![1],
+            coldef(),
+            eof(status),
+            b"\x011".to_vec(),
+            eof(status),
+        ];
+        if status & SERVER_MORE_RESULTS_EXISTS != 0 {
+            reply.push(ok(SERVER_STATUS_AUTOCOMMIT));
+        }
+        let p = feed(&mut t, &reply);
+        assert!(
+            p[..p.len() - 1].iter().all(|x| *x == Progress::More),
+            "{cmd:?}: {p:?}"
+        );
+        assert_eq!(*p.last().unwrap(), Progress::Done, "{cmd:?}");
+        assert_eq!(t.summary().rows, 1, "{cmd:?}");
+    }
+}
+
+#[test]
+fn error_after_results_ends_the_reply() {
+    let mut t = ReplyTracker::new(CAPS | CLIENT_DEPRECATE_EOF);
+    t.start(&Command::Query(
+        b"SELECT 1; DO 1; SELECT * FROM nope; SELECT 2",
+    ));
+    let more = SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS;
+    let p = feed(
+        &mut t,
+        &[
+            vec![1],
+            coldef(),
+            b"\x011".to_vec(),
+            ok_eof(more),
+            ok(more),
+            err(),
+        ],
+    );
+    assert_eq!(*p.last().unwrap(), Progress::Done);
+    assert_eq!(t.summary().error.map(|e| e.code), Some(1146));
+    assert_eq!(t.summary().result_sets, 2);
+}
+
+#[test]
 fn statistics_and_field_list() {
     let mut t = ReplyTracker::new(CAPS);
     t.start(&Command::Statistics);
