@@ -111,6 +111,11 @@ struct Causal {
     shared: Option<Arc<str>>,
     /// Replicas known to have replicated `gtid`.
     past: Vec<ServerName>,
+    /// A statement that may have written ran on the primary, and its reply brought no GTID (it
+    /// failed, its result set ended with an EOF that carries no session state, it changed
+    /// nothing): what it wrote is not known, so reads stay on the primary until a reply
+    /// brings the GTID of a write.
+    unseen: bool,
 }
 
 pub(crate) struct RwSplitSession {
@@ -125,6 +130,8 @@ pub(crate) struct RwSplitSession {
     pending_prepare: Option<Arc<Prepared>>,
     /// The replica the planned command waits on for a GTID.
     waiting_on: Option<ServerName>,
+    /// The planned command may write on the primary.
+    may_write: bool,
     temp_tables: Vec<TableName>,
     /// Text prepared statements by name (names ignore ASCII case).
     text_prepared: Vec<(Vec<u8>, Arc<Prepared>)>,
@@ -158,6 +165,7 @@ impl RwSplitSession {
             expect_status: false,
             pending_prepare: None,
             waiting_on: None,
+            may_write: false,
             temp_tables: Vec::new(),
             text_prepared: Vec::new(),
             binary_prepared: HashMap::new(),
@@ -215,6 +223,7 @@ impl RouterSession for RwSplitSession {
 
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
         self.waiting_on = None;
+        self.may_write = false;
         self.pending_prepare = None;
         self.expect_status = cmd.reply_has_status();
         match *cmd {
@@ -266,6 +275,9 @@ impl RouterSession for RwSplitSession {
             self.causal.gtid.push_str(g);
             self.causal.shared = None;
             self.causal.past.clear();
+            self.causal.unseen = false;
+        } else if self.may_write && self.primary_name.as_ref() == Some(server) {
+            self.causal.unseen = true;
         } else if let Some(w) = waited {
             // The runtime falls back to the primary when the wait fails, so a reply from the
             // replica itself means the wait succeeded.
@@ -454,6 +466,9 @@ impl RwSplitSession {
             self.pinned = self.pinned.max(Pinned::UserVars);
         }
 
+        self.may_write = (f.intersects(Flags::WRITE | Flags::CALL | Flags::STORED_FUNCTION)
+            || !f.contains(Flags::READ))
+            && !f.intersects(Flags::BEGIN_TRX | Flags::COMMIT | Flags::ROLLBACK);
         if let Some(plan) = self.in_transaction(f, primary, servers) {
             return plan;
         }
@@ -599,6 +614,10 @@ impl RwSplitSession {
 
     /// An autocommit read: a replica by policy, else the primary if it may take reads.
     fn read(&mut self, primary: Option<&Arc<Server>>, servers: &ServerSet) -> RoutePlan {
+        let causal = self.shared.config.causal_reads != CausalReads::None;
+        if let Some(p) = primary.filter(|_| causal && self.causal.unseen) {
+            return retryable(plan(p, RouteReason::ReadOnPrimary));
+        }
         if let Some(r) = self.pick_replica(servers, false) {
             return self.on_replica(r, RouteReason::Read);
         }

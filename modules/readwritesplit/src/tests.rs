@@ -1085,6 +1085,38 @@ fn causal_local_waits_for_the_last_write_once_per_replica() {
 }
 
 #[test]
+fn causal_reads_stay_on_the_primary_after_a_write_whose_gtid_was_not_seen() {
+    let mut f = Fixture::new(causal(CausalReads::Local), cluster());
+    // A write that failed half-way (a non-transactional table keeps what it wrote).
+    f.q("INSERT INTO t VALUES (1), (2)");
+    f.reply_error(&name("db1"));
+    assert_eq!(
+        f.route("SELECT * FROM t"),
+        ("db1".into(), RouteReason::ReadOnPrimary)
+    );
+    f.reply(&name("db1"), AUTOCOMMIT);
+    // A stored function that wrote, answered by a result set ending in an EOF.
+    f.q("SELECT f()");
+    f.reply(&name("db1"), AUTOCOMMIT);
+    assert_eq!(f.route("SELECT * FROM t").0, "db1");
+    f.reply(&name("db1"), AUTOCOMMIT);
+    // Reads and session commands leave it as it is; the next write's GTID ends it.
+    f.run("SET @a = 1", AUTOCOMMIT);
+    assert_eq!(f.route("SELECT * FROM t").0, "db1");
+    f.reply(&name("db1"), AUTOCOMMIT);
+    f.q("INSERT INTO t VALUES (3)");
+    f.reply_with(&name("db1"), AUTOCOMMIT, None, Some("0-1-9"));
+    let p = f.q("SELECT * FROM t");
+    assert_ne!(target(&p), "db1");
+    assert_eq!(wait_of(&p).map(|w| w.0), Some("0-1-9"));
+    // Without causal reads nothing of this applies.
+    let mut f = Fixture::default();
+    f.q("INSERT INTO t VALUES (1)");
+    f.reply_error(&name("db1"));
+    assert_ne!(f.route("SELECT * FROM t").0, "db1");
+}
+
+#[test]
 fn causal_fast_reads_only_where_the_write_has_arrived() {
     let config = ReadWriteSplitConfig {
         primary_accepts_reads: false,
