@@ -28,8 +28,9 @@ for a in "$@"; do
 done
 
 bash scripts/install-deps.sh
-# A proxy from an earlier run is replaced: the binary may have changed.
-pkill -f -- "-c $PROXY_DIR/fidelity.yaml" 2>/dev/null && sleep 0.5
+# A fidelity proxy from an earlier run (of this checkout or another) is replaced: the binary may
+# have changed, and it holds the ports.
+pkill -f -- "-c .*/\.sandbox-fidelity/proxy/fidelity\.yaml" 2>/dev/null && sleep 0.5
 if ! bash scripts/sandbox.sh up; then
     log "sandbox up failed; recreating it (scripts/sandbox.sh reset)"
     bash scripts/sandbox.sh reset
@@ -58,10 +59,12 @@ YAML
 "$BIN" -c "$PROXY_DIR/fidelity.yaml" --pid-file "$PROXY_DIR/switchyard.pid" >>"$PROXY_DIR/switchyard.log" 2>&1 &
 PROXY_PID=$!
 for _ in $(seq 100); do
-    if (echo >/dev/tcp/127.0.0.1/$RCR_PORT) 2>/dev/null && (echo >/dev/tcp/127.0.0.1/$RWS_PORT) 2>/dev/null; then break; fi
     kill -0 "$PROXY_PID" 2>/dev/null || { tail -20 "$PROXY_DIR/switchyard.log"; log "the proxy exited at startup"; exit 1; }
+    if (echo >/dev/tcp/127.0.0.1/$RCR_PORT) 2>/dev/null && (echo >/dev/tcp/127.0.0.1/$RWS_PORT) 2>/dev/null; then break; fi
     sleep 0.1
 done
+sleep 0.2
+kill -0 "$PROXY_PID" 2>/dev/null || { tail -20 "$PROXY_DIR/switchyard.log"; log "the proxy exited at startup"; exit 1; }
 # The monitor must have found the primary before the first test.
 for _ in $(seq 100); do
     mariadb --no-defaults -h127.0.0.1 -P$RWS_PORT -uroot -N -e "SELECT 1" >/dev/null 2>&1 && break

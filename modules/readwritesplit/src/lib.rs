@@ -58,9 +58,12 @@ impl ReadWriteSplit {
 }
 
 impl Router for ReadWriteSplit {
-    fn new_session(&self, _session: &SessionInfo) -> Box<dyn RouterSession> {
+    fn new_session(&self, session: &SessionInfo) -> Box<dyn RouterSession> {
         self.shared.sessions.fetch_add(1, Ordering::Relaxed);
-        Box::new(session::RwSplitSession::new(self.shared.clone()))
+        Box::new(session::RwSplitSession::new(
+            self.shared.clone(),
+            session.db.clone(),
+        ))
     }
 
     fn diagnostics(&self) -> serde_json::Value {

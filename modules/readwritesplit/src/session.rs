@@ -20,6 +20,7 @@ use switchyard_protocol::caps::{
     SERVER_STATUS_NO_BACKSLASH_ESCAPES,
 };
 use switchyard_protocol::Command;
+use switchyard_sql::classify::{dropped_database, use_target};
 use switchyard_sql::{
     classify_with_mode, mentions_table, parse_prepare, statement_name, Classification, Flags,
     Lexer, SqlMode, StatementKind, TableName, TokenKind,
@@ -132,6 +133,11 @@ pub(crate) struct RwSplitSession {
     waiting_on: Option<ServerName>,
     /// The planned command may write on the primary.
     may_write: bool,
+    /// The session's default database, as the router saw it chosen (at login, by `USE` or
+    /// COM_INIT_DB).
+    db: Option<String>,
+    /// The database the planned `USE` or COM_INIT_DB switches to, once it succeeds.
+    switching_db: Option<String>,
     temp_tables: Vec<TableName>,
     /// Text prepared statements by name (names ignore ASCII case).
     text_prepared: Vec<(Vec<u8>, Arc<Prepared>)>,
@@ -155,7 +161,7 @@ pub(crate) struct RwSplitSession {
 }
 
 impl RwSplitSession {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, db: Option<String>) -> Self {
         RwSplitSession {
             shared,
             trx: Trx::None,
@@ -166,6 +172,8 @@ impl RwSplitSession {
             pending_prepare: None,
             waiting_on: None,
             may_write: false,
+            db,
+            switching_db: None,
             temp_tables: Vec::new(),
             text_prepared: Vec::new(),
             binary_prepared: HashMap::new(),
@@ -224,6 +232,7 @@ impl RouterSession for RwSplitSession {
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
         self.waiting_on = None;
         self.may_write = false;
+        self.switching_db = None;
         self.pending_prepare = None;
         self.expect_status = cmd.reply_has_status();
         match *cmd {
@@ -243,7 +252,11 @@ impl RouterSession for RwSplitSession {
                     None => self.unknown(servers),
                 }
             }
-            Command::InitDb(_) | Command::SetOption(_) => self.everywhere(true, servers),
+            Command::InitDb(db) => {
+                self.switching_db = Some(String::from_utf8_lossy(db).into_owned());
+                self.everywhere(true, servers)
+            }
+            Command::SetOption(_) => self.everywhere(true, servers),
             Command::FieldList(payload) => self.field_list(payload, servers),
             Command::Ping | Command::Statistics | Command::StmtFetch { .. } => {
                 self.previous_or_read(servers)
@@ -261,6 +274,9 @@ impl RouterSession for RwSplitSession {
             self.mark_open(server);
         }
         let ok = reply.summary.error.is_none();
+        if let Some(db) = self.switching_db.take().filter(|_| ok) {
+            self.db = Some(db);
+        }
         if let Some(p) = self.pending_prepare.take() {
             if let (true, Some(id)) = (ok, reply.prepared_id) {
                 self.binary_prepared.insert(id, p);
@@ -341,10 +357,10 @@ impl RouterSession for RwSplitSession {
 impl RwSplitSession {
     fn query(&mut self, sql: &[u8], servers: &ServerSet) -> RoutePlan {
         let class = classify_with_mode(sql, self.sql_mode);
-        if class.kind == StatementKind::Set {
-            self.follow_sql_mode(sql);
-        }
         match class.kind {
+            StatementKind::Set => self.follow_sql_mode(sql),
+            StatementKind::Use => self.switching_db = use_target(sql),
+            StatementKind::Drop => self.dropping_database(sql),
             StatementKind::Prepare => self.text_prepare(sql),
             StatementKind::Deallocate => {
                 if let Some(name) = statement_name(sql) {
@@ -366,6 +382,18 @@ impl RwSplitSession {
             _ => {}
         }
         self.route(&class, sql, servers, true)
+    }
+
+    /// `DROP DATABASE` of the session's default database leaves the primary's session without
+    /// one, and the other backends' sessions in a database that is gone: the backends differ,
+    /// so the session stays on the primary.
+    fn dropping_database(&mut self, sql: &[u8]) {
+        let current = self.db.as_deref();
+        if dropped_database(sql)
+            .is_some_and(|d| current.is_some_and(|c| c.eq_ignore_ascii_case(&d)))
+        {
+            self.pinned = Pinned::Everything;
+        }
     }
 
     /// Follows `SET [SESSION] sql_mode = '...'` so that later statements are read in the

@@ -1270,3 +1270,26 @@ fn a_closed_statement_is_forgotten() {
     // Unknown statements go to the primary (which answers with the server's error).
     assert_eq!(target(&f.plan(exec)), "db1");
 }
+
+#[test]
+fn dropping_the_default_database_keeps_the_session_on_the_primary() {
+    let mut f = Fixture::default();
+    f.run("USE db3", AUTOCOMMIT);
+    f.run("DROP DATABASE other", AUTOCOMMIT);
+    assert_ne!(f.route("SELECT * FROM t1").0, "db1");
+    f.reply(&name("db2"), AUTOCOMMIT);
+    f.run("DROP DATABASE `DB3`", AUTOCOMMIT);
+    assert_eq!(f.route("SELECT * FROM t1").0, "db1");
+    // A USE that failed does not change the default database.
+    let mut f = Fixture::default();
+    f.q("USE nowhere");
+    f.reply_error(&name("db1"));
+    f.run("DROP DATABASE nowhere", AUTOCOMMIT);
+    assert_ne!(f.route("SELECT * FROM t1").0, "db1");
+    // COM_INIT_DB chooses it too.
+    let mut f = Fixture::default();
+    f.plan(Command::InitDb(b"shop"));
+    f.reply(&name("db1"), AUTOCOMMIT);
+    f.run("DROP SCHEMA IF EXISTS shop", AUTOCOMMIT);
+    assert_eq!(f.route("SELECT 1").0, "db1");
+}

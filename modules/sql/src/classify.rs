@@ -377,6 +377,28 @@ pub fn use_target(sql: &[u8]) -> Option<String> {
     if !tokens.next()?.is_word(b"USE") {
         return None;
     }
+    last_name(tokens)
+}
+
+/// The database a `DROP {DATABASE|SCHEMA} [IF EXISTS] <name>` statement drops.
+pub fn dropped_database(sql: &[u8]) -> Option<String> {
+    let mut tokens = Lexer::new(sql);
+    if !tokens.next()?.is_word(b"DROP") {
+        return None;
+    }
+    let what = tokens.next()?;
+    if !what.is_word(b"DATABASE") && !what.is_word(b"SCHEMA") {
+        return None;
+    }
+    let mut rest = tokens.clone();
+    if rest.next()?.is_word(b"IF") && rest.next()?.is_word(b"EXISTS") {
+        tokens = rest;
+    }
+    last_name(tokens)
+}
+
+/// The name that ends the statement in `tokens` (a `;` may follow), unquoted.
+fn last_name(mut tokens: Lexer<'_>) -> Option<String> {
     let name = tokens.next()?;
     match tokens.next() {
         None => {}

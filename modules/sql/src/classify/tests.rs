@@ -586,3 +586,17 @@ fn sql_mode_from_value() {
     assert!(o.oracle && o.ansi_quotes);
     assert!(SqlMode::from_sql_mode(b"ANSI").ansi_quotes);
 }
+
+#[test]
+fn dropped_database_names() {
+    let d = |sql: &str| dropped_database(sql.as_bytes());
+    assert_eq!(d("DROP DATABASE db3").as_deref(), Some("db3"));
+    assert_eq!(
+        d("drop schema if exists `my``db`;").as_deref(),
+        Some("my`db")
+    );
+    assert_eq!(d("DROP DATABASE IF EXISTS x").as_deref(), Some("x"));
+    assert_eq!(d("DROP TABLE t"), None);
+    assert_eq!(d("DROP DATABASE a; SELECT 1"), None);
+    assert_eq!(use_target(b"USE `a``b`").as_deref(), Some("a`b"));
+}
