@@ -9,7 +9,8 @@ the suite itself is tests/fidelity), each end to end with real clients, through 
 - user variables assigned where the proxy cannot see it (a procedure's OUT parameter or body,
   a stored function, a trigger) are read where they were assigned;
 - a server that ends the connection (COMMIT RELEASE, wait_timeout) ends the client's, with no
-  error of the proxy's own making."""
+  error of the proxy's own making;
+- reads between LOCK TABLES and UNLOCK TABLES run on the primary, where the locks are."""
 
 import time
 
@@ -189,6 +190,23 @@ def test_stored_function_that_writes_runs_on_the_primary(rws_proxy):
         assert primary_exec(f"SELECT val FROM test.{t}") == ((3,),)
     finally:
         primary_exec(f"DROP FUNCTION IF EXISTS test.{f}", f"DROP TABLE IF EXISTS test.{t}")
+
+
+def test_reads_under_lock_tables_run_where_the_locks_are(rws_proxy):
+    t, u = unique("t_locked"), unique("t_other")
+    primary_exec(f"CREATE TABLE test.{t} (a INT)", f"CREATE TABLE test.{u} (a INT)")
+    wait_replicated()
+    try:
+        with rws_proxy.service("rws") as c, c.cursor() as cur:
+            cur.execute(f"LOCK TABLES {t} READ")
+            assert one(c, f"SELECT COUNT(*), @@server_id FROM {t}") == (0, 1)
+            with pytest.raises(pymysql.err.MySQLError) as e:
+                cur.execute(f"SELECT * FROM {u}")
+            assert e.value.args[0] == 1100, e.value.args  # ER_TABLE_NOT_LOCKED, as on the server
+            cur.execute("UNLOCK TABLES")
+            assert one(c, f"SELECT COUNT(*), @@server_id FROM {u}")[1] in (2, 3)
+    finally:
+        primary_exec(f"DROP TABLE IF EXISTS test.{t}, test.{u}")
 
 
 def assert_gone(c, router):

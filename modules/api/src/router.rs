@@ -74,6 +74,8 @@ pub enum RouteReason {
     ReadOnlyTransaction,
     /// `FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`.
     LockingRead,
+    /// Between `LOCK TABLES` and `UNLOCK TABLES`: the locks are on the primary.
+    LockedTables,
     /// `LAST_INSERT_ID()`, lock functions, `CALL`, sequences, multi-statements: primary only.
     PrimaryOnly,
     /// Reads a temporary table of this session.
@@ -100,6 +102,7 @@ impl RouteReason {
             RouteReason::Transaction => "transaction",
             RouteReason::ReadOnlyTransaction => "read_only_transaction",
             RouteReason::LockingRead => "locking_read",
+            RouteReason::LockedTables => "locked_tables",
             RouteReason::PrimaryOnly => "primary_only",
             RouteReason::TempTable => "temp_table",
             RouteReason::SessionCommand => "session_command",

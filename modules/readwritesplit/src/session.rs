@@ -138,6 +138,9 @@ pub(crate) struct RwSplitSession {
     db: Option<String>,
     /// The database the planned `USE` or COM_INIT_DB switches to, once it succeeds.
     switching_db: Option<String>,
+    /// `LOCK TABLES` ran and no `UNLOCK TABLES` or transaction start has released the locks:
+    /// the session reads only what it locked, on the primary.
+    tables_locked: bool,
     temp_tables: Vec<TableName>,
     /// Text prepared statements by name (names ignore ASCII case).
     text_prepared: Vec<(Vec<u8>, Arc<Prepared>)>,
@@ -174,6 +177,7 @@ impl RwSplitSession {
             may_write: false,
             db,
             switching_db: None,
+            tables_locked: false,
             temp_tables: Vec::new(),
             text_prepared: Vec::new(),
             binary_prepared: HashMap::new(),
@@ -313,6 +317,7 @@ impl RouterSession for RwSplitSession {
         self.trx = Trx::None;
         self.autocommit = true;
         self.sql_mode = SqlMode::default();
+        self.tables_locked = false;
         self.pinned = Pinned::Nothing;
         self.pending_prepare = None;
         self.temp_tables.clear();
@@ -361,6 +366,8 @@ impl RwSplitSession {
             StatementKind::Set => self.follow_sql_mode(sql),
             StatementKind::Use => self.switching_db = use_target(sql),
             StatementKind::Drop => self.dropping_database(sql),
+            StatementKind::Lock => self.tables_locked = true,
+            StatementKind::Unlock => self.tables_locked = false,
             StatementKind::Prepare => self.text_prepare(sql),
             StatementKind::Deallocate => {
                 if let Some(name) = statement_name(sql) {
@@ -499,6 +506,13 @@ impl RwSplitSession {
             && !f.intersects(Flags::BEGIN_TRX | Flags::COMMIT | Flags::ROLLBACK);
         if let Some(plan) = self.in_transaction(f, primary, servers) {
             return plan;
+        }
+        if f.contains(Flags::BEGIN_TRX) {
+            // A transaction's start releases the table locks.
+            self.tables_locked = false;
+        }
+        if self.tables_locked && !matches!(c.kind, StatementKind::Lock | StatementKind::Unlock) {
+            return self.on_primary(primary, RouteReason::LockedTables);
         }
         if f.contains(Flags::BEGIN_TRX) {
             if f.contains(Flags::BEGIN_READ_ONLY_TRX) && self.autocommit {

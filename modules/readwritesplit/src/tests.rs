@@ -1293,3 +1293,22 @@ fn dropping_the_default_database_keeps_the_session_on_the_primary() {
     f.run("DROP SCHEMA IF EXISTS shop", AUTOCOMMIT);
     assert_eq!(f.route("SELECT 1").0, "db1");
 }
+
+#[test]
+fn locked_tables_keep_reads_on_the_primary() {
+    let mut f = Fixture::default();
+    f.run("LOCK TABLES t1 READ", AUTOCOMMIT);
+    assert_eq!(
+        f.route("SELECT * FROM v1"),
+        ("db1".into(), RouteReason::LockedTables)
+    );
+    f.reply(&name("db1"), AUTOCOMMIT);
+    f.run("UNLOCK TABLES", AUTOCOMMIT);
+    assert_ne!(f.route("SELECT * FROM v1").0, "db1");
+    f.reply(&name("db2"), AUTOCOMMIT);
+    // A transaction's start releases the locks too.
+    f.run("LOCK TABLE t1 WRITE", AUTOCOMMIT);
+    f.run("BEGIN", IN_TRX);
+    f.run("COMMIT", AUTOCOMMIT);
+    assert_ne!(f.route("SELECT * FROM v1").0, "db1");
+}
