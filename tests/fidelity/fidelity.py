@@ -8,7 +8,7 @@ through a router is a defect, unless differences.txt lists it with the reason. E
 timeout: a hang is a failure, never a stuck suite.
 
 Usage (normally through run.sh, which starts the sandbox and the proxy):
-  fidelity.py --ports direct=3317,readconnroute=4106,readwritesplit=4107 [--all] [--modes text,ps]
+  fidelity.py --ports direct=3317,readconnroute=4116,readwritesplit=4117 [--all] [--modes text,ps]
               [--only PATTERN] [--list]
 """
 

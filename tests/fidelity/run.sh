@@ -9,7 +9,7 @@
 #   other arguments go to fidelity.py (--only GLOB, --modes text|ps, --summary FILE)
 #
 # It runs its own sandbox (a primary and two replicas with mysql-test-run's server defaults, on
-# ports 3317-3319, data under .sandbox-fidelity/) and its own proxy (listeners 4106 and 4107),
+# ports 3317-3319, data under .sandbox-fidelity/) and its own proxy (listeners 4116 and 4117),
 # both left running for the next run; FIDELITY_DOWN=1 stops them at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -19,7 +19,8 @@ export SANDBOX_PROFILE=fidelity SANDBOX_DIR="$REPO/.sandbox-fidelity" SANDBOX_PO
 export SANDBOX_VARDIR="$SANDBOX_DIR/var"
 BIN="${SWITCHYARD_BIN:-$REPO/target/debug/switchyard}"
 PROXY_DIR="$SANDBOX_DIR/proxy"
-RCR_PORT=4106 RWS_PORT=4107
+# Not the ports benches/sysbench.sh uses (4106-4109): both may run on one machine.
+RCR_PORT=4116 RWS_PORT=4117
 
 log() { printf '[fidelity] %s\n' "$*"; }
 
