@@ -11,6 +11,7 @@ Environment:
 """
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -49,9 +50,18 @@ MONITOR_YAML = """monitors:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port nothing holds, below the kernel's ephemeral range (32768 and up): a port the
+    kernel hands out as free is also where the tests' outgoing connections take their local
+    ports, and one of them can take it before the proxy binds it."""
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def port_accepts(port: int, host: str = HOST) -> bool:
