@@ -29,6 +29,7 @@ use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
 use switchyard_protocol::packets::{errors::*, write_err, write_ok};
 use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::thread_ids::RowFormat;
 use switchyard_protocol::ProtocolError;
 use thiserror::Error;
 use tokio::net::TcpStream;
@@ -209,6 +210,9 @@ struct Session {
     gtid: Option<String>,
     /// `gtid` was updated by the reply being relayed.
     gtid_fresh: bool,
+    /// The reply of the current command may hold connection ids, to rewrite to the proxy's;
+    /// its rows are in this format.
+    thread_ids: Option<RowFormat>,
     /// Rewritten packets are built here, to reuse one allocation.
     scratch: BytesMut,
     /// The status flags of the last reply the client got.
@@ -256,6 +260,7 @@ impl Session {
             credentials,
             peer,
             prepared: Prepared::default(),
+            thread_ids: None,
             scratch: BytesMut::new(),
             status: 0,
             reply_seq: 1,
@@ -458,6 +463,24 @@ impl Session {
                 .await?;
             return Ok(true);
         };
+        let statement = match cmd {
+            Command::StmtExecute { stmt_id, .. } => self
+                .prepared
+                .resolve(stmt_id)
+                .and_then(|id| self.prepared.get(id)),
+            _ => None,
+        };
+        let kill = statement.and_then(|s| s.kill);
+        self.thread_ids = match cmd {
+            Command::Query(sql) => switchyard_sql::reads_thread_ids(sql).then_some(RowFormat::Text),
+            _ => statement
+                .filter(|s| s.reads_thread_ids)
+                .map(|_| RowFormat::Binary),
+        };
+        if let Some(k) = kill {
+            self.kill(k).await?;
+            return Ok(true);
+        }
         match cmd {
             Command::Quit => return Ok(false),
             Command::ChangeUser(body) => self.change_user(body).await?,
@@ -481,11 +504,12 @@ impl Session {
                     self.switched_db(db);
                 }
                 kill::Parsed::Kill(k) => self.kill(k).await?,
-                kill::Parsed::Unsupported => {
-                    let msg = "Switchyard translates KILL only as a statement of its own \
-                               with a literal connection id: KILL [CONNECTION|QUERY] <id>";
-                    self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await?;
-                }
+                kill::Parsed::Unsupported => self.unsupported_kill().await?,
+            },
+            Command::StmtPrepare(sql) => match kill::parse(sql) {
+                kill::Parsed::Other => self.forward(packet, cmd).await?,
+                kill::Parsed::Kill(k) => self.prepare_kill(packet, k).await?,
+                kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtSendLongData { .. }
             | Command::StmtClose { .. }
@@ -494,6 +518,12 @@ impl Session {
             _ => self.forward(packet, cmd).await?,
         }
         Ok(true)
+    }
+
+    async fn unsupported_kill(&mut self) -> Result<(), SessionError> {
+        let msg = "Switchyard translates KILL only as a statement of its own with a literal \
+                   connection id: KILL [CONNECTION|QUERY] <id>";
+        self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await
     }
 
     /// The command just forwarded switched the default database to `db`, if it succeeded.

@@ -30,6 +30,10 @@ pub struct Statement {
     pub last_server: Option<ServerName>,
     /// Long data was sent to this backend since the last execute: only it can run it.
     pub long_data: Option<ServerName>,
+    /// Its results may hold connection ids to rewrite.
+    pub reads_thread_ids: bool,
+    /// A KILL, which the proxy runs itself at each execute; then no backend has it.
+    pub kill: Option<super::kill::Kill>,
 }
 
 impl Statement {
@@ -70,9 +74,12 @@ impl Prepared {
                 break;
             }
         }
+        let reads_thread_ids = switchyard_sql::reads_thread_ids(&prepare[1..]);
         self.statements.insert(
             self.last_id,
             Statement {
+                reads_thread_ids,
+                kill: None,
                 prepare,
                 params: 0,
                 types: None,

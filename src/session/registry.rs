@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
-use switchyard_api::Server;
+use switchyard_api::{Server, ServerName};
 
 /// What `KILL <id>` and the admin API need to know of a session.
 #[derive(Debug, Clone)]
@@ -85,6 +85,18 @@ impl SessionRegistry {
         let mut all: Vec<_> = self.lock().iter().map(|(id, e)| (*id, e.clone())).collect();
         all.sort_by_key(|(id, _)| *id);
         all
+    }
+
+    /// The thread ids sessions have on `server`, each with the id of its session.
+    pub fn threads_on(&self, server: &ServerName) -> HashMap<u64, u64> {
+        let sessions = self.lock();
+        let threads = sessions.iter().flat_map(|(id, e)| {
+            e.backends
+                .iter()
+                .filter(|(s, _)| &s.name == server)
+                .map(|(_, thread)| (u64::from(*thread), u64::from(*id)))
+        });
+        threads.collect()
     }
 
     /// How many sessions are live.

@@ -10,6 +10,7 @@ use switchyard_protocol::conn::PacketIo;
 use switchyard_protocol::packets::{errors::*, write_err};
 use switchyard_protocol::reply::{Progress, ReplySummary, ReplyTracker};
 use switchyard_protocol::session_track::{tracked_variable, untrack_ok};
+use switchyard_protocol::thread_ids::IdRewrite;
 use switchyard_protocol::Command;
 use switchyard_protocol::ProtocolError;
 use tokio::net::TcpStream;
@@ -59,9 +60,17 @@ impl Session {
             gtid,
             gtid_fresh,
             chain,
+            thread_ids,
+            registry,
+            id,
             ..
         } = self;
         let backend = &mut backends[index];
+        let mut ids = thread_ids.map(|format| {
+            let sessions = registry.threads_on(&backend.server.name);
+            let own = (u64::from(backend.info.connection_id), u64::from(*id));
+            IdRewrite::new(format, sessions, own)
+        });
         let watch_ok = untrack || gtid.is_some();
         let mut sent = false;
         let mut last_seq = 0u8;
@@ -98,6 +107,9 @@ impl Session {
                         buf[start + 1..start + 5].copy_from_slice(&id.to_le_bytes());
                     }
                 }
+                // A packet rewritten into `scratch` goes to the client in place of the
+                // server's, after what came before it.
+                let mut replaced = false;
                 if watch_ok && tracker.last_was_ok() {
                     let payload = &buf[start..end];
                     if let Some(gtid) = gtid.as_mut() {
@@ -108,22 +120,26 @@ impl Session {
                         }
                     }
                     scratch.clear();
-                    if untrack && untrack_ok(payload, scratch) {
-                        // The client did not ask for session tracking: it gets the OK in the
-                        // format it expects, after what came before it.
-                        if consumed > 0 {
-                            let bytes = buf.split_to(consumed);
-                            client.write_framed(&bytes).await?;
-                        }
-                        buf.advance(HEADER_LEN + len);
-                        client.queue(seq, scratch);
-                        sent = true;
-                        consumed = 0;
-                        if progress != Progress::More {
-                            break;
-                        }
-                        continue;
+                    // The client did not ask for session tracking: it gets the OK in the
+                    // format it expects.
+                    replaced = untrack && untrack_ok(payload, scratch);
+                }
+                if let Some(ids) = ids.as_mut() {
+                    replaced |= ids.on_packet(tracker.last_kind(), &mut buf[start..end], scratch);
+                }
+                if replaced {
+                    if consumed > 0 {
+                        let bytes = buf.split_to(consumed);
+                        client.write_framed(&bytes).await?;
                     }
+                    buf.advance(HEADER_LEN + len);
+                    client.queue(seq, scratch);
+                    sent = true;
+                    consumed = 0;
+                    if progress != Progress::More {
+                        break;
+                    }
+                    continue;
                 }
                 consumed = end;
                 if progress != Progress::More {

@@ -1,5 +1,5 @@
-//! Commands the session answers with its own logic rather than a router's plan: KILL,
-//! COM_CHANGE_USER and COM_RESET_CONNECTION.
+//! Commands the session answers with its own logic rather than a router's plan: KILL (as a
+//! query or a prepared statement), COM_CHANGE_USER and COM_RESET_CONNECTION.
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::RouteTarget;
@@ -89,6 +89,25 @@ impl Session {
                 &format!("KILL failed: {e}"),
             ),
         }
+        self.client.flush().await?;
+        Ok(())
+    }
+
+    /// COM_STMT_PREPARE of a KILL: answered by the proxy, which runs the KILL at each execute.
+    /// Sent on, the id would name some backend's thread rather than the session it names.
+    pub(super) async fn prepare_kill(
+        &mut self,
+        packet: &Packet,
+        k: kill::Kill,
+    ) -> Result<(), SessionError> {
+        let id = self.prepared.add(Bytes::copy_from_slice(&packet.payload));
+        if let Some(stmt) = self.prepared.get_mut(id) {
+            stmt.kill = Some(k);
+        }
+        // PREPARE_OK with no columns and no parameters: nothing follows it.
+        let mut ok = [0u8; 12];
+        ok[1..5].copy_from_slice(&id.to_le_bytes());
+        self.client.queue(self.reply_seq, &ok);
         self.client.flush().await?;
         Ok(())
     }

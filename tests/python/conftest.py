@@ -196,6 +196,20 @@ def admin_health(admin_port):
         return None, None
 
 
+# The backend's own thread id of a connection through the proxy. The proxy rewrites integer
+# CONNECTION_ID() results (and PROCESSLIST ids) to its own connection ids, which clients see;
+# as a string, the value comes back as the server said it.
+BACKEND_THREAD_ID = "CAST(CONNECTION_ID() AS CHAR)"
+
+
+def backend_thread_id(conn):
+    """The backend thread id of `conn`'s current backend, and that server's port."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {BACKEND_THREAD_ID}, @@port")
+        thread, port = cur.fetchone()
+        return int(thread), port
+
+
 def direct(port=PRIMARY_PORT, user=APP_USER, password=APP_PASSWORD, **kw):
     """A PyMySQL connection straight to one backend (3307 primary, 3308/3309 replicas)."""
     kw.setdefault("connect_timeout", 10)

@@ -10,14 +10,16 @@ the suite itself is tests/fidelity), each end to end with real clients, through 
   a stored function, a trigger) are read where they were assigned;
 - a server that ends the connection (COMMIT RELEASE, wait_timeout) ends the client's, with no
   error of the proxy's own making;
-- reads between LOCK TABLES and UNLOCK TABLES run on the primary, where the locks are."""
+- reads between LOCK TABLES and UNLOCK TABLES run on the primary, where the locks are;
+- the connection ids a client sees (handshake, CONNECTION_ID(), PROCESSLIST) are the proxy's,
+  which KILL takes, in text and binary protocol."""
 
 import time
 
 import pymysql
 import pytest
 
-from conftest import primary_exec, unique, wait_replicated
+from conftest import BACKEND_THREAD_ID, direct, primary_exec, unique, wait_replicated
 from rws_util import one
 
 
@@ -234,4 +236,83 @@ def test_server_closing_the_connection_closes_the_clients(both, router, closer):
         for sql in statements:
             cur.execute(sql)
     time.sleep(settle)
+    assert_gone(c, router)
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_processlist_shows_the_ids_clients_know(proxy, rws_proxy, router):
+    # PyMySQL's own test suite (test_issues.py, test_issue_36), as it is written there.
+    killer, conn = (connections(proxy, rws_proxy)[router] for _ in range(2))
+    try:
+        c = conn.cursor()
+        c.execute("show processlist")
+        kill_id = None
+        for row in c.fetchall():
+            if row[7] == "show processlist":
+                kill_id = row[0]
+                break
+        assert kill_id == conn.thread_id()
+        killer.kill(kill_id)
+        with pytest.raises(Exception):
+            c.execute("show tables")
+        conn.close()
+        time.sleep(0.1)
+        with killer.cursor() as k:
+            k.execute("show processlist")
+            assert kill_id not in [row[0] for row in k.fetchall()]
+    finally:
+        killer.close()
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_connection_id_and_information_schema_agree_with_the_handshake(proxy, rws_proxy, router):
+    a, b = (connections(proxy, rws_proxy)[router] for _ in range(2))
+    try:
+        with a.cursor() as cur:
+            cur.execute("SELECT CONNECTION_ID(), CONNECTION_ID() AS cid")
+            assert cur.fetchone() == (a.thread_id(), a.thread_id())
+            cur.execute("SELECT ID, CONNECTION_ID() FROM information_schema.PROCESSLIST "
+                        "WHERE ID = CONNECTION_ID()")
+            assert cur.fetchall() == ((a.thread_id(), a.thread_id()),)
+        # the id a client reads for another session (both have a thread on the primary) is
+        # the one KILL takes
+        with a.cursor() as cur:
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' "
+                        "/* switchyard: route=primary */")
+            ids = [r[0] for r in cur.fetchall()]
+            assert a.thread_id() in ids and b.thread_id() in ids, (ids, a.thread_id(), b.thread_id())
+            cur.execute(f"KILL {b.thread_id()}")
+        assert_gone(b, router)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_binary_protocol_connection_id_and_prepared_kill(rws_proxy):
+    raw, victim = rws_proxy.raw("rws"), rws_proxy.raw("rws")
+    try:
+        stmt = raw.stmt_prepare("SELECT CONNECTION_ID()")
+        result = raw.stmt_execute(stmt)
+        assert result[0][0] == "rows", result
+        assert result[0][2] == [(raw.handshake.connection_id,)], result
+        # KILL as a prepared statement (mysqltest --ps-protocol, server-side prepare in drivers)
+        kill = raw.stmt_prepare(f"KILL {victim.handshake.connection_id}")
+        assert raw.stmt_execute(kill)[0][0] == "ok"
+        with pytest.raises(Exception):
+            victim.query("SELECT 1")
+    finally:
+        raw.close()
+        victim.close()
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_kill_of_the_backend_thread_closes_the_clients(both, router):
+    # Someone on the server kills the thread the session's primary connection runs on.
+    c = both[router]
+    with c.cursor() as cur:
+        cur.execute(f"SELECT {BACKEND_THREAD_ID}, @@port /* switchyard: route=primary */")
+        thread, port = cur.fetchone()
+    with direct(port) as d, d.cursor() as cur:
+        cur.execute(f"KILL {int(thread)}")
+    time.sleep(0.3)
     assert_gone(c, router)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pymysql
 import pytest
 
-from conftest import direct
+from conftest import backend_thread_id, direct
 
 
 class Sleeper(threading.Thread):
@@ -67,7 +67,7 @@ def sleeping(a, b, seconds=30):
     is stopped on its backend, and `a` and `b` are closed."""
     s = a_backend = port = None
     try:
-        a_backend, port = backend_info(a)
+        a_backend, port = backend_thread_id(a)
         s = Sleeper(a, seconds)
         s.start()
         wait_until_sleeping(a_backend, port)
@@ -76,12 +76,6 @@ def sleeping(a, b, seconds=30):
         abort(s, a_backend, port)
         a.close()
         b.close()
-
-
-def backend_info(conn):
-    with conn.cursor() as cur:
-        cur.execute("SELECT CONNECTION_ID(), @@port")
-        return cur.fetchone()
 
 
 def test_kill_query_from_second_connection(proxy):
@@ -108,7 +102,7 @@ def test_kill_query_interrupts_long_query_with_1317(proxy):
     a, b = proxy.rw(read_timeout=60, database="test"), proxy.rw()
     s = a_backend = port = None
     try:
-        a_backend, port = backend_info(a)
+        a_backend, port = backend_thread_id(a)
         result = {}
 
         def run():
@@ -238,7 +232,7 @@ def test_kill_does_not_hit_unrelated_backend_thread(proxy, how):
     d = direct(read_timeout=40)
     s = victim_id = None
     try:
-        victim_id, _ = backend_info(d)
+        victim_id, _ = backend_thread_id(d)
         with proxy.rw() as probe:
             if probe.thread_id() >= victim_id:
                 pytest.skip("proxy ids reached the backend's thread ids; cannot tell them apart")

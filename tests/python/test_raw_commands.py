@@ -9,7 +9,7 @@ import time
 import pytest
 
 import rawmysql as R
-from conftest import HOST, direct
+from conftest import BACKEND_THREAD_ID, HOST, direct
 
 
 def login(proxy, user="app", password="app", db="test", caps=R.DEFAULT_CAPS, port=None):
@@ -116,7 +116,7 @@ def test_com_set_option_multi_statements(proxy):
 def test_com_reset_connection(proxy):
     c = login(proxy)
     try:
-        backend_before = c.scalar("SELECT CONNECTION_ID()")
+        backend_before = c.scalar(f"SELECT {BACKEND_THREAD_ID}")
         c.query("SET @x = 5")
         c.query("CREATE TEMPORARY TABLE rc_tmp (a INT)")
         c.query("SET SESSION sql_mode = 'ANSI'")
@@ -129,7 +129,7 @@ def test_com_reset_connection(proxy):
         assert e.value.code == 1146
         assert c.scalar("SELECT @@sql_mode") != "ANSI"
         # same backend session, reset (not a new connection)
-        assert c.scalar("SELECT CONNECTION_ID()") == backend_before
+        assert c.scalar(f"SELECT {BACKEND_THREAD_ID}") == backend_before
     finally:
         c.close()
 
@@ -291,7 +291,7 @@ def test_kill_after_change_user_reaches_new_backend(proxy):
     a = login(proxy)
     try:
         change_user(a, "app", "app", "test")
-        backend = int(a.scalar("SELECT CONNECTION_ID()"))
+        backend = int(a.scalar(f"SELECT {BACKEND_THREAD_ID}"))
         res = {}
 
         def run():

@@ -7,7 +7,7 @@ import time
 import pymysql
 import pytest
 
-from conftest import unique, wait_replicated
+from conftest import BACKEND_THREAD_ID, unique, wait_replicated
 
 
 def server_id(conn):
@@ -73,10 +73,10 @@ def test_session_stays_on_one_backend(proxy):
         for _ in range(20):
             assert server_id(c) == first
         with c.cursor() as cur:
-            cur.execute("SELECT CONNECTION_ID()")
+            cur.execute(f"SELECT {BACKEND_THREAD_ID}")
             cid = cur.fetchone()[0]
             for _ in range(5):
-                cur.execute("SELECT CONNECTION_ID()")
+                cur.execute(f"SELECT {BACKEND_THREAD_ID}")
                 assert cur.fetchone()[0] == cid
 
 

@@ -13,7 +13,7 @@ import threading
 import pymysql
 import pytest
 
-from conftest import direct, primary_exec, unique, wait_replicated
+from conftest import BACKEND_THREAD_ID, direct, primary_exec, unique, wait_replicated
 from rws_util import (ON_PRIMARY, REPLICA_IDS, Counters, RwsTable, assert_on_primary, one, routed,
                       routed_error, rows, server_id)
 
@@ -253,7 +253,7 @@ def test_read_only_transaction_stays_on_one_replica(rws_proxy, tables):
                 cur.execute("START TRANSACTION READ ONLY")
                 results = []
                 for _ in range(8):
-                    cur.execute("SELECT @@server_id, CONNECTION_ID()")
+                    cur.execute(f"SELECT @@server_id, {BACKEND_THREAD_ID}")
                     results.append(cur.fetchone())
                     cur.execute(f"SELECT COUNT(*), @@server_id FROM {t}")
                     cnt, sid = cur.fetchone()

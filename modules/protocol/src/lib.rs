@@ -10,6 +10,7 @@
 //! - [`reply`]: a tracker that follows a server's reply packet by packet and summarises it;
 //! - [`session_track`]: session state changes in OK packets (tracked variables such as
 //!   `last_gtid`), and OK packets rewritten for clients that do not track them;
+//! - [`thread_ids`]: connection ids in result sets, rewritten to the ids clients know;
 //! - [`conn`]: packet streams over sockets and the client side towards backends.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod packets;
 pub mod reply;
 pub mod session_track;
 pub mod stmt;
+pub mod thread_ids;
 pub mod wire;
 
 pub use command::Command;

@@ -24,6 +24,19 @@ pub enum Progress {
     LocalInfile,
 }
 
+/// What the frame just fed was, for those who look into result sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketKind {
+    /// The column count that starts a result set.
+    ColumnCount,
+    /// A column definition of a result set.
+    ColumnDef,
+    /// A row of a result set (text or binary), in one frame.
+    Row,
+    /// Anything else, or a frame of a packet that spans several.
+    Other,
+}
+
 /// The error a reply carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyError {
@@ -96,6 +109,7 @@ pub struct ReplyTracker {
     continuation: bool,
     /// The last packet was an OK packet (also one ending a result set).
     ok: bool,
+    kind: PacketKind,
     summary: ReplySummary,
 }
 
@@ -109,6 +123,7 @@ impl ReplyTracker {
             cursor: false,
             continuation: false,
             ok: false,
+            kind: PacketKind::Other,
             summary: ReplySummary::default(),
         }
     }
@@ -149,6 +164,11 @@ impl ReplyTracker {
         self.ok
     }
 
+    /// What the frame just fed was.
+    pub fn last_kind(&self) -> PacketKind {
+        self.kind
+    }
+
     pub fn is_done(&self) -> bool {
         self.state == State::Done && !self.continuation
     }
@@ -165,8 +185,12 @@ impl ReplyTracker {
         self.summary.bytes += payload.len() as u64 + 4;
         let continued = std::mem::replace(&mut self.continuation, payload.len() == MAX_FRAME);
         self.ok = false;
+        self.kind = PacketKind::Other;
         if !continued {
             self.on_packet(payload)?;
+            if self.continuation {
+                self.kind = PacketKind::Other;
+            }
         }
         Ok(match self.state {
             _ if self.continuation => Progress::More,
@@ -200,9 +224,11 @@ impl ReplyTracker {
                         return Err(ProtocolError::Malformed("result set with no columns"));
                     }
                     self.state = State::Columns(n);
+                    self.kind = PacketKind::ColumnCount;
                 }
             },
             State::Columns(n) => {
+                self.kind = PacketKind::ColumnDef;
                 self.state = match (n - 1, self.deprecate_eof) {
                     (0, false) => State::ColumnsEof,
                     (0, true) => State::Rows,
@@ -229,6 +255,7 @@ impl ReplyTracker {
                     self.end_of_result(p)?;
                 } else {
                     self.summary.rows += 1;
+                    self.kind = PacketKind::Row;
                 }
             }
             State::PrepareOk => {

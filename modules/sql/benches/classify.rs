@@ -2,7 +2,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-use switchyard_sql::classify;
+use switchyard_sql::{classify, reads_thread_ids};
 
 fn classify_benches(c: &mut Criterion) {
     let cases: [(&str, &[u8]); 6] = [
@@ -16,6 +16,12 @@ fn classify_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
     for (name, sql) in cases {
         g.bench_function(name, |b| b.iter(|| classify(black_box(sql))));
+    }
+    g.finish();
+    // Run by the session for every statement, with every router.
+    let mut g = c.benchmark_group("reads_thread_ids");
+    for (name, sql) in cases {
+        g.bench_function(name, |b| b.iter(|| reads_thread_ids(black_box(sql))));
     }
     g.finish();
 }

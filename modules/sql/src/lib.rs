@@ -15,6 +15,7 @@
 //!   call (which may write, [`Flags::STORED_FUNCTION`]) from a built-in one;
 //! - [`find_comment`]: the comments of a statement, where routing hints live;
 //! - [`mentions_table`]: whether a statement may touch one of the session's temporary tables;
+//! - [`reads_thread_ids`]: whether a statement reads connection ids, which the proxy rewrites;
 //! - [`prepared`]: names and source text of text-protocol `PREPARE`/`EXECUTE`/`DEALLOCATE`;
 //! - [`digest()`]: canonical text with literals as `?`, and a [`fingerprint`] of it, for the
 //!   audit feed.
@@ -49,6 +50,7 @@ pub mod digest;
 pub mod lexer;
 pub mod prepared;
 pub mod tables;
+pub mod thread_ids;
 
 pub use classify::{classify, classify_with_mode, Classification, Flags, StatementKind, TableName};
 pub use comments::{contains_ignore_case, find_comment, may_have_comment};
@@ -56,3 +58,4 @@ pub use digest::{digest, fingerprint};
 pub use lexer::{Lexer, SqlMode, Token, TokenKind};
 pub use prepared::{parse_prepare, statement_name, TextPrepare};
 pub use tables::mentions_table;
+pub use thread_ids::reads_thread_ids;
