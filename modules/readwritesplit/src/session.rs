@@ -82,6 +82,10 @@ enum Pinned {
     Nothing,
     /// User variables were assigned on the primary only: reads that use them go there.
     UserVars,
+    /// A stored program ran on the primary: it may have set user variables and session
+    /// system variables there (`SET @@sort_buffer_size = ...` in a function), so reads that
+    /// use either go there.
+    Variables,
     /// A session command could not run everywhere (a multi-statement `SET ...; SELECT ...`):
     /// the backends differ, so everything goes to the primary.
     Everything,
@@ -271,9 +275,13 @@ impl RouterSession for RwSplitSession {
 
     fn on_reply(&mut self, reply: &Reply<'_>) {
         let server = reply.server;
-        // `previous` is always open (a lost backend stops being `previous`), so only a change
-        // of server can open one.
-        if self.previous.as_ref() != Some(server) {
+        if self.pending_prepare.is_some() {
+            // A prepare runs everywhere and leaves what FOUND_ROWS() reads as it was: the
+            // statement before it stays the previous one.
+            self.mark_open(server);
+        } else if self.previous.as_ref() != Some(server) {
+            // `previous` is always open (a lost backend stops being `previous`), so only a
+            // change of server can open one.
             self.previous = Some(server.clone());
             self.mark_open(server);
         }
@@ -497,8 +505,14 @@ impl RwSplitSession {
         } else if f.intersects(assigns_unseen()) {
             // `SELECT ... INTO @x FOR UPDATE`, `UPDATE ... SET a = (@x := ...)`, and what the
             // proxy cannot see: a procedure's `SET @x` or its OUT parameter, a stored
-            // function's, a trigger's. Such values live on the primary only.
-            self.pinned = self.pinned.max(Pinned::UserVars);
+            // function's, a trigger's. Such values live on the primary only; a stored
+            // program may have set session system variables there too.
+            let pin = if f.intersects(Flags::CALL | Flags::STORED_FUNCTION) {
+                Pinned::Variables
+            } else {
+                Pinned::UserVars
+            };
+            self.pinned = self.pinned.max(pin);
         }
 
         self.may_write = (f.intersects(Flags::WRITE | Flags::CALL | Flags::STORED_FUNCTION)
@@ -541,11 +555,13 @@ impl RwSplitSession {
             return self.on_primary(primary, RouteReason::Write);
         }
         // With no primary, a replica's copy of the variables (what was broadcast) beats none.
-        if self.pinned == Pinned::Everything
-            || self.pinned == Pinned::UserVars
-                && f.contains(Flags::USES_USER_VAR)
-                && primary.is_some()
-        {
+        let pinned_vars = match self.pinned {
+            Pinned::Nothing => false,
+            Pinned::UserVars => f.contains(Flags::USES_USER_VAR),
+            Pinned::Variables => f.intersects(Flags::USES_USER_VAR | Flags::USES_SESSION_VAR),
+            Pinned::Everything => true,
+        };
+        if self.pinned == Pinned::Everything || pinned_vars && primary.is_some() {
             return self.on_primary(primary, RouteReason::PrimaryOnly);
         }
         if self.mentions_temp_table(sql) {

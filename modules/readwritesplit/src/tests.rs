@@ -488,6 +488,24 @@ fn user_variables_set_on_the_primary_only_keep_their_readers_there() {
 }
 
 #[test]
+fn session_variables_a_stored_program_may_have_set_are_read_on_the_primary() {
+    let mut f = Fixture::default();
+    // A write pins the user variables only (a trigger's `SET @x`).
+    assert_eq!(f.route("INSERT INTO t VALUES (1)").0, "db1");
+    assert!(is_replica(&f.route("SELECT @@sort_buffer_size").0));
+    assert_eq!(f.route("SELECT @x").0, "db1");
+    // A stored function may `SET @@sort_buffer_size` (MariaDB's main.ps_11bugs).
+    assert_eq!(f.route("SELECT f1(2)").0, "db1");
+    assert_eq!(
+        f.route("SELECT CONCAT(@@sort_buffer_size)"),
+        ("db1".into(), RouteReason::PrimaryOnly)
+    );
+    assert_eq!(f.route("SELECT @@session.sql_mode").0, "db1");
+    assert!(is_replica(&f.route("SELECT @@global.max_connections").0));
+    assert!(is_replica(&f.route("SELECT 1").0));
+}
+
+#[test]
 fn session_command_in_a_multi_statement_pins_the_session_to_the_primary() {
     let mut f = Fixture::default();
     assert_eq!(
@@ -592,6 +610,22 @@ fn text_prepared_statements_route_like_their_text() {
     f.route("CREATE TEMPORARY TABLE tmp (a INT)");
     f.route("PREPARE t FROM 'SELECT * FROM tmp'");
     assert_eq!(f.route("EXECUTE t"), ("db1".into(), RouteReason::TempTable));
+}
+
+#[test]
+fn found_rows_prepared_after_a_read_follows_the_read() {
+    // mysqltest --ps-protocol (MariaDB's main.select_found): the prepare of FOUND_ROWS()
+    // runs everywhere and answers from the primary; the read before it stays the previous.
+    let mut f = Fixture::default();
+    let replica = target(&f.run("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1", AUTOCOMMIT));
+    assert!(is_replica(&replica));
+    f.plan(Command::StmtPrepare(b"SELECT FOUND_ROWS()"));
+    f.reply_with(&name("db1"), AUTOCOMMIT, Some(3), None);
+    let p = f.plan(Command::StmtExecute {
+        stmt_id: 3,
+        flags: 0,
+    });
+    assert_eq!((target(&p), p.reason), (replica, RouteReason::Previous));
 }
 
 #[test]

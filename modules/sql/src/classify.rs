@@ -97,6 +97,9 @@ flags! {
     /// Calls a stored function or UDF (`f()`, `db.f()`: a name that is not built-in), which may
     /// change data: the statement belongs on the primary even if it is a `SELECT`.
     STORED_FUNCTION = 26;
+    /// Reads a session system variable (`@@x`, `@@session.x`; not `@@global.x`), which a
+    /// stored program may have set.
+    USES_SESSION_VAR = 27;
 }
 
 impl Flags {
@@ -578,7 +581,14 @@ impl<'a> Stmt<'a> {
                 });
             }
             TokenKind::SysVar => {
-                let name = sysvar_name(t.inner());
+                let inner = t.inner();
+                if !inner
+                    .get(..7)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"global."))
+                {
+                    self.set(Flags::USES_SESSION_VAR);
+                }
+                let name = sysvar_name(inner);
                 if name.eq_ignore_ascii_case(b"identity")
                     || name.eq_ignore_ascii_case(b"last_insert_id")
                 {
