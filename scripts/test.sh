@@ -54,9 +54,10 @@ fi
 
 # MariaDB's own regression tests, straight and through both routers (tests/fidelity; its own
 # sandbox on ports 3317-3319 with mysql-test-run's server defaults). The CI subset; --all is
-# the whole selection.
-step "fidelity suite (tests/fidelity/run.sh)"
-timeout 900 bash tests/fidelity/run.sh || FAILED+=("fidelity")
+# the whole selection. With --record, each test also runs through a recording relay, and the
+# reply tracker is checked against every reply the server sent (the tracker's property test).
+step "fidelity suite (tests/fidelity/run.sh --record target/fidelity-recordings)"
+timeout 900 bash tests/fidelity/run.sh --record "$PWD/target/fidelity-recordings" || FAILED+=("fidelity")
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     step "FAILED: ${FAILED[*]} ($((SECONDS - T0))s; sandbox left running)"

@@ -11,7 +11,9 @@ use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::conn;
 use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::reply::ReplyTracker;
-use switchyard_protocol::stmt::{execute_param_types, execute_with_types, set_command_stmt_id};
+use switchyard_protocol::stmt::{
+    execute_param_types, execute_with_types, set_command_stmt_id, LAST_PREPARED_STMT_ID,
+};
 use tracing::{debug, info};
 
 use super::relay::{self, RelayFail};
@@ -512,19 +514,18 @@ impl Session {
             }
             Some(_) => {}
             None => {
-                let entry = match execute {
-                    None => Some(Bytes::copy_from_slice(&packet.payload)),
-                    // A backend opened later replays the statement as a text query; one with
-                    // parameters cannot be (its values are not kept): it lives on the backends
-                    // open now.
-                    Some(id) => self
-                        .prepared
-                        .get(id)
-                        .filter(|s| s.params == 0)
-                        .map(|s| s.text_query()),
-                };
-                if let (Some(h), Some(entry)) = (self.history.as_mut(), entry) {
-                    h.record(entry, ok, dedup);
+                let stmt = execute.and_then(|id| self.prepared.get(id));
+                if let Some(h) = self.history.as_mut() {
+                    match stmt {
+                        None => h.record(Bytes::copy_from_slice(&packet.payload), ok, dedup),
+                        // A backend opened later replays the statement as a text query.
+                        Some(s) if s.params == 0 => h.record(s.text_query(), ok, dedup),
+                        Some(s) => {
+                            for (entry, entry_ok) in binary_replay(s, &packet.payload, ok) {
+                                h.record(entry, entry_ok, false);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -827,6 +828,30 @@ fn build_execute(
     }
     let backend_id = stmt.on(server).map_or(0, |b| b.id);
     set_command_stmt_id(scratch, backend_id);
+}
+
+/// How a backend opened later replays an execute with parameters (whose values only the
+/// execute carries): prepare the statement, execute the last prepared statement with the
+/// client's values and their types, close it. Not de-duplicated: an execute refers to the
+/// prepare before it.
+fn binary_replay(
+    stmt: &super::prepared::Statement,
+    payload: &[u8],
+    ok: bool,
+) -> [(Bytes, bool); 3] {
+    let mut execute = BytesMut::new();
+    let types = stmt.types.as_deref().unwrap_or_default();
+    if !execute_with_types(payload, stmt.params, types, &mut execute) {
+        execute.extend_from_slice(payload);
+    }
+    set_command_stmt_id(&mut execute, LAST_PREPARED_STMT_ID);
+    let mut close = BytesMut::from(&[COM_STMT_CLOSE][..]);
+    close.extend_from_slice(&LAST_PREPARED_STMT_ID.to_le_bytes());
+    [
+        (stmt.prepare.clone(), true),
+        (execute.freeze(), ok),
+        (close.freeze(), true),
+    ]
 }
 
 /// Copies a statement-bound command into `scratch` with the backend's statement id.

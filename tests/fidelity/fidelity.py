@@ -8,8 +8,8 @@ through a router is a defect, unless differences.txt lists it with the reason. E
 timeout: a hang is a failure, never a stuck suite.
 
 Usage (normally through run.sh, which starts the sandbox and the proxy):
-  fidelity.py --ports direct=3317,readconnroute=4116,readwritesplit=4117 [--all] [--modes text,ps]
-              [--only PATTERN] [--list]
+  fidelity.py --ports direct=3317,readconnroute=4116,readwritesplit=4117[,recorded=4118] [--all]
+              [--modes text,ps] [--only PATTERN] [--list]
 """
 
 import argparse
@@ -204,6 +204,12 @@ def load_differences(path):
     return diffs
 
 
+# Where a test runs: straight against the primary, through each router, and (with a
+# `recorded` port) through record.py's relay, which keeps the server's bytes for the reply
+# tracker's property test (modules/protocol/tests/recorded.rs).
+TARGETS = ["direct", "readconnroute", "readwritesplit", "recorded"]
+
+
 class Runner:
     def __init__(self, args):
         self.args = args
@@ -339,7 +345,7 @@ class Runner:
     def run(self, tests):
         diffs = load_differences(HERE / "differences.txt")
         modes = self.args.modes.split(",")
-        targets = [t for t in ("readconnroute", "readwritesplit") if t in self.ports]
+        targets = [t for t in TARGETS[1:] if t in self.ports]
         rows = []
         counts = {}
         failures = []
@@ -418,7 +424,7 @@ def main():
     print(f"\nfidelity: {len(rows)} executions in {time.monotonic() - t0:.0f} s")
     statuses = ["pass", "fail", "hang", "skip", "known"]
     print(f"  {'target':<15} {'mode':<5} " + " ".join(f"{s:>6}" for s in statuses))
-    for (target, mode), c in sorted(counts.items(), key=lambda kv: (["direct", "readconnroute", "readwritesplit"].index(kv[0][0]), kv[0][1])):
+    for (target, mode), c in sorted(counts.items(), key=lambda kv: (TARGETS.index(kv[0][0]), kv[0][1])):
         print(f"  {target:<15} {mode:<5} " + " ".join(f"{c.get(s, 0):>6}" for s in statuses))
     for test_id, target, mode, o in failures:
         print(f"\n---- {test_id} through {target} ({mode}): {o.status} after {o.seconds:.1f} s")
@@ -431,7 +437,8 @@ def main():
     proxied = [r for r in rows if r[1] != "direct"]
     bad = sum(1 for r in proxied if r[3] in ("fail", "hang", "skip"))
     good = sum(1 for r in proxied if r[3] in ("pass", "known"))
-    # The closing line CI reads: executions through the routers of tests that pass direct.
+    # The closing line CI reads: executions through the routers (and the recording relay) of
+    # tests that pass direct.
     print(f"\nfidelity: {good} passed, {bad} failed")
     return 1 if bad else 0
 

@@ -131,9 +131,15 @@ def test_binary_session_command_replayed_on_a_backend_opened_later(rws_proxy):
         stmt = raw.stmt_prepare("SET time_zone = '-02:00'")
         assert raw.stmt_execute(stmt)[0][0] == "ok"
         raw.stmt_close(stmt)
-        # replicas opened only now get it from the session history
+        # with parameters, whose values only the execute carries; the second execute sends
+        # no types, the replay must have them
+        stmt = raw.stmt_prepare("SET @ps_v = ?")
+        assert raw.stmt_execute(stmt, ["first"])[0][0] == "ok"
+        assert raw.stmt_execute(stmt, ["p"], send_types=False)[0][0] == "ok"
+        raw.stmt_close(stmt)
+        # replicas opened only now get both from the session history
         for sid in (2, 3):
-            assert session_state(raw, sid)[0] == "-02:00"
+            assert session_state(raw, sid)[:2] == ("-02:00", "p")
     finally:
         raw.close()
 
