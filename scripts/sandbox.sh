@@ -33,7 +33,8 @@
 #              SANDBOX_START_TIMEOUT (seconds, default 90),
 #              SANDBOX_PROFILE: 'fidelity' adds what MariaDB's own test suite expects of a server
 #              (tests/fidelity): mysql-test-run's server defaults (latin1, MyISAM, small buffers,
-#              secure_file_priv = SANDBOX_VARDIR, host names resolved so that 127.0.0.1 is
+#              secure_file_priv = SANDBOX_DIR, a copy of the test data (std_data) where
+#              mysql-test-run puts it, host names resolved so that 127.0.0.1 is
 #              'localhost') and root@localhost and root@127.0.0.1 without a password (the
 #              latter less READ_ONLY ADMIN; the former is also the sandbox's own admin account
 #              over the socket). Run it in a directory and on ports of its own.
@@ -41,6 +42,7 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SANDBOX_DIR="${SANDBOX_DIR:-$REPO_ROOT/.sandbox}"
+MTR_STD_DATA=/usr/share/mysql/mysql-test/std_data
 PORT_BASE="${SANDBOX_PORT_BASE:-3307}"
 START_TIMEOUT="${SANDBOX_START_TIMEOUT:-90}"
 PROFILE="${SANDBOX_PROFILE:-}"
@@ -247,7 +249,15 @@ collation_server=utf8mb4_general_ci
 local_infile=ON
 EOF
         if [[ "$PROFILE" == fidelity ]]; then
-            mkdir -p "${SANDBOX_VARDIR:-$d/tmp}"
+            local vardir="${SANDBOX_VARDIR:-$d/tmp}"
+            mkdir -p "$vardir"
+            # The test data where mysql-test-run puts it: tests load "../../std_data/..."
+            # (from the datadir) and "$MYSQLTEST_VARDIR/std_data/...". A copy, as
+            # mysql-test-run makes one, inside secure_file_priv.
+            if [[ -d "$MTR_STD_DATA" && ! -d "$SANDBOX_DIR/std_data" ]]; then
+                cp -r "$MTR_STD_DATA" "$SANDBOX_DIR/std_data.new" && mv "$SANDBOX_DIR/std_data.new" "$SANDBOX_DIR/std_data"
+            fi
+            [[ -e "$vardir/std_data" ]] || ln -s "$SANDBOX_DIR/std_data" "$vardir/std_data"
             # mysql-test-run's defaults (include/default_mysqld.cnf), which the .result files of
             # MariaDB's test suite were recorded with; later lines override the ones above.
             cat <<EOF
@@ -263,7 +273,7 @@ histogram_type=json_hb
 binlog_direct_non_transactional_updates=1
 plugin_maturity=unknown
 connect_timeout=60
-secure_file_priv=${SANDBOX_VARDIR:-$d/tmp}
+secure_file_priv=$SANDBOX_DIR
 max_allowed_packet=16M
 EOF
         fi

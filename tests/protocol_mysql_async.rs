@@ -1039,12 +1039,15 @@ async fn insert_ids_affected_rows_and_warnings_from_ok_packets() {
 // Connection ids and KILL
 // ---------------------------------------------------------------------------------------------
 
-/// The thread id of `conn`'s backend connection.
+/// The thread id of `conn`'s backend connection: as a string, since the proxy rewrites
+/// integer `CONNECTION_ID()` results to its own connection ids.
 async fn backend_id(conn: &mut Conn) -> u64 {
-    conn.query_first("SELECT CONNECTION_ID()")
+    let id: String = conn
+        .query_first("SELECT CAST(CONNECTION_ID() AS CHAR)")
         .await
         .unwrap()
-        .unwrap()
+        .unwrap();
+    id.parse().unwrap()
 }
 
 /// Waits until the primary's processlist shows thread `id` running a statement like `pattern`.
@@ -1088,6 +1091,10 @@ async fn connection_ids_are_the_proxys_own() {
         "the client sees the backend's id"
     );
     assert_ne!(thread_a, thread_b);
+    // CONNECTION_ID() says the client's id, in text and binary protocol.
+    let text: Option<u64> = a.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let binary: Option<u64> = a.exec_first("SELECT CONNECTION_ID()", ()).await.unwrap();
+    assert_eq!((text, binary), (Some(a.id().into()), Some(a.id().into())));
     // The backend thread really belongs to this client's account on the primary.
     let mut dir = direct().await;
     let user: Option<String> = dir

@@ -71,12 +71,12 @@ fn login_codes_have_reasons() {
     assert_eq!(login_reason(ER_BAD_DB), Some("unknown_database"));
     assert_eq!(login_reason(ER_DBACCESS_DENIED), Some("database_denied"));
     assert_eq!(login_reason(ER_HANDSHAKE), Some("bad_handshake"));
-    assert_eq!(login_reason(CR_CONN_HOST_ERROR), None);
+    assert_eq!(login_reason(ER_UNKNOWN_ERROR), None);
     assert_eq!(login_reason(ER_CONNECTION_KILLED), None);
 
     let svc = service("t-login");
     svc.login_refused(ER_ACCESS_DENIED);
-    svc.login_refused(CR_CONN_HOST_ERROR);
+    svc.login_refused(ER_UNKNOWN_ERROR);
     svc.login_broke_off(true);
     svc.refused_full();
     let failures = |r: &str| {

@@ -42,7 +42,7 @@ impl Session {
                     "Service '{}' has no server to connect to",
                     self.service.name
                 );
-                return Err(self.refuse(seq, 2003, "HY000", msg).await);
+                return Err(self.refuse(seq, ER_UNKNOWN_ERROR, "HY000", msg).await);
             }
         };
         match self.open(&server).await {
@@ -89,7 +89,7 @@ impl Session {
                     server.name, server.address
                 );
                 warn!(server = %server.name, error = %e, "cannot open a backend connection");
-                Err(self.refuse(seq, 2003, "HY000", msg).await)
+                Err(self.refuse(seq, ER_UNKNOWN_ERROR, "HY000", msg).await)
             }
         }
     }

@@ -338,6 +338,13 @@ impl Session {
 
     /// Ends the session with `e` as the client's last packet (sequence id `seq`:
     /// `reply_seq` in answer to a command, 0 when unsolicited).
+    /// The session ends because a backend connection broke: the client's connection closes
+    /// (after what it was sent), as a server's does; the reason goes to the log.
+    async fn gone(&mut self, e: RouteError) -> SessionError {
+        let _ = self.client.flush().await;
+        SessionError::BackendLost(printable(&e.message))
+    }
+
     async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
         if let Some(chain) = self.chain.as_mut() {
             chain.answered(e.code, e.sqlstate, &e.message);

@@ -7,7 +7,6 @@ use bytes::Buf;
 use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
 use switchyard_protocol::codec::{frame_header, HEADER_LEN};
 use switchyard_protocol::conn::PacketIo;
-use switchyard_protocol::packets::{errors::*, write_err};
 use switchyard_protocol::reply::{Progress, ReplySummary, ReplyTracker};
 use switchyard_protocol::session_track::{tracked_variable, untrack_ok};
 use switchyard_protocol::thread_ids::IdRewrite;
@@ -24,8 +23,10 @@ use crate::backend::Backend;
 pub(super) enum RelayFail {
     /// The backend failed before the client saw any of the reply.
     Unsent(String),
-    /// The backend failed mid-reply; the client got an error in place of the rest.
-    Lost(String),
+    /// The backend failed mid-reply, after part of it went to the client. The caller says
+    /// why in place of the rest (sequence id `seq`), unless the session ends with it: then the
+    /// client's connection closes, as a server's does when it fails mid-reply.
+    Lost { why: String, seq: u8 },
     /// The client side failed: the session ends.
     Session(SessionError),
 }
@@ -95,8 +96,10 @@ impl Session {
                         warn!(%server, error = %e, "the backend sent a reply the proxy cannot follow");
                         let bytes = buf.split_to(consumed);
                         client.write_framed(&bytes).await?;
-                        unreadable(client, last_seq).await?;
-                        return Err(RelayFail::Lost(e.to_string()));
+                        return Err(RelayFail::Lost {
+                            why: format!("unreadable reply: {e}"),
+                            seq: last_seq,
+                        });
                     }
                 };
                 if std::mem::take(&mut first) {
@@ -159,10 +162,12 @@ impl Session {
                     // error rather than a session that waits forever.
                     let server = backend.server.name.to_string();
                     warn!(%server, "the backend sent more than the reply the proxy followed");
-                    unreadable(client, last_seq.wrapping_add(1)).await?;
-                    return Err(RelayFail::Lost(format!(
-                        "server '{server}' sent more than the reply the proxy followed"
-                    )));
+                    return Err(RelayFail::Lost {
+                        why: format!(
+                            "server '{server}' sent more than the reply the proxy followed"
+                        ),
+                        seq: last_seq.wrapping_add(1),
+                    });
                 }
                 Progress::Done => {
                     client.flush().await?;
@@ -183,37 +188,15 @@ impl Session {
                                 "server '{server}' closed the connection"
                             )));
                         }
-                        let msg =
-                            format!("Lost connection to backend server '{server}' during query");
-                        write_err(
-                            client.write_buf(),
-                            last_seq.wrapping_add(1),
-                            CR_SERVER_LOST,
-                            "HY000",
-                            &msg,
-                        );
-                        client.flush().await?;
-                        return Err(RelayFail::Lost(format!(
-                            "server '{server}' closed the connection during a reply"
-                        )));
+                        return Err(RelayFail::Lost {
+                            why: format!("server '{server}' closed the connection during a reply"),
+                            seq: last_seq.wrapping_add(1),
+                        });
                     }
                 }
             }
         }
     }
-}
-
-/// Tells the client, in place of the rest of a reply the proxy cannot follow, that the backend
-/// connection is lost (sequence id `seq`).
-async fn unreadable(client: &mut PacketIo<TcpStream>, seq: u8) -> Result<(), ProtocolError> {
-    write_err(
-        client.write_buf(),
-        seq,
-        CR_SERVER_LOST,
-        "HY000",
-        "Lost connection to backend server during query: unreadable reply",
-    );
-    client.flush().await
 }
 
 /// Sends `payload` (command `cmd`) to `backend` and drops its reply: for the backends whose
@@ -296,7 +279,10 @@ async fn send_local_file(
         backend.io.queue(p.seq, &p.payload);
         if p.payload.is_empty() || backend.io.write_buf().len() > 64 * 1024 {
             if let Err(e) = backend.io.flush().await {
-                return Err(RelayFail::Lost(e.to_string()));
+                return Err(RelayFail::Lost {
+                    why: e.to_string(),
+                    seq: p.last_seq.wrapping_add(1),
+                });
             }
         }
         if p.payload.is_empty() {

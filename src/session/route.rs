@@ -10,6 +10,7 @@ use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::conn;
 use switchyard_protocol::packets::errors::*;
+use switchyard_protocol::packets::write_err;
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::stmt::{
     execute_param_types, execute_with_types, set_command_stmt_id, LAST_PREPARED_STMT_ID,
@@ -24,19 +25,31 @@ const READ_RETRIES: usize = 3;
 
 /// Why a command did not run to the end on its target.
 enum Failure {
-    /// The target failed before the client saw anything (`code` is the client error to report
-    /// if the command is not retried). The router has been told; `end` says whether the
-    /// session must end.
+    /// The target failed before the client saw anything (`code` is the error to report if the
+    /// command is not retried). The router has been told; `end` says whether the session must
+    /// end. With `gone`, the backend connection broke (the server closed it, or the network
+    /// failed): a session that ends with it closes the client's connection without an error
+    /// of the proxy's making, as the server's own connection would have closed.
     Unsent {
         why: String,
         code: u16,
         end: Option<RouteError>,
+        gone: bool,
     },
-    /// The target failed mid-reply; the client got an error.
+    /// The target failed mid-reply; the client got an error if the session goes on.
     Lost {
         end: Option<RouteError>,
     },
     Session(SessionError),
+}
+
+/// The SQLSTATE of an error the proxy answers with.
+fn sqlstate(code: u16) -> &'static str {
+    if code == ER_NET_READ_ERROR {
+        "08S01"
+    } else {
+        "HY000"
+    }
 }
 
 impl From<SessionError> for Failure {
@@ -87,9 +100,16 @@ impl Session {
     async fn report(&mut self, failure: Failure) -> Result<(), SessionError> {
         let end = match failure {
             Failure::Session(e) => return Err(e),
-            Failure::Unsent { why, code, end } => {
-                let msg = format!("Lost connection to backend server: {why}");
-                self.answer(code, "HY000", &msg).await?;
+            Failure::Unsent {
+                why,
+                code,
+                end,
+                gone,
+            } => {
+                if end.is_none() || !gone {
+                    let msg = format!("Lost connection to backend server: {why}");
+                    self.answer(code, sqlstate(code), &msg).await?;
+                }
                 end
             }
             // The client has its error already.
@@ -161,7 +181,7 @@ impl Session {
         };
         backend.io.queue(0, payload);
         if let Err(e) = backend.io.flush().await {
-            return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST));
+            return Err(self.unsent(index, e.to_string()));
         }
         let started = Instant::now();
         if self.tracker.start(&cmd) {
@@ -172,7 +192,7 @@ impl Session {
             stats.operation_finished();
             stats.record_response(elapsed.as_micros() as u64);
             if let Err(fail) = relayed {
-                return Err(self.relay_failure(index, fail));
+                return Err(self.relay_failure(index, fail).await);
             }
             self.count_reply(index, false, elapsed);
         }
@@ -235,21 +255,23 @@ impl Session {
                 let end = self.router.on_backend_closed(&server.name, &why);
                 Err(Failure::Unsent {
                     why: format!("cannot use server '{}': {why}", server.name),
-                    code: CR_CONN_HOST_ERROR,
+                    code: ER_UNKNOWN_ERROR,
                     end,
+                    gone: false,
                 })
             }
         }
     }
 
-    /// The backend at `index` failed before the client saw anything.
-    fn unsent(&mut self, index: usize, why: String, code: u16) -> Failure {
+    /// The connection to the backend at `index` broke before the client saw anything.
+    fn unsent(&mut self, index: usize, why: String) -> Failure {
         let name = self.backends[index].server.name.clone();
         let end = self.lose_backend(index, &why);
         Failure::Unsent {
             why: format!("server '{name}': {why}"),
-            code,
+            code: ER_NET_READ_ERROR,
             end,
+            gone: true,
         }
     }
 
@@ -299,8 +321,9 @@ impl Session {
         let Some(stmt) = self.prepared.get_mut(id) else {
             return Err(Failure::Unsent {
                 why: "the statement is gone".into(),
-                code: CR_CONN_HOST_ERROR,
+                code: ER_UNKNOWN_ERROR,
                 end: None,
+                gone: false,
             });
         };
         build_execute(&mut self.scratch, stmt, name, payload);
@@ -325,7 +348,7 @@ impl Session {
         let cmd = Command::StmtPrepare(&prepare[1..]);
         let summary = match relay::run_quietly(backend, &prepare, &cmd).await {
             Ok(summary) => summary,
-            Err(e) => return Err(self.unsent(index, e.to_string(), CR_SERVER_LOST)),
+            Err(e) => return Err(self.unsent(index, e.to_string())),
         };
         match summary.prepared {
             Some(p) => {
@@ -338,8 +361,9 @@ impl Session {
                     "server '{}' cannot prepare the statement",
                     self.backends[index].server.name
                 ),
-                code: CR_CONN_HOST_ERROR,
+                code: ER_UNKNOWN_ERROR,
                 end: None,
+                gone: false,
             }),
         }
     }
@@ -377,11 +401,13 @@ impl Session {
                     why: e.message.clone(),
                     code: e.code,
                     end: None,
+                    gone: false,
                 }),
                 RouteTarget::All { .. } => Err(Failure::Unsent {
                     why: "no server to run it on".into(),
-                    code: CR_CONN_HOST_ERROR,
+                    code: ER_UNKNOWN_ERROR,
                     end: None,
+                    gone: false,
                 }),
             };
             if let Err(failure) = opened {
@@ -425,11 +451,11 @@ impl Session {
             }
         }
         if let Some(e) = self.drop_failed(failed) {
-            return Err(self.end(self.reply_seq, e).await);
+            return Err(self.gone(e).await);
         }
         if self.backends.is_empty() {
             let msg = "Lost connection to backend server: every backend failed";
-            return self.answer(CR_SERVER_LOST, "HY000", msg).await;
+            return self.answer(ER_NET_READ_ERROR, "08S01", msg).await;
         }
         let chosen = self.reply_backend();
         let has_reply = self.tracker.start(&cmd);
@@ -437,24 +463,25 @@ impl Session {
             match self.relay(chosen, prepared_id).await {
                 Ok(()) => {}
                 Err(RelayFail::Session(e)) => return Err(e),
-                Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
+                Err(fail @ (RelayFail::Unsent(_) | RelayFail::Lost { .. })) => {
+                    let (why, seq) = match fail {
+                        RelayFail::Lost { why, seq } => (why, seq),
+                        RelayFail::Unsent(why) => (why, self.reply_seq),
+                        RelayFail::Session(_) => unreachable!("matched above"),
+                    };
                     if let Some(e) = self.lose_backend(chosen, &why) {
-                        return Err(self.end(self.reply_seq, e).await);
+                        return Err(self.gone(e).await);
                     }
                     // The command ran, or not, on the others: the session state is unknown.
                     let msg = format!(
                         "Lost connection to backend server during a session command: {why}"
                     );
-                    return Err(self
-                        .end(
-                            self.reply_seq,
-                            RouteError {
-                                code: CR_SERVER_LOST,
-                                sqlstate: "HY000",
-                                message: msg,
-                            },
-                        )
-                        .await);
+                    let e = RouteError {
+                        code: ER_NET_READ_ERROR,
+                        sqlstate: "08S01",
+                        message: msg,
+                    };
+                    return Err(self.end(seq, e).await);
                 }
             }
         }
@@ -751,7 +778,7 @@ impl Session {
                 Ok(())
             }
             Err(fail) => {
-                let failure = self.relay_failure(index, fail);
+                let failure = self.relay_failure(index, fail).await;
                 self.report(failure).await
             }
         }
@@ -759,16 +786,28 @@ impl Session {
 
     /// What a failed relay from the backend at `index` means for the command; the backend is
     /// dropped unless the client side failed.
-    fn relay_failure(&mut self, index: usize, fail: RelayFail) -> Failure {
+    async fn relay_failure(&mut self, index: usize, fail: RelayFail) -> Failure {
         match fail {
             RelayFail::Session(e) => Failure::Session(e),
-            RelayFail::Unsent(why) => self.unsent(index, why, CR_SERVER_LOST),
-            RelayFail::Lost(why) => {
-                // The relay told the client (CR_SERVER_LOST, HY000).
-                self.metrics.answered("HY000");
-                Failure::Lost {
-                    end: self.lose_backend(index, &why),
+            RelayFail::Unsent(why) => self.unsent(index, why),
+            RelayFail::Lost { why, seq } => {
+                let end = self.lose_backend(index, &why);
+                if end.is_none() {
+                    // The session goes on: the client gets an error in place of the rest.
+                    let msg = format!("Lost connection to backend server during query: {why}");
+                    write_err(
+                        self.client.write_buf(),
+                        seq,
+                        ER_NET_READ_ERROR,
+                        "08S01",
+                        &msg,
+                    );
+                    self.metrics.answered("08S01");
                 }
+                if let Err(e) = self.client.flush().await {
+                    return Failure::Session(e.into());
+                }
+                Failure::Lost { end }
             }
         }
     }

@@ -278,7 +278,7 @@ impl Session {
                 Ok(())
             }
             Err(RelayFail::Session(e)) => Err(e),
-            Err(RelayFail::Unsent(why) | RelayFail::Lost(why)) => {
+            Err(RelayFail::Unsent(why) | RelayFail::Lost { why, .. }) => {
                 let name = &self.backends[chosen].server.name;
                 Err(SessionError::BackendLost(format!("server '{name}': {why}")))
             }

@@ -6,6 +6,10 @@
 #   tests/fidelity/run.sh              the CI subset (under 5 minutes)
 #   tests/fidelity/run.sh --all        the whole selection
 #   tests/fidelity/run.sh --list       what is selected, and what the scan excludes and why
+#   tests/fidelity/run.sh --record DIR also runs each test through tests/fidelity/record.py's
+#                                  relay (port 4118, with the proxy's capabilities), keeping the
+#                                  server's bytes in DIR, then checks the reply tracker against
+#                                  them (modules/protocol/tests/recorded.rs); CI does this
 #   other arguments go to fidelity.py (--only GLOB, --modes text|ps, --summary FILE)
 #
 # It runs its own sandbox (a primary and two replicas with mysql-test-run's server defaults, on
@@ -24,8 +28,14 @@ RCR_PORT=4116 RWS_PORT=4117
 
 log() { printf '[fidelity] %s\n' "$*"; }
 
-for a in "$@"; do
-    if [[ "$a" == --list ]]; then exec python3 tests/fidelity/fidelity.py "$@"; fi
+RECORD_DIR="" RECORD_PORT=4118
+args=()
+while (($#)); do
+    case "$1" in
+        --list) exec python3 tests/fidelity/fidelity.py "$@" ;;
+        --record) RECORD_DIR="${2:?--record needs a directory}"; shift 2 ;;
+        *) args+=("$1"); shift ;;
+    esac
 done
 
 bash scripts/install-deps.sh
@@ -72,9 +82,30 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+PORTS="direct=3317,readconnroute=$RCR_PORT,readwritesplit=$RWS_PORT"
+REC_PID=""
+if [[ -n "$RECORD_DIR" ]]; then
+    rm -rf "$RECORD_DIR" && mkdir -p "$RECORD_DIR"
+    python3 tests/fidelity/record.py --listen "$RECORD_PORT" --to 127.0.0.1:3317 --dir "$RECORD_DIR" \
+        --mysql-caps 2>>"$PROXY_DIR/record.log" &
+    REC_PID=$!
+    for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$RECORD_PORT) 2>/dev/null && break; sleep 0.1; done
+    PORTS+=",recorded=$RECORD_PORT"
+fi
+
 rc=0
-python3 tests/fidelity/fidelity.py --ports "direct=3317,readconnroute=$RCR_PORT,readwritesplit=$RWS_PORT" \
-    --replica-ports 3318,3319 "$@" || rc=$?
+python3 tests/fidelity/fidelity.py --ports "$PORTS" --replica-ports 3318,3319 "${args[@]}" || rc=$?
+if [[ -n "$REC_PID" ]]; then
+    kill -TERM "$REC_PID" 2>/dev/null || true
+    wait "$REC_PID" || true
+    log "the reply tracker against the recorded replies ($RECORD_DIR)"
+    if ! SWITCHYARD_RECORDINGS="$RECORD_DIR" cargo test -q -p switchyard-protocol --test recorded \
+        -- --nocapture >"$PROXY_DIR/recorded.log" 2>&1; then
+        rc=1
+        tail -40 "$PROXY_DIR/recorded.log"
+    fi
+    grep -E "^recordings:" "$PROXY_DIR/recorded.log" || true
+fi
 if ! kill -0 "$PROXY_PID" 2>/dev/null; then
     log "the proxy died during the run; its log: $PROXY_DIR/switchyard.log"
     tail -20 "$PROXY_DIR/switchyard.log"

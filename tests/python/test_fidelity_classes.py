@@ -14,6 +14,7 @@ the suite itself is tests/fidelity), each end to end with real clients, through 
 - the connection ids a client sees (handshake, CONNECTION_ID(), PROCESSLIST) are the proxy's,
   which KILL takes, in text and binary protocol."""
 
+import subprocess
 import time
 
 import pymysql
@@ -322,3 +323,31 @@ def test_kill_of_the_backend_thread_closes_the_clients(both, router):
         cur.execute(f"KILL {int(thread)}")
     time.sleep(0.3)
     assert_gone(c, router)
+
+
+@pytest.mark.parametrize("router", ["readconnroute", "readwritesplit"])
+def test_backend_killed_mid_statement_is_a_lost_connection_to_the_mariadb_client(proxy, rws_proxy, router):
+    # MariaDB Connector/C reads an ERR packet with a client-side code (2000-2999) as "2027
+    # Received malformed packet" (MariaDB's main.lock_kill): the proxy must close the client's
+    # connection as the server closed its own, so that the client reports 2013 itself.
+    port = proxy.rw_port if router == "readconnroute" else rws_proxy.ports["rws_local"]
+    marker = unique("killed")
+    sql = f"SELECT SLEEP(20), '{marker}' /* switchyard: route=primary */"
+    cli = subprocess.Popen(["mariadb", "--no-defaults", "--comments", "-h127.0.0.1", f"-P{port}", "-uapp", "-papp",
+                            "test", "-e", sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        with direct() as d, d.cursor() as cur:
+            while True:
+                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s",
+                            (f"SELECT SLEEP(20), '{marker}'%",))
+                row = cur.fetchone()
+                if row:
+                    cur.execute(f"KILL {row[0]}")
+                    break
+                assert time.monotonic() < deadline, "the statement never reached the primary"
+                time.sleep(0.05)
+        _, err = cli.communicate(timeout=15)
+    finally:
+        cli.kill()
+    assert "ERROR 2013" in err and "2027" not in err, err

@@ -33,10 +33,11 @@ pub struct RouteError {
 }
 
 impl RouteError {
-    /// No server can take the command (2003, as a client that cannot connect reports it).
+    /// No server can take the command (ER_UNKNOWN_ERROR, 1105, with the reason: a client-side
+    /// code such as 2003 would read as a malformed packet to MariaDB Connector/C).
     pub fn unavailable(message: String) -> Self {
         RouteError {
-            code: 2003,
+            code: 1105,
             sqlstate: "HY000",
             message,
         }

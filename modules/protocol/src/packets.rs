@@ -156,7 +156,9 @@ pub fn write_err(buf: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, message
     codec::finish(buf, start);
 }
 
-/// Error codes and states the proxy itself answers with, worded as the server words them.
+/// Error codes and states the proxy itself answers with, worded as the server words them. Only
+/// server codes: MariaDB Connector/C (the `mariadb` client, mysqltest, and what links it) reads
+/// an ERR packet with a client-side code (2000-2999, CR_*) as "2027 Received malformed packet".
 pub mod errors {
     pub const ER_ACCESS_DENIED: u16 = 1045;
     pub const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
@@ -176,11 +178,12 @@ pub mod errors {
     pub const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
     pub const ER_STMT_HAS_NO_OPEN_CURSOR: u16 = 1421;
     pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
-    pub const CR_CONN_HOST_ERROR: u16 = 2003;
     pub const ER_NOT_SUPPORTED_AUTH_MODE: u16 = 1251;
-    /// "Lost connection to server during query" (a client-side code, used for backend loss).
-    pub const CR_SERVER_LOST: u16 = 2013;
     pub const ER_OUT_OF_RESOURCES: u16 = 1041;
+    /// No server can take the command (with the reason in the message).
+    pub const ER_UNKNOWN_ERROR: u16 = 1105;
+    /// A backend connection failed during the command, and the session goes on (08S01).
+    pub const ER_NET_READ_ERROR: u16 = 1158;
 }
 
 #[cfg(test)]

@@ -777,7 +777,7 @@ fn connect_goes_to_the_primary() {
     let p = s.connect(&cluster());
     assert_eq!((target(&p), p.reason), ("db1".into(), RouteReason::Write));
     let p = s.connect(&no_primary());
-    assert_eq!(target(&p), "close 2003");
+    assert_eq!(target(&p), "close 1105");
 
     let router = ReadWriteSplit::new(mode(PrimaryFailureMode::FailOnWrite));
     let mut s = router.new_session(&info());
@@ -787,14 +787,14 @@ fn connect_goes_to_the_primary() {
         "{p:?}"
     );
     let p = s.connect(&set(&[("db1", ServerRole::Down)]));
-    assert_eq!(target(&p), "close 2003");
+    assert_eq!(target(&p), "close 1105");
     // A draining primary takes no new sessions.
     let mut servers = cluster();
     edit(&mut servers, "db1", |s| s.drain = true);
     let router = ReadWriteSplit::new(ReadWriteSplitConfig::default());
     assert_eq!(
         target(&router.new_session(&info()).connect(&servers)),
-        "close 2003"
+        "close 1105"
     );
 }
 
@@ -804,7 +804,7 @@ fn fail_instantly_closes_the_session_without_a_primary() {
     f.servers = no_primary();
     for sql in ["SELECT 1", "UPDATE t SET a = 1", "SET NAMES utf8"] {
         let p = f.q(sql);
-        assert_eq!(target(&p), "close 2003", "{sql}");
+        assert_eq!(target(&p), "close 1105", "{sql}");
         assert!(
             message(&p).starts_with("the primary server is lost: 'db1'"),
             "{p:?}"
@@ -813,7 +813,7 @@ fn fail_instantly_closes_the_session_without_a_primary() {
     let mut f = Fixture::default();
     assert!(f.closed("db2").is_none());
     let e = f.closed("db1").unwrap();
-    assert_eq!(e.code, 2003);
+    assert_eq!(e.code, 1105);
     assert!(e.message.starts_with("the primary server is lost"));
 }
 
@@ -826,10 +826,10 @@ fn fail_on_write_keeps_reads_going() {
     assert_eq!(f.route("SET NAMES utf8").0, "all+dedup");
     assert_eq!(
         f.route("UPDATE t SET a = 1"),
-        ("close 2003".into(), RouteReason::Unavailable)
+        ("close 1105".into(), RouteReason::Unavailable)
     );
-    assert_eq!(f.route("BEGIN").0, "close 2003");
-    assert_eq!(f.route("SELECT 1 FOR UPDATE").0, "close 2003");
+    assert_eq!(f.route("BEGIN").0, "close 1105");
+    assert_eq!(f.route("SELECT 1 FOR UPDATE").0, "close 1105");
 }
 
 #[test]
@@ -937,7 +937,7 @@ fn reads_fall_back_to_the_primary_unless_told_not_to() {
     let p = f.q("SELECT 1");
     assert_eq!(
         (target(&p), p.reason),
-        ("error 2003".into(), RouteReason::Unavailable)
+        ("error 1105".into(), RouteReason::Unavailable)
     );
     assert!(message(&p).starts_with("no replica is available for a read"));
     assert_eq!(f.route("UPDATE t SET a = 1").0, "db1");
