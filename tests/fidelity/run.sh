@@ -100,11 +100,11 @@ if [[ -n "$REC_PID" ]]; then
     wait "$REC_PID" || true
     log "the reply tracker against the recorded replies ($RECORD_DIR)"
     if ! SWITCHYARD_RECORDINGS="$RECORD_DIR" cargo test -q -p switchyard-protocol --test recorded \
-        -- --nocapture >"$PROXY_DIR/recorded.log" 2>&1; then
+        -- --nocapture >"${RECORD_DIR%/}.log" 2>&1; then
         rc=1
-        tail -40 "$PROXY_DIR/recorded.log"
+        tail -40 "${RECORD_DIR%/}.log"
     fi
-    grep -E "^recordings:" "$PROXY_DIR/recorded.log" || true
+    grep -E "^recordings:" "${RECORD_DIR%/}.log" || true
 fi
 if ! kill -0 "$PROXY_PID" 2>/dev/null; then
     log "the proxy died during the run; its log: $PROXY_DIR/switchyard.log"
