@@ -11,6 +11,8 @@ the suite itself is tests/fidelity), each end to end with real clients, through 
 - a server that ends the connection (COMMIT RELEASE, wait_timeout) ends the client's, with no
   error of the proxy's own making;
 - reads between LOCK TABLES and UNLOCK TABLES run on the primary, where the locks are;
+- statements are read in the session's dialect (`SET sql_mode=ORACLE` and its `name := expr`,
+  NO_BACKSLASH_ESCAPES, ANSI_QUOTES);
 - the connection ids a client sees (handshake, CONNECTION_ID(), PROCESSLIST) are the proxy's,
   which KILL takes, in text and binary protocol."""
 
@@ -351,3 +353,36 @@ def test_backend_killed_mid_statement_is_a_lost_connection_to_the_mariadb_client
     finally:
         cli.kill()
     assert "ERROR 2013" in err and "2027" not in err, err
+
+
+def on_each_server(c, expr):
+    """`expr` read on the primary and on each replica, by routing hints."""
+    out = []
+    for hint in ("primary", "server:db2", "server:db3"):
+        with c.cursor() as cur:
+            cur.execute(f"SELECT {expr} /* switchyard: route={hint} */")
+            out.append(cur.fetchone()[0])
+    return out
+
+
+def test_dialects_follow_the_sessions_sql_mode(rws_proxy):
+    c = rws_proxy.service("rws_local", read_timeout=15)
+    try:
+        with c.cursor() as cur:
+            on_each_server(c, "1")  # every backend open
+            # Oracle mode: an assignment without SET is a session command, on every backend.
+            cur.execute("SET sql_mode=ORACLE")
+            cur.execute("max_sort_length:=1030")
+            assert on_each_server(c, "@@max_sort_length") == [1030] * 3
+            cur.execute("SET sql_mode=DEFAULT")
+            # NO_BACKSLASH_ESCAPES: 'a\\' is a whole string, and what follows it assigns @v.
+            cur.execute("SET sql_mode='NO_BACKSLASH_ESCAPES'")
+            cur.execute("SELECT 'a\\', @v := 5")
+            assert cur.fetchone() == ("a\\", 5)
+            assert on_each_server(c, "@v") == [5] * 3
+            # ANSI_QUOTES: "@w" is an identifier, not a string: the assignment is seen.
+            cur.execute("SET sql_mode='ANSI_QUOTES'")
+            cur.execute('SELECT @w := 7 AS "@w"')
+            assert on_each_server(c, "@w") == [7] * 3
+    finally:
+        c.close()

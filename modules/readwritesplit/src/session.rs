@@ -432,8 +432,21 @@ impl RwSplitSession {
                 Some(end) => &value[1..1 + end],
                 None => return,
             },
-            _ if value.len() >= 7 && value[..7].eq_ignore_ascii_case(b"default") => b"",
-            _ => return,
+            _ => {
+                // A bare word (`ORACLE`, `ANSI`, `DEFAULT`), not a call or a variable.
+                let end = value
+                    .iter()
+                    .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+                    .unwrap_or(value.len());
+                let after = value[end..].trim_ascii_start().first();
+                if end == 0 || !matches!(after, None | Some(b',' | b';')) {
+                    return;
+                }
+                match &value[..end] {
+                    w if w.eq_ignore_ascii_case(b"default") => b"",
+                    w => w,
+                }
+            }
         };
         self.sql_mode = SqlMode::from_sql_mode(mode);
     }

@@ -1346,3 +1346,18 @@ fn locked_tables_keep_reads_on_the_primary() {
     f.run("COMMIT", AUTOCOMMIT);
     assert_ne!(f.route("SELECT * FROM v1").0, "db1");
 }
+
+#[test]
+fn the_sessions_sql_mode_is_followed_quoted_or_bare() {
+    let mut f = Fixture::default();
+    assert!(!f.route("max_sort_length:=1030").0.starts_with("all"));
+    f.run("SET sql_mode=ORACLE", AUTOCOMMIT);
+    assert!(f.route("max_sort_length:=1030").0.starts_with("all"));
+    f.run("SET sql_mode=DEFAULT", AUTOCOMMIT);
+    assert!(!f.route("max_sort_length:=1030").0.starts_with("all"));
+    f.run("SET SESSION sql_mode = 'oracle'", AUTOCOMMIT);
+    assert!(f.route("max_sort_length:=1030").0.starts_with("all"));
+    // An expression is not followed: the mode stays as it was.
+    f.run("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')", AUTOCOMMIT);
+    assert!(f.route("max_sort_length:=1030").0.starts_with("all"));
+}
