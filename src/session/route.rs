@@ -460,29 +460,25 @@ impl Session {
         let chosen = self.reply_backend();
         let has_reply = self.tracker.start(&cmd);
         if has_reply {
-            match self.relay(chosen, prepared_id).await {
-                Ok(()) => {}
+            let failed = match self.relay(chosen, prepared_id).await {
+                Ok(()) => None,
                 Err(RelayFail::Session(e)) => return Err(e),
-                Err(fail @ (RelayFail::Unsent(_) | RelayFail::Lost { .. })) => {
-                    let (why, seq) = match fail {
-                        RelayFail::Lost { why, seq } => (why, seq),
-                        RelayFail::Unsent(why) => (why, self.reply_seq),
-                        RelayFail::Session(_) => unreachable!("matched above"),
-                    };
-                    if let Some(e) = self.lose_backend(chosen, &why) {
-                        return Err(self.gone(e).await);
-                    }
-                    // The command ran, or not, on the others: the session state is unknown.
-                    let msg = format!(
-                        "Lost connection to backend server during a session command: {why}"
-                    );
-                    let e = RouteError {
-                        code: ER_NET_READ_ERROR,
-                        sqlstate: "08S01",
-                        message: msg,
-                    };
-                    return Err(self.end(seq, e).await);
+                Err(RelayFail::Unsent(why)) => Some((why, self.reply_seq)),
+                Err(RelayFail::Lost { why, seq }) => Some((why, seq)),
+            };
+            if let Some((why, seq)) = failed {
+                if let Some(e) = self.lose_backend(chosen, &why) {
+                    return Err(self.gone(e).await);
                 }
+                // The command ran, or not, on the others: the session state is unknown.
+                let msg =
+                    format!("Lost connection to backend server during a session command: {why}");
+                let e = RouteError {
+                    code: ER_NET_READ_ERROR,
+                    sqlstate: "08S01",
+                    message: msg,
+                };
+                return Err(self.end(seq, e).await);
             }
         }
         if has_reply {
