@@ -336,8 +336,6 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session with `e` as the client's last packet (sequence id `seq`:
-    /// `reply_seq` in answer to a command, 0 when unsolicited).
     /// The session ends because a backend connection broke: the client's connection closes
     /// (after what it was sent), as a server's does; the reason goes to the log.
     async fn gone(&mut self, e: RouteError) -> SessionError {
@@ -345,6 +343,8 @@ impl Session {
         SessionError::BackendLost(printable(&e.message))
     }
 
+    /// Ends the session with `e` as the client's last packet (sequence id `seq`:
+    /// `reply_seq` in answer to a command, 0 when unsolicited).
     async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
         if let Some(chain) = self.chain.as_mut() {
             chain.answered(e.code, e.sqlstate, &e.message);
@@ -471,10 +471,7 @@ impl Session {
             return Ok(true);
         };
         let statement = match cmd {
-            Command::StmtExecute { stmt_id, .. } => self
-                .prepared
-                .resolve(stmt_id)
-                .and_then(|id| self.prepared.get(id)),
+            Command::StmtExecute { stmt_id, .. } => self.prepared.find(stmt_id),
             _ => None,
         };
         let kill = statement.and_then(|s| s.kill);

@@ -93,12 +93,22 @@ impl Prepared {
 
     /// Resolves the client's id (`LAST_PREPARED` included) to a known statement id.
     pub fn resolve(&self, client_id: u32) -> Option<u32> {
-        let id = if client_id == LAST_PREPARED {
+        let id = self.named(client_id);
+        self.statements.contains_key(&id).then_some(id)
+    }
+
+    /// The statement the client's id names (`LAST_PREPARED` included), in one lookup.
+    pub fn find(&self, client_id: u32) -> Option<&Statement> {
+        self.statements.get(&self.named(client_id))
+    }
+
+    /// The id `client_id` stands for: itself, or the last prepared for `LAST_PREPARED`.
+    fn named(&self, client_id: u32) -> u32 {
+        if client_id == LAST_PREPARED {
             self.last_id
         } else {
             client_id
-        };
-        self.statements.contains_key(&id).then_some(id)
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&Statement> {

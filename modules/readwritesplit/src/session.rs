@@ -568,13 +568,15 @@ impl RwSplitSession {
             return self.on_primary(primary, RouteReason::Write);
         }
         // With no primary, a replica's copy of the variables (what was broadcast) beats none.
-        let pinned_vars = match self.pinned {
+        let pinned = match self.pinned {
             Pinned::Nothing => false,
-            Pinned::UserVars => f.contains(Flags::USES_USER_VAR),
-            Pinned::Variables => f.intersects(Flags::USES_USER_VAR | Flags::USES_SESSION_VAR),
+            Pinned::UserVars => f.contains(Flags::USES_USER_VAR) && primary.is_some(),
+            Pinned::Variables => {
+                f.intersects(Flags::USES_USER_VAR | Flags::USES_SESSION_VAR) && primary.is_some()
+            }
             Pinned::Everything => true,
         };
-        if self.pinned == Pinned::Everything || pinned_vars && primary.is_some() {
+        if pinned {
             return self.on_primary(primary, RouteReason::PrimaryOnly);
         }
         if self.mentions_temp_table(sql) {
