@@ -194,6 +194,7 @@ pub struct Accounts {
     source: AccountSource,
     last_load: Mutex<Option<Instant>>,
     server_version: ArcSwap<bytes::Bytes>,
+    extended_capabilities: std::sync::atomic::AtomicU32,
 }
 
 const DEFAULT_VERSION: &str = "10.11.0-MariaDB";
@@ -210,6 +211,7 @@ impl Accounts {
             server_version: ArcSwap::from_pointee(bytes::Bytes::from_static(
                 DEFAULT_VERSION.as_bytes(),
             )),
+            extended_capabilities: Default::default(),
         }
     }
 
@@ -220,6 +222,14 @@ impl Accounts {
     /// The version string of the backends, as the proxy announces it to clients.
     pub fn server_version(&self) -> Arc<bytes::Bytes> {
         self.server_version.load_full()
+    }
+
+    /// MariaDB's extended capabilities that the proxy may offer clients: those of
+    /// [`PROXY_EXTENDED_CAPABILITIES`](switchyard_protocol::caps::PROXY_EXTENDED_CAPABILITIES)
+    /// that the backend the table was last loaded from offers (none before the first load).
+    pub fn extended_capabilities(&self) -> u32 {
+        self.extended_capabilities
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reloads the table from the first of `addresses` that answers, unless it was loaded less
@@ -253,6 +263,10 @@ impl Accounts {
             .map_err(|e| e.to_string())?;
         self.server_version
             .store(Arc::new(info.server_version.clone()));
+        self.extended_capabilities.store(
+            info.extended_capabilities,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let rows = tokio::time::timeout(
             s.connect_timeout,
             query(&mut io, info.capabilities, ACCOUNT_QUERY),

@@ -166,6 +166,18 @@ async fn open(
         login.capabilities |= CLIENT_SESSION_TRACK;
     }
     let mut backend = Backend::open(server, &login, service.connect_timeout).await?;
+    if backend.info.extended_capabilities != login.extended_capabilities {
+        // The client parses every column definition with the extended metadata field: a
+        // server that sends none (another version than the one the proxy learned) cannot
+        // answer it.
+        backend.io.shutdown().await;
+        return Err(ProtocolError::Unsupported(format!(
+            "server {} does not offer MariaDB's extended type metadata, which the client \
+             negotiated with the proxy (are the servers of the service different versions?)",
+            server.name
+        ))
+        .into());
+    }
     if wants_gtid {
         track_gtid(&mut backend).await;
     }

@@ -30,6 +30,8 @@ pub struct Credentials {
     pub db: Option<String>,
     /// The capabilities both sides agreed on; backends are asked for the same.
     pub capabilities: u32,
+    /// MariaDB's extended capabilities agreed on, the same way.
+    pub extended_capabilities: u32,
     pub collation: u8,
     pub max_packet: u32,
     pub attributes: Option<Bytes>,
@@ -46,6 +48,7 @@ impl Credentials {
             secret: &self.secret,
             db: self.db.as_deref().map(str::as_bytes),
             capabilities: self.capabilities,
+            extended_capabilities: self.extended_capabilities,
             collation: self.collation,
             max_packet: self.max_packet,
             attributes: self.attributes.as_deref(),
@@ -70,11 +73,19 @@ pub async fn login(
     }
 
     let seed = auth::new_seed();
+    // MariaDB's extended capabilities are offered as the backends offer them: a client then
+    // gets the column definitions it would get from the server.
+    let extended = service.accounts.extended_capabilities();
     let handshake = ServerHandshake {
         server_version: Bytes::clone(&service.accounts.server_version()),
         connection_id: id,
         seed: Bytes::copy_from_slice(&seed),
-        capabilities: PROXY_CAPABILITIES,
+        capabilities: if extended == 0 {
+            PROXY_CAPABILITIES
+        } else {
+            PROXY_CAPABILITIES & !CLIENT_MYSQL
+        },
+        extended_capabilities: extended,
         collation: DEFAULT_COLLATION,
         status: SERVER_STATUS_AUTOCOMMIT,
         auth_plugin: Bytes::from_static(NATIVE_PLUGIN.as_bytes()),
@@ -188,6 +199,7 @@ pub async fn login(
         secret,
         db: response.db.map(|d| String::from_utf8_lossy(d).into_owned()),
         capabilities: response.capabilities & PROXY_CAPABILITIES,
+        extended_capabilities: response.extended_capabilities & extended,
         collation: response.collation,
         max_packet: response.max_packet,
         attributes: response.attributes.map(Bytes::copy_from_slice),

@@ -70,7 +70,7 @@ impl Session {
         let mut ids = thread_ids.map(|format| {
             let sessions = registry.threads_on(&backend.server.name);
             let own = (u64::from(backend.info.connection_id), u64::from(*id));
-            IdRewrite::new(format, sessions, own)
+            IdRewrite::new(format, sessions, own, backend.info.extended_capabilities)
         });
         let watch_ok = untrack || gtid.is_some();
         let mut sent = false;

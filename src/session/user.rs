@@ -169,6 +169,7 @@ impl Session {
             secret,
             db: req.db.map(|d| String::from_utf8_lossy(d).into_owned()),
             capabilities: old.capabilities,
+            extended_capabilities: old.extended_capabilities,
             collation: req.collation.unwrap_or(old.collation),
             max_packet: old.max_packet,
             attributes: req

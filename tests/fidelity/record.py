@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A recording TCP relay for MySQL/MariaDB traffic (Python 3 standard library only).
 
-    record.py --listen PORT --to HOST:PORT --dir DIR [--max-bytes N] [--mysql-caps]
+    record.py --listen PORT --to HOST:PORT --dir DIR [--max-bytes N] [--proxy-caps]
 
 Listens on 127.0.0.1:PORT; for each accepted connection it connects to HOST:PORT and relays
 the bytes both ways unchanged, appending every chunk it relays to DIR/conn-<n>.rec as a
@@ -10,11 +10,11 @@ little-endian length, then the bytes. One lock per connection orders the records
 written to the file when it is received, before it is forwarded, so a reply the client reacts
 to is always in the file before the client's reaction.
 
-With --mysql-caps, and only then, one thing is changed: the server's greeting is relayed with
-CLIENT_MYSQL (bit 0) set and MariaDB's extended capabilities cleared, as Switchyard's own
-greeting is, so that a MariaDB client negotiates none of them (no metadata caching, no progress
-reports) and the replies have the formats they have through the proxy. The file records the
-greeting as relayed.
+With --proxy-caps, and only then, one thing is changed: the server's greeting is relayed with
+MariaDB's extended capabilities cut down to those Switchyard offers (extended type metadata;
+CLIENT_MYSQL, bit 0, set when none is left), as Switchyard's own greeting is, so that a MariaDB
+client negotiates no metadata caching and no progress reports and the replies have the formats
+they have through the proxy. The file records the greeting as relayed.
 
 Past --max-bytes of recorded data (default 4 MiB) a connection is still relayed but no longer
 recorded, and its file is renamed to conn-<n>.rec.partial when the connection closes (readers
@@ -36,8 +36,11 @@ import threading
 CHUNK = 64 * 1024
 
 
+PROXY_EXTENDED_CAPS = 1 << 3  # MARIADB_CLIENT_EXTENDED_METADATA
+
+
 def rewrite_greeting(buf):
-    """The greeting in `buf` with CLIENT_MYSQL set and the extended capabilities cleared, with
+    """The greeting in `buf` with the extended capabilities cut down to Switchyard's, with
     whatever followed it; None while it is incomplete. Left alone if it is not a v10 greeting."""
     if len(buf) < 4:
         return None
@@ -48,19 +51,23 @@ def rewrite_greeting(buf):
     p = 4
     if out[p] == 10 and b"\0" in out[p + 1:4 + length]:
         o = out.index(b"\0", p + 1) + 1 + 4 + 8 + 1  # version, thread id, scramble 1, filler
-        if o + 2 <= 4 + length:
-            out[o] |= 1  # CLIENT_MYSQL, the lower capability bytes
         ext = o + 2 + 1 + 2 + 2 + 1 + 6  # caps, collation, status, upper caps, seed len
-        if ext + 4 <= 4 + length:
-            out[ext:ext + 4] = b"\0\0\0\0"
+        offered = 0
+        if o + 2 <= 4 + length and not out[o] & 1 and ext + 4 <= 4 + length:
+            offered = int.from_bytes(out[ext:ext + 4], "little") & PROXY_EXTENDED_CAPS
+            out[ext:ext + 4] = offered.to_bytes(4, "little")
+        if o + 2 <= 4 + length and not offered:
+            out[o] |= 1  # CLIENT_MYSQL, the lower capability bytes
+            if ext + 4 <= 4 + length:
+                out[ext:ext + 4] = b"\0\0\0\0"
     return bytes(out)
 
 
 class Connection:
-    def __init__(self, n, client, server, path, max_bytes, mysql_caps=False):
+    def __init__(self, n, client, server, path, max_bytes, proxy_caps=False):
         self.n = n
         # The greeting to rewrite is held back until it is whole.
-        self.greeting = bytearray() if mysql_caps else None
+        self.greeting = bytearray() if proxy_caps else None
         self.client = client
         self.server = server
         self.path = path
@@ -146,8 +153,8 @@ class Connection:
 
 
 class Relay:
-    def __init__(self, listen_port, target, directory, max_bytes, mysql_caps=False):
-        self.mysql_caps = mysql_caps
+    def __init__(self, listen_port, target, directory, max_bytes, proxy_caps=False):
+        self.proxy_caps = proxy_caps
         self.target = target
         self.directory = directory
         self.max_bytes = max_bytes
@@ -189,7 +196,7 @@ class Relay:
             n = self.next_n
             self.next_n += 1
             path = os.path.join(self.directory, f"conn-{n}.rec")
-            conn = Connection(n, client, server, path, self.max_bytes, self.mysql_caps)
+            conn = Connection(n, client, server, path, self.max_bytes, self.proxy_caps)
             with self.lock:
                 self.connections.add(conn)
             conn.start()
@@ -215,7 +222,7 @@ def main():
     ap.add_argument("--dir", required=True, help="directory for conn-<n>.rec files")
     ap.add_argument("--max-bytes", type=int, default=4 << 20,
                     help="stop recording a connection past this many bytes (default 4 MiB)")
-    ap.add_argument("--mysql-caps", action="store_true",
+    ap.add_argument("--proxy-caps", action="store_true",
                     help="relay the greeting with CLIENT_MYSQL set and no MariaDB extended "
                          "capabilities, as the proxy's greeting is")
     args = ap.parse_args()
@@ -223,7 +230,7 @@ def main():
     if not host or not port.isdigit():
         ap.error("--to must be HOST:PORT")
     relay = Relay(args.listen, (host.strip("[]"), int(port)), args.dir, args.max_bytes,
-                  args.mysql_caps)
+                  args.proxy_caps)
 
     def on_signal(signum, frame):
         relay.stop.set()

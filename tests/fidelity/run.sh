@@ -87,7 +87,7 @@ REC_PID=""
 if [[ -n "$RECORD_DIR" ]]; then
     rm -rf "$RECORD_DIR" && mkdir -p "$RECORD_DIR"
     python3 tests/fidelity/record.py --listen "$RECORD_PORT" --to 127.0.0.1:3317 --dir "$RECORD_DIR" \
-        --mysql-caps 2>>"$PROXY_DIR/record.log" &
+        --proxy-caps 2>>"$PROXY_DIR/record.log" &
     REC_PID=$!
     for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$RECORD_PORT) 2>/dev/null && break; sleep 0.1; done
     PORTS+=",recorded=$RECORD_PORT"

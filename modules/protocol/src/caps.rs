@@ -1,6 +1,10 @@
 //! Capability flags and server status flags.
 
 pub const CLIENT_LONG_PASSWORD: u32 = 1;
+/// MariaDB's name for bit 0: set by a server (or client) that speaks only MySQL's protocol.
+/// Clear in a greeting, it tells the client that the greeting and the handshake response carry
+/// four more bytes of MariaDB capabilities.
+pub const CLIENT_MYSQL: u32 = CLIENT_LONG_PASSWORD;
 pub const CLIENT_FOUND_ROWS: u32 = 1 << 1;
 pub const CLIENT_LONG_FLAG: u32 = 1 << 2;
 pub const CLIENT_CONNECT_WITH_DB: u32 = 1 << 3;
@@ -26,10 +30,9 @@ pub const CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS: u32 = 1 << 22;
 pub const CLIENT_SESSION_TRACK: u32 = 1 << 23;
 pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
 
-/// What Switchyard offers clients. Compression and TLS are not offered; MariaDB's extended
-/// capabilities are not offered either (the handshake sets `CLIENT_LONG_PASSWORD`, which tells a
-/// MariaDB client that the server is MySQL-compatible only), so every reply keeps the classic
-/// format that the reply tracker follows.
+/// What Switchyard offers clients. Compression and TLS are not offered. `CLIENT_MYSQL` is
+/// cleared from the greeting when the backends offer MariaDB's extended capabilities (see
+/// [`PROXY_EXTENDED_CAPABILITIES`]).
 pub const PROXY_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_FOUND_ROWS
     | CLIENT_LONG_FLAG
@@ -53,6 +56,23 @@ pub const PROXY_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
     | CLIENT_SESSION_TRACK
     | CLIENT_DEPRECATE_EOF;
+
+// MariaDB's extended capabilities: the third word of the flags, exchanged only when neither
+// side sets `CLIENT_MYSQL`.
+/// Progress reports (ERR packets with code 0xFFFF) during long statements.
+pub const MARIADB_CLIENT_PROGRESS: u32 = 1;
+/// COM_STMT_BULK_EXECUTE.
+pub const MARIADB_CLIENT_STMT_BULK_OPERATIONS: u32 = 1 << 2;
+/// Column definitions carry the data type's name and format (`json`, `uuid`, `inet6`, ...).
+pub const MARIADB_CLIENT_EXTENDED_METADATA: u32 = 1 << 3;
+/// Binary result sets may omit column definitions the client already has.
+pub const MARIADB_CLIENT_CACHE_METADATA: u32 = 1 << 4;
+
+/// The extended capabilities Switchyard offers when the backends do: only extended metadata,
+/// which adds one field to each column definition and changes no reply's shape. Progress
+/// reports, bulk execution and cached metadata change what the reply tracker and the router
+/// must follow, and are not offered.
+pub const PROXY_EXTENDED_CAPABILITIES: u32 = MARIADB_CLIENT_EXTENDED_METADATA;
 
 pub const SERVER_STATUS_IN_TRANS: u16 = 1;
 pub const SERVER_STATUS_AUTOCOMMIT: u16 = 2;

@@ -145,6 +145,8 @@ pub struct Login<'a> {
     pub db: Option<&'a [u8]>,
     /// The capabilities to ask for: the client's, so that replies have the format it expects.
     pub capabilities: u32,
+    /// MariaDB's extended capabilities to ask for, the client's too.
+    pub extended_capabilities: u32,
     pub collation: u8,
     pub max_packet: u32,
     /// Connect attributes, encoded, passed on from the client.
@@ -158,6 +160,8 @@ pub struct BackendInfo {
     pub server_version: Bytes,
     /// The capabilities in force on this connection.
     pub capabilities: u32,
+    /// MariaDB's extended capabilities in force: those asked for that the server offered.
+    pub extended_capabilities: u32,
     pub status: u16,
 }
 
@@ -194,8 +198,10 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let required = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
     let capabilities =
         (login.capabilities | required) & hs.capabilities & !(CLIENT_SSL | CLIENT_COMPRESS);
+    let extended_capabilities = login.extended_capabilities & hs.extended_capabilities;
     let response = HandshakeResponse {
         capabilities,
+        extended_capabilities,
         max_packet: login.max_packet,
         collation: login.collation,
         user: login.user,
@@ -221,6 +227,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                     connection_id: hs.connection_id,
                     server_version: hs.server_version,
                     capabilities,
+                    extended_capabilities,
                     status,
                 });
             }
@@ -270,6 +277,9 @@ pub async fn connect_admin(
                     | CLIENT_LONG_FLAG
                     | CLIENT_TRANSACTIONS
                     | CLIENT_MULTI_RESULTS,
+                // Asked for so that the account loader learns what the backends offer: the
+                // proxy's own queries skip column definitions.
+                extended_capabilities: PROXY_EXTENDED_CAPABILITIES,
                 collation: DEFAULT_COLLATION,
                 max_packet: 1 << 24,
                 attributes: None,

@@ -15,6 +15,8 @@ pub struct ServerHandshake {
     /// The 20-byte scramble seed.
     pub seed: Bytes,
     pub capabilities: u32,
+    /// MariaDB's extended capabilities; zero (and not on the wire) when `CLIENT_MYSQL` is set.
+    pub extended_capabilities: u32,
     pub collation: u8,
     pub status: u16,
     pub auth_plugin: Bytes,
@@ -34,6 +36,7 @@ impl ServerHandshake {
         let mut seed = r.take(8)?.to_vec();
         r.skip(1)?;
         let mut capabilities = u32::from(r.u16()?);
+        let mut extended_capabilities = 0;
         let mut collation = 0;
         let mut status = 0;
         let mut auth_plugin = Bytes::new();
@@ -42,7 +45,11 @@ impl ServerHandshake {
             status = r.u16()?;
             capabilities |= u32::from(r.u16()?) << 16;
             let seed_len = r.u8()?;
-            r.skip(10)?;
+            r.skip(6)?;
+            let extended = r.u32()?;
+            if capabilities & CLIENT_MYSQL == 0 {
+                extended_capabilities = extended;
+            }
             if capabilities & CLIENT_SECURE_CONNECTION != 0 {
                 let n = usize::from(seed_len).saturating_sub(8).max(13);
                 let part2 = r.take(n.min(r.remaining()))?;
@@ -59,6 +66,7 @@ impl ServerHandshake {
             connection_id,
             seed: seed.into(),
             capabilities,
+            extended_capabilities,
             collation,
             status,
             auth_plugin,
@@ -77,7 +85,12 @@ impl ServerHandshake {
         buf.put_u16_le(self.status);
         buf.put_u16_le((self.capabilities >> 16) as u16);
         buf.put_u8(self.seed.len() as u8 + 1);
-        buf.put_bytes(0, 10);
+        buf.put_bytes(0, 6);
+        if self.capabilities & CLIENT_MYSQL == 0 {
+            buf.put_u32_le(self.extended_capabilities);
+        } else {
+            buf.put_bytes(0, 4);
+        }
         put_null_terminated(buf, &self.seed[8..]);
         put_null_terminated(buf, &self.auth_plugin);
     }
@@ -87,6 +100,8 @@ impl ServerHandshake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeResponse<'a> {
     pub capabilities: u32,
+    /// MariaDB's extended capabilities; zero (and not on the wire) when `CLIENT_MYSQL` is set.
+    pub extended_capabilities: u32,
     pub max_packet: u32,
     pub collation: u8,
     pub user: &'a [u8],
@@ -114,7 +129,15 @@ impl<'a> HandshakeResponse<'a> {
         }
         let max_packet = r.u32()?;
         let collation = r.u8()?;
-        r.skip(23)?;
+        r.skip(19)?;
+        let extended = r.u32()?;
+        // As the server reads it: a client that clears `CLIENT_MYSQL` sends its extended
+        // capabilities in the last four bytes of the filler.
+        let extended_capabilities = if capabilities & CLIENT_MYSQL == 0 {
+            extended
+        } else {
+            0
+        };
         let user = r.null_terminated();
         let auth_response = if capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
             r.lenenc_bytes()?
@@ -141,6 +164,7 @@ impl<'a> HandshakeResponse<'a> {
         };
         Ok(HandshakeResponse {
             capabilities,
+            extended_capabilities,
             max_packet,
             collation,
             user,
@@ -162,10 +186,14 @@ impl<'a> HandshakeResponse<'a> {
         if self.attributes.is_none() {
             caps &= !CLIENT_CONNECT_ATTRS;
         }
+        if self.extended_capabilities != 0 {
+            caps &= !CLIENT_MYSQL;
+        }
         buf.put_u32_le(caps);
         buf.put_u32_le(self.max_packet);
         buf.put_u8(self.collation);
-        buf.put_bytes(0, 23);
+        buf.put_bytes(0, 19);
+        buf.put_u32_le(self.extended_capabilities);
         put_null_terminated(buf, self.user);
         put_lenenc_bytes(buf, self.auth_response);
         if let Some(db) = self.db {
@@ -276,6 +304,7 @@ mod tests {
             connection_id: 42,
             seed: Bytes::from_static(b"abcdefghijklmnopqrst"),
             capabilities: PROXY_CAPABILITIES,
+            extended_capabilities: 0,
             collation: DEFAULT_COLLATION,
             status: SERVER_STATUS_AUTOCOMMIT,
             auth_plugin: Bytes::from_static(b"mysql_native_password"),
@@ -283,6 +312,41 @@ mod tests {
         let mut buf = BytesMut::new();
         hs.write(&mut buf);
         assert_eq!(ServerHandshake::parse(&buf).unwrap(), hs);
+
+        // A MariaDB greeting: no CLIENT_MYSQL, extended capabilities in the filler.
+        let hs = ServerHandshake {
+            capabilities: PROXY_CAPABILITIES & !CLIENT_MYSQL,
+            extended_capabilities: 0x1d,
+            ..hs
+        };
+        let mut buf = BytesMut::new();
+        hs.write(&mut buf);
+        assert_eq!(ServerHandshake::parse(&buf).unwrap(), hs);
+    }
+
+    #[test]
+    fn extended_capabilities_only_without_client_mysql() {
+        let resp = HandshakeResponse {
+            capabilities: PROXY_CAPABILITIES,
+            extended_capabilities: MARIADB_CLIENT_EXTENDED_METADATA,
+            max_packet: 1 << 24,
+            collation: 45,
+            user: b"app",
+            auth_response: &[],
+            db: None,
+            auth_plugin: None,
+            attributes: None,
+        };
+        let mut buf = BytesMut::new();
+        resp.write(&mut buf);
+        let parsed = HandshakeResponse::parse(&buf).unwrap();
+        assert_eq!(parsed.capabilities & CLIENT_MYSQL, 0);
+        assert_eq!(parsed.extended_capabilities, MARIADB_CLIENT_EXTENDED_METADATA);
+
+        // A MySQL client's filler is not read as capabilities.
+        buf[28] = 0xff;
+        buf[0] |= CLIENT_MYSQL as u8;
+        assert_eq!(HandshakeResponse::parse(&buf).unwrap().extended_capabilities, 0);
     }
 
     #[test]
@@ -290,6 +354,7 @@ mod tests {
         let attrs = b"\x0c_client_name\x0alibmariadb";
         let resp = HandshakeResponse {
             capabilities: PROXY_CAPABILITIES | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
+            extended_capabilities: 0,
             max_packet: 1 << 24,
             collation: 45,
             user: b"app",

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use bytes::BytesMut;
 
+use crate::caps::MARIADB_CLIENT_EXTENDED_METADATA;
 use crate::reply::PacketKind;
 use crate::wire::{put_lenenc_bytes, Reader};
 
@@ -49,17 +50,26 @@ pub struct IdRewrite {
     sessions: HashMap<u64, u64>,
     /// The session's own thread id on that server, and its proxy id.
     own: (u64, u64),
+    /// Column definitions carry MariaDB's extended metadata field.
+    extended_metadata: bool,
     columns: Vec<Column>,
 }
 
 impl IdRewrite {
     /// For a reply from a server where `sessions` maps thread ids to proxy session ids, and the
-    /// session's own thread is `own.0` (proxy id `own.1`).
-    pub fn new(format: RowFormat, sessions: HashMap<u64, u64>, own: (u64, u64)) -> Self {
+    /// session's own thread is `own.0` (proxy id `own.1`), on a connection that negotiated
+    /// `extended_capabilities`.
+    pub fn new(
+        format: RowFormat,
+        sessions: HashMap<u64, u64>,
+        own: (u64, u64),
+        extended_capabilities: u32,
+    ) -> Self {
         IdRewrite {
             format,
             sessions,
             own,
+            extended_metadata: extended_capabilities & MARIADB_CLIENT_EXTENDED_METADATA != 0,
             columns: Vec::new(),
         }
     }
@@ -70,7 +80,7 @@ impl IdRewrite {
     pub fn on_packet(&mut self, kind: PacketKind, payload: &mut [u8], out: &mut BytesMut) -> bool {
         match kind {
             PacketKind::ColumnCount => self.columns.clear(),
-            PacketKind::ColumnDef => self.columns.push(column(payload)),
+            PacketKind::ColumnDef => self.columns.push(column(payload, self.extended_metadata)),
             PacketKind::Row if self.columns.iter().any(|c| c.role != Role::None) => {
                 if self.format == RowFormat::Binary {
                     self.binary_row(payload);
@@ -146,7 +156,7 @@ impl IdRewrite {
 }
 
 /// What a column definition says the column holds.
-fn column(payload: &[u8]) -> Column {
+fn column(payload: &[u8], extended_metadata: bool) -> Column {
     let parse = || -> crate::error::Result<Column> {
         let mut r = Reader::new(payload);
         r.lenenc_bytes()?; // catalog
@@ -155,7 +165,10 @@ fn column(payload: &[u8]) -> Column {
         let org_table = r.lenenc_bytes()?;
         let name = r.lenenc_bytes()?;
         let org_name = r.lenenc_bytes()?;
-        r.lenenc_int()?;
+        if extended_metadata {
+            r.lenenc_bytes()?;
+        }
+        r.lenenc_int()?; // length of the fixed fields
         r.skip(2 + 4)?; // character set, length
         let ty = r.u8()?;
         let flags = r.u16()?;

@@ -332,7 +332,7 @@ fn check_file(path: &Path, t: &mut Totals) {
         // tracker does not follow because the proxy never negotiates them.
         t.skipped.push(format!(
             "{name}: MariaDB extended capabilities {ext:#x} negotiated (record with \
-             record.py --mysql-caps, as the proxy offers clients)"
+             record.py --proxy-caps, as the proxy offers clients)"
         ));
         return;
     }

@@ -32,7 +32,7 @@ fn text_row(values: &[Option<&str>]) -> Vec<u8> {
 /// Backend threads 40 (this session, proxy id 3) and 41 (proxy id 4) on the answering server.
 fn rewrite(format: RowFormat, defs: &[Vec<u8>]) -> IdRewrite {
     let sessions = HashMap::from([(40, 3), (41, 4)]);
-    let mut r = IdRewrite::new(format, sessions, (40, 3));
+    let mut r = IdRewrite::new(format, sessions, (40, 3), 0);
     let mut out = BytesMut::new();
     r.on_packet(PacketKind::ColumnCount, &mut [defs.len() as u8], &mut out);
     for d in defs {
@@ -141,4 +141,34 @@ fn malformed_rows_pass_unchanged() {
     let mut out = BytesMut::new();
     assert!(!r.on_packet(PacketKind::Row, &mut row, &mut out));
     assert_eq!(row, vec![0x00, 0, 1, 2]);
+}
+
+#[test]
+fn column_definitions_with_extended_metadata() {
+    // MariaDB's extended metadata field sits between the names and the fixed fields.
+    let with_format = |d: Vec<u8>, metadata: &[u8]| {
+        let fixed = d.len() - 13;
+        let mut p = BytesMut::from(&d[..fixed]);
+        put_lenenc_bytes(&mut p, metadata);
+        p.extend_from_slice(&d[fixed..]);
+        p
+    };
+    let mut r = IdRewrite::new(
+        RowFormat::Text,
+        HashMap::from([(41, 4)]),
+        (40, 3),
+        MARIADB_CLIENT_EXTENDED_METADATA,
+    );
+    let mut out = BytesMut::new();
+    r.on_packet(PacketKind::ColumnCount, &mut [2], &mut out);
+    for (d, metadata) in [
+        (def("PROCESSLIST", "ID", "ID", TYPE_LONGLONG, 4097), &b""[..]),
+        (def("PROCESSLIST", "INFO", "INFO", 252, 0), b"\x01\x04json"),
+    ] {
+        r.on_packet(PacketKind::ColumnDef, &mut with_format(d, metadata), &mut out);
+    }
+    assert_eq!(
+        rewritten_text(&mut r, text_row(&[Some("41"), Some("{}")])),
+        Some(text_row(&[Some("4"), Some("{}")]))
+    );
 }
