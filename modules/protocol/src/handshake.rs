@@ -341,12 +341,20 @@ mod tests {
         resp.write(&mut buf);
         let parsed = HandshakeResponse::parse(&buf).unwrap();
         assert_eq!(parsed.capabilities & CLIENT_MYSQL, 0);
-        assert_eq!(parsed.extended_capabilities, MARIADB_CLIENT_EXTENDED_METADATA);
+        assert_eq!(
+            parsed.extended_capabilities,
+            MARIADB_CLIENT_EXTENDED_METADATA
+        );
 
         // A MySQL client's filler is not read as capabilities.
         buf[28] = 0xff;
         buf[0] |= CLIENT_MYSQL as u8;
-        assert_eq!(HandshakeResponse::parse(&buf).unwrap().extended_capabilities, 0);
+        assert_eq!(
+            HandshakeResponse::parse(&buf)
+                .unwrap()
+                .extended_capabilities,
+            0
+        );
     }
 
     #[test]

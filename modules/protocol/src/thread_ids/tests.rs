@@ -162,10 +162,17 @@ fn column_definitions_with_extended_metadata() {
     let mut out = BytesMut::new();
     r.on_packet(PacketKind::ColumnCount, &mut [2], &mut out);
     for (d, metadata) in [
-        (def("PROCESSLIST", "ID", "ID", TYPE_LONGLONG, 4097), &b""[..]),
+        (
+            def("PROCESSLIST", "ID", "ID", TYPE_LONGLONG, 4097),
+            &b""[..],
+        ),
         (def("PROCESSLIST", "INFO", "INFO", 252, 0), b"\x01\x04json"),
     ] {
-        r.on_packet(PacketKind::ColumnDef, &mut with_format(d, metadata), &mut out);
+        r.on_packet(
+            PacketKind::ColumnDef,
+            &mut with_format(d, metadata),
+            &mut out,
+        );
     }
     assert_eq!(
         rewritten_text(&mut r, text_row(&[Some("41"), Some("{}")])),
