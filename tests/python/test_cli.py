@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HOST, direct, primary_exec, unique
+from conftest import HOST, PRIMARY_PORT, direct, primary_exec, unique
 
 pytestmark = pytest.mark.skipif(shutil.which("mariadb") is None, reason="mariadb client not installed")
 
@@ -264,3 +264,17 @@ def test_mariadb_slap(proxy):
         assert "ERROR" not in r.stderr.upper(), r.stderr
     finally:
         primary_exec(f"DROP DATABASE IF EXISTS {schema}")
+
+
+def test_extended_type_metadata(proxy, rws_proxy):
+    """MariaDB's extended type metadata reaches the client as the server sends it: the CLI's
+    --column-type-info shows a JSON column's format, direct and through both routers."""
+    sql = "SELECT JSON_OBJECT('a', 1) AS j, CAST('::1' AS INET6) AS ip;\n"
+    outputs = {}
+    for name, port in (("direct", PRIMARY_PORT), ("readconnroute", proxy.rw_port),
+                       ("readwritesplit", rws_proxy.ports["rws"])):
+        r = cli(proxy, "-t", "--column-type-info", port=port, stdin=sql)
+        outputs[name] = [line for line in ok(r).splitlines() if line.startswith("Type:")]
+    assert any("format=json" in line for line in outputs["direct"]), outputs["direct"]
+    assert outputs["readconnroute"] == outputs["direct"]
+    assert outputs["readwritesplit"] == outputs["direct"]
