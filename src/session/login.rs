@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
 use switchyard_protocol::caps::*;
-use switchyard_protocol::conn::PacketIo;
+use switchyard_protocol::conn::{self, PacketIo};
 use switchyard_protocol::handshake::{
     is_ssl_request, write_auth_switch, HandshakeResponse, ServerHandshake,
 };
@@ -95,12 +95,22 @@ pub async fn login(
     client.queue(0, &payload);
     client.flush().await?;
 
-    let packet = tokio::time::timeout(CLIENT_LOGIN_TIMEOUT, client.read_packet())
+    // Until the client has logged in it may send only what a login needs; the limit rises to
+    // `max_allowed_packet` once it has.
+    client.set_max_packet(conn::PRE_AUTH_MAX_PACKET);
+    let read = tokio::time::timeout(CLIENT_LOGIN_TIMEOUT, client.read_packet())
         .await
         .map_err(|_| {
             SessionError::Protocol(ProtocolError::Timeout("waiting for the client's login"))
-        })??
-        .ok_or(SessionError::ClientGone)?;
+        })?;
+    let packet = match read {
+        Err(e @ ProtocolError::PacketTooLarge { .. }) => {
+            tracing::info!(error = %e, "client sent a login packet larger than any login");
+            let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
+            return Err(refuse(client, 2, ER_NET_PACKET_TOO_LARGE, "08S01", msg.into()).await);
+        }
+        read => read?.ok_or(SessionError::ClientGone)?,
+    };
     let mut next_seq = packet.last_seq.wrapping_add(1);
     if packet.seq != 1 {
         let err = ProtocolError::PacketsOutOfSync {
@@ -194,6 +204,7 @@ pub async fn login(
         }
     };
 
+    client.set_max_packet(conn::DEFAULT_MAX_PACKET);
     Ok(Credentials {
         user,
         secret,

@@ -480,3 +480,51 @@ def test_user_name_cannot_forge_log_lines(proxy):
            if l and (not re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", l) or l.startswith("2030-01-01"))]
     assert not bad, "log lines not written by the proxy's logger (log injection):\n" + "\n".join(bad[:5])
     assert "\x1b" not in text, "raw escape sequence from a client written to the log"
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_oversized_login_packet_is_refused_from_its_header(proxy):
+    """Before login only a login's size is read: a 48 MiB handshake response is refused as the
+    server refuses one over max_allowed_packet, from its first frame header, not buffered."""
+    before = _rss_kib(proxy.proc.pid)
+    for _ in range(3):
+        c = raw(proxy)
+        c.read_handshake()
+        # The first of three 16 MiB frames: its header and a little of its body.
+        c.send_raw(b"\xff\xff\xff\x01" + struct.pack("<IIB23s", R.DEFAULT_CAPS, 1 << 24, 45, b"")
+                   + b"u" * (64 << 10))
+        err = read_err_or_close(c)
+        assert err is not None and (err.code, err.state) == (1153, "08S01"), err
+        assert "max_allowed_packet" in err.message
+        ends_session(c)
+
+    # The whole packet, sent as fast as the proxy takes it: the proxy closes early.
+    def flood():
+        c = raw(proxy)
+        try:
+            c.read_handshake()
+            c.write_packet(b"\0" * (48 << 20), seq=1)
+        except OSError:
+            pass
+        finally:
+            c.close()
+    t = threading.Thread(target=flood)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "the proxy kept reading a 48 MiB login packet"
+    grown = _rss_kib(proxy.proc.pid) - before
+    assert grown < 8 << 10, f"the proxy grew by {grown} KiB reading oversized login packets"
+
+
+def test_login_with_large_connect_attributes_still_works(proxy):
+    """What MariaDB accepts (connect attributes up to 64 KiB) still logs in."""
+    c = raw(proxy)
+    try:
+        c.login("app", "app", attrs={"_client_name": "raw", "padding": "x" * (60 << 10)})
+        assert c.scalar("SELECT 1") in (1, "1", b"1")
+    finally:
+        c.close()

@@ -20,6 +20,11 @@ pub const CLIENT_READ_CHUNK: usize = 4 * 1024;
 /// The largest packet accepted by default: MariaDB's own maximum `max_allowed_packet`.
 pub const DEFAULT_MAX_PACKET: usize = 1 << 30;
 
+/// The largest packet a client may send before it has logged in. A handshake response is a
+/// few hundred bytes; MariaDB refuses connect attributes over 64 KiB, and user, database, auth
+/// data and plugin name add at most a few KiB more.
+pub const PRE_AUTH_MAX_PACKET: usize = 80 << 10;
+
 /// One connection's socket with its read and write buffers.
 #[derive(Debug)]
 pub struct PacketIo<S> {
@@ -54,6 +59,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
 
     pub fn stream(&self) -> &S {
         &self.stream
+    }
+
+    /// Sets the largest logical packet [`PacketIo::read_packet`] accepts; a larger one is
+    /// refused from its first frame header, before it is buffered.
+    pub fn set_max_packet(&mut self, max_packet: usize) {
+        self.max_packet = max_packet;
     }
 
     /// Reads one logical packet. `Ok(None)` is a clean end of stream between packets.
