@@ -147,7 +147,7 @@ pub async fn login(
         }
     };
     let user = String::from_utf8_lossy(response.user).into_owned();
-    tracing::Span::current().record("user", user.as_str());
+    tracing::Span::current().record("user", super::printable(&user).as_str());
 
     // Clients that start with another plugin (MySQL 8's caching_sha2_password) are asked to
     // switch to native auth, which the proxy can check without the cleartext password.

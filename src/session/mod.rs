@@ -92,21 +92,31 @@ impl SessionError {
     }
 }
 
-/// `s` with control characters escaped: text that clients choose (user names, database names,
-/// server messages quoting them) goes into logs, and must not forge log lines.
+/// The most bytes of one piece of client-chosen text that a log line holds.
+pub const LOG_TEXT_MAX: usize = 256;
+
+/// `s` as a log line may hold it: text that clients choose (user names, database names,
+/// server messages quoting them) goes into logs, so control characters are escaped (it must
+/// not forge log lines) and it is cut after [`LOG_TEXT_MAX`] bytes with a marker saying how
+/// much was left out (a 64 KiB user name must not write megabytes of log per failed login).
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
+    let mut cut = s.len().min(LOG_TEXT_MAX);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
     }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let (head, rest) = s.split_at(cut);
+    let mut out = String::with_capacity(head.len() + 24);
+    for c in head.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if !rest.is_empty() {
+        out.push_str(&format!("…[{} more bytes]", rest.len()));
+    }
+    out
 }
 
 /// What every session of a listener shares.
@@ -278,7 +288,11 @@ impl Session {
         session.status = session.backends.first().map_or(2, |b| b.info.status);
         write_ok(session.client.write_buf(), seq, 0, 0, session.status, 0);
         session.client.flush().await?;
-        info!(user = ?session.credentials.user, db = ?session.credentials.db, "client logged in");
+        info!(
+            user = %printable(&session.credentials.user),
+            db = %printable(session.credentials.db.as_deref().unwrap_or("")),
+            "client logged in"
+        );
         session.start_filters(ctx);
         Ok(session)
     }

@@ -207,11 +207,11 @@ impl Session {
                 self.register_backends();
                 self.status = self.backends[0].info.status;
                 write_ok(self.client.write_buf(), seq, 0, 0, self.status, 0);
-                info!(user = ?self.credentials.user, "client changed user");
+                info!(user = %printable(&self.credentials.user), "client changed user");
             }
             Err(e) => {
                 let error = printable(&e.to_string());
-                info!(user = ?self.credentials.user, %error, "change of user refused by the server");
+                info!(user = %printable(&self.credentials.user), %error, "change of user refused by the server");
                 self.credentials = previous;
                 self.reset_backends().await?;
                 match e {

@@ -528,3 +528,22 @@ def test_login_with_large_connect_attributes_still_works(proxy):
         assert c.scalar("SELECT 1") in (1, "1", b"1")
     finally:
         c.close()
+
+
+def test_long_user_name_keeps_the_log_small(proxy):
+    """Client-chosen text in log lines is cut with a visible marker: a failed login with a
+    64 KiB user name writes a few lines of log, not megabytes."""
+    offset = proxy.log_size()
+    c = raw(proxy)
+    try:
+        c.read_handshake()
+        c.handshake_response("u" * (64 << 10), "nope")
+        with pytest.raises(R.ServerError) as e:
+            c.finish_auth("nope")
+        assert e.value.code == 1045
+    finally:
+        c.close()
+    time.sleep(0.3)
+    text = proxy.log_since(offset)
+    assert "more bytes]" in text, text[:2000]
+    assert len(text) < 16 << 10, f"{len(text)} bytes of log for one failed login"
