@@ -4,6 +4,7 @@
 //! at most once per `users_refresh_interval`, when a login fails.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -194,7 +195,7 @@ pub struct Accounts {
     source: AccountSource,
     last_load: Mutex<Option<Instant>>,
     server_version: ArcSwap<bytes::Bytes>,
-    extended_capabilities: std::sync::atomic::AtomicU32,
+    extended_capabilities: AtomicU32,
 }
 
 const DEFAULT_VERSION: &str = "10.11.0-MariaDB";
@@ -228,8 +229,7 @@ impl Accounts {
     /// [`PROXY_EXTENDED_CAPABILITIES`](switchyard_protocol::caps::PROXY_EXTENDED_CAPABILITIES)
     /// that the backend the table was last loaded from offers (none before the first load).
     pub fn extended_capabilities(&self) -> u32 {
-        self.extended_capabilities
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.extended_capabilities.load(Ordering::Relaxed)
     }
 
     /// Reloads the table from the first of `addresses` that answers, unless it was loaded less
@@ -263,10 +263,8 @@ impl Accounts {
             .map_err(|e| e.to_string())?;
         self.server_version
             .store(Arc::new(info.server_version.clone()));
-        self.extended_capabilities.store(
-            info.extended_capabilities,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.extended_capabilities
+            .store(info.extended_capabilities, Ordering::Relaxed);
         let rows = tokio::time::timeout(
             s.connect_timeout,
             query(&mut io, info.capabilities, ACCOUNT_QUERY),

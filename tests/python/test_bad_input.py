@@ -460,22 +460,27 @@ def test_local_infile_roundtrip_raw(proxy):
         c.close()
 
 
-def test_user_name_cannot_forge_log_lines(proxy):
-    # A user name with a newline and a fake log record: every line the proxy writes must still
-    # be one of its own records (starting with a timestamp), control characters escaped.
+def failed_login_log(proxy, user):
+    """What the proxy logs for a failed login (1045) as `user`."""
     offset = proxy.log_size()
-    forged = "x\n2030-01-01T00:00:00.000000Z  INFO FORGED: client logged in user=root\r\x1b[2J"
     c = raw(proxy)
     try:
         c.read_handshake()
-        c.handshake_response(forged, "nope")
+        c.handshake_response(user, "nope")
         with pytest.raises(R.ServerError) as e:
             c.finish_auth("nope")
         assert e.value.code == 1045
     finally:
         c.close()
     time.sleep(0.3)
-    text = proxy.log_since(offset)
+    return proxy.log_since(offset)
+
+
+def test_user_name_cannot_forge_log_lines(proxy):
+    # A user name with a newline and a fake log record: every line the proxy writes must still
+    # be one of its own records (starting with a timestamp), control characters escaped.
+    forged = "x\n2030-01-01T00:00:00.000000Z  INFO FORGED: client logged in user=root\r\x1b[2J"
+    text = failed_login_log(proxy, forged)
     bad = [l for l in text.splitlines()
            if l and (not re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", l) or l.startswith("2030-01-01"))]
     assert not bad, "log lines not written by the proxy's logger (log injection):\n" + "\n".join(bad[:5])
@@ -533,17 +538,6 @@ def test_login_with_large_connect_attributes_still_works(proxy):
 def test_long_user_name_keeps_the_log_small(proxy):
     """Client-chosen text in log lines is cut with a visible marker: a failed login with a
     64 KiB user name writes a few lines of log, not megabytes."""
-    offset = proxy.log_size()
-    c = raw(proxy)
-    try:
-        c.read_handshake()
-        c.handshake_response("u" * (64 << 10), "nope")
-        with pytest.raises(R.ServerError) as e:
-            c.finish_auth("nope")
-        assert e.value.code == 1045
-    finally:
-        c.close()
-    time.sleep(0.3)
-    text = proxy.log_since(offset)
+    text = failed_login_log(proxy, "u" * (64 << 10))
     assert "more bytes]" in text, text[:2000]
     assert len(text) < 16 << 10, f"{len(text)} bytes of log for one failed login"
