@@ -118,10 +118,11 @@ impl Session {
         }
         let history = self.history.as_ref();
         if history.is_some_and(|h| !h.is_complete()) {
+            let limit = self.service.router.history_limit();
+            let (commands, bytes) = limit.map_or((0, 0), |l| (l.commands, l.bytes));
             return Err(format!(
-                "the session-command history is over its limit of {}: no new backend can be \
-                 brought to the session's state",
-                self.service.router.history_limit().unwrap_or(0)
+                "the session-command history is over its limit of {commands} commands or \
+                 {bytes} bytes: no new backend can be brought to the session's state"
             ));
         }
         let mut backend = self.open(server).await.map_err(|e| e.to_string())?;

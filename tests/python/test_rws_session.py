@@ -1,7 +1,9 @@
 """readwritesplit: session state across the backends of one client session.
 
 - the session-command history is bounded (`rws_hist`: max_history 5): past the limit the
-  session goes on, on the backends it already has, with the right answers;
+  session goes on, on the backends it already has, with the right answers; it is bounded in
+  bytes too (max_history_bytes, 1 MiB by default), so large `SET`s are not kept for the
+  session's life;
 - identical commands are de-duplicated in the history, so repeating one does not exhaust it
   (proved by a replica still being opened, and brought to the session's state, afterwards);
 - a replica opened lazily, after the session changed its state, gets the history replayed;
@@ -71,6 +73,31 @@ def test_history_over_limit_with_replicas_already_open(rws_proxy):
             assert v == 50
             ids.add(sid)
         assert ids <= REPLICA_IDS, ids
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_history_is_bounded_in_bytes(rws_proxy):
+    """Sixteen 4 MiB `SET @v = '...'` (64 MiB of commands) are not kept for the session's life:
+    past max_history_bytes the history is given up, the session goes on on its primary, and the
+    proxy does not grow by what the client sent."""
+    before = _rss_kib(rws_proxy.proc.pid)
+    with rws_proxy.service(max_allowed_packet=16 << 20) as c, c.cursor() as cur:
+        for i in range(16):
+            cur.execute(f"SET @big{i} = '{chr(97 + i) * (4 << 20)}'")
+        grown = _rss_kib(rws_proxy.proc.pid) - before
+        # Past the limit no replica can be brought to the session's state: reads stay on the
+        # backend that has it, and see the variables.
+        for _ in range(5):
+            cur.execute("SELECT LENGTH(@big0), LEFT(@big15, 1), @@server_id")
+            assert cur.fetchone() == (4 << 20, "p", 1)
+    assert grown < 32 << 10, f"the proxy grew by {grown} KiB keeping a session's large SETs"
+    # A new session is not affected.
+    with rws_proxy.service() as c:
+        assert server_id(c) in REPLICA_IDS
 
 
 def test_history_deduplicates_identical_commands(rws_proxy):

@@ -20,7 +20,7 @@ pub use filter::{
 };
 pub use monitor::{AdminFlag, ClusterState, Monitor, ReplicationSource, ServerState};
 pub use router::{
-    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterSession,
-    SessionInfo,
+    GtidWait, HistoryLimit, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router,
+    RouterSession, SessionInfo,
 };
 pub use server::{Server, ServerName, ServerRole, ServerSet, ServerStats};

@@ -164,6 +164,14 @@ pub struct Reply<'a> {
     pub last_gtid: Option<&'a str>,
 }
 
+/// How much session-command history the runtime keeps per session: a history over either limit
+/// opens no new backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimit {
+    pub commands: usize,
+    pub bytes: usize,
+}
+
 /// The per-service half of a router.
 pub trait Router: Send + Sync {
     /// Starts the router's half of a new client session (also after COM_CHANGE_USER, which
@@ -175,7 +183,7 @@ pub trait Router: Send + Sync {
 
     /// The longest session-command history the runtime keeps per session; `None` for routers
     /// that use one backend per session and need none.
-    fn history_limit(&self) -> Option<usize> {
+    fn history_limit(&self) -> Option<HistoryLimit> {
         None
     }
 

@@ -59,6 +59,11 @@ pub struct ReadWriteSplitConfig {
         deserialize_with = "positive"
     )]
     pub max_history: usize,
+
+    /// The most bytes of session commands kept per session, counted as `max_history` is: a
+    /// history over either limit opens no new backends. At least 1. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_history_bytes", deserialize_with = "positive")]
+    pub max_history_bytes: usize,
 }
 
 impl Default for ReadWriteSplitConfig {
@@ -71,6 +76,7 @@ impl Default for ReadWriteSplitConfig {
             causal_reads_timeout: default_causal_reads_timeout(),
             primary_failure_mode: PrimaryFailureMode::default(),
             max_history: default_max_history(),
+            max_history_bytes: default_max_history_bytes(),
         }
     }
 }
@@ -126,6 +132,10 @@ fn default_causal_reads_timeout() -> Duration {
 
 fn default_max_history() -> usize {
     50
+}
+
+fn default_max_history_bytes() -> usize {
+    1 << 20
 }
 
 fn positive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {

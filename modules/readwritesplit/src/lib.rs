@@ -20,7 +20,7 @@ mod session;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use switchyard_api::{Router, RouterSession, SessionInfo};
+use switchyard_api::{HistoryLimit, Router, RouterSession, SessionInfo};
 
 pub use config::{CausalReads, PrimaryFailureMode, ReadWriteSplitConfig, ReplicaSelection};
 
@@ -77,12 +77,17 @@ impl Router for ReadWriteSplit {
             "causal_reads_timeout": duration(c.causal_reads_timeout),
             "primary_failure_mode": c.primary_failure_mode,
             "max_history": c.max_history,
+            "max_history_bytes": c.max_history_bytes,
             "sessions_started": self.shared.sessions.load(Ordering::Relaxed),
         })
     }
 
-    fn history_limit(&self) -> Option<usize> {
-        Some(self.shared.config.max_history)
+    fn history_limit(&self) -> Option<HistoryLimit> {
+        let c = &self.shared.config;
+        Some(HistoryLimit {
+            commands: c.max_history,
+            bytes: c.max_history_bytes,
+        })
     }
 
     fn wants_gtid(&self) -> bool {

@@ -1179,7 +1179,13 @@ fn causal_fast_reads_only_where_the_write_has_arrived() {
 fn no_causal_reads_no_gtid() {
     let f = Fixture::default();
     assert!(!f.router.wants_gtid());
-    assert_eq!(f.router.history_limit(), Some(50));
+    assert_eq!(
+        f.router.history_limit(),
+        Some(switchyard_api::HistoryLimit {
+            commands: 50,
+            bytes: 1 << 20
+        })
+    );
 }
 
 // ---- Session state learnt from replies.
