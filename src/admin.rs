@@ -1,5 +1,6 @@
 //! The admin HTTP API (JSON) on `admin.address`: servers, services, listeners, sessions,
-//! monitors and filters; operator flags, listener stop/start and config reload; `/health`
+//! monitors and filters; operator flags, listener stop/start, blocked client addresses and
+//! config reload; `/health`
 //! and `/metrics` (Prometheus). `switchyard ctl` is its client.
 //!
 //! With `admin.user`/`admin.password` set, everything but `/health` takes HTTP basic
@@ -13,7 +14,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::Serialize;
@@ -375,6 +376,29 @@ async fn show_filter(State(rt): State<Shared>, Path(name): Path<String>) -> Resp
     }
 }
 
+/// `/v1/blocked-hosts`: the client addresses with recent failed logins, blocked ones first.
+async fn list_blocked_hosts(State(rt): State<Shared>) -> Response {
+    Json(rt.host_blocks.list()).into_response()
+}
+
+/// `DELETE /v1/blocked-hosts[/{address}]`: forgets the failures of one address, or of all.
+async fn unblock(rt: Shared, address: Option<String>) -> Response {
+    let ip = match address.as_deref().map(str::parse::<std::net::IpAddr>) {
+        None => None,
+        Some(Ok(ip)) => Some(ip.to_canonical()),
+        Some(Err(_)) => {
+            let given = address.unwrap_or_default();
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("'{given}' is not an IP address"),
+            );
+        }
+    };
+    let unblocked = rt.host_blocks.clear(ip);
+    info!(address = ?ip, unblocked, "admin API: failed logins forgotten");
+    Json(json!({ "unblocked": unblocked })).into_response()
+}
+
 async fn reload(State(rt): State<Shared>) -> Response {
     info!("config reload asked through the admin API");
     match rt.reload().await {
@@ -454,6 +478,7 @@ async fn metrics(State(rt): State<Shared>) -> Response {
         servers,
         monitors,
         feeds,
+        blocked_hosts: rt.host_blocks.blocked_count(),
     });
     (
         [(
@@ -602,6 +627,14 @@ pub fn router(runtime: Shared) -> Router {
         .route("/v1/monitors/{name}", get(show_monitor))
         .route("/v1/filters", get(list_filters))
         .route("/v1/filters/{name}", get(show_filter))
+        .route(
+            "/v1/blocked-hosts",
+            get(list_blocked_hosts).delete(|State(rt): State<Shared>| unblock(rt, None)),
+        )
+        .route(
+            "/v1/blocked-hosts/{address}",
+            delete(|State(rt): State<Shared>, Path(a): Path<String>| unblock(rt, Some(a))),
+        )
         .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/health", get(health))

@@ -44,7 +44,8 @@ pub struct CtlArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CtlCmd {
-    /// Lists servers, services, listeners, sessions, monitors or filters as a table.
+    /// Lists servers, services, listeners, sessions, monitors, filters or blocked-hosts (client
+    /// addresses with recent failed logins) as a table.
     List { what: Kinds },
     /// Shows one server, service, listener, session (by id), monitor or filter.
     Show { what: OneKind, name: String },
@@ -78,6 +79,9 @@ pub enum CtlCmd {
     /// Reloads the proxy's config file; a bad one is refused with its errors and the running
     /// config stays.
     Reload,
+    /// Lifts the login block of a client address (all addresses without one) and forgets its
+    /// failed logins.
+    Unblock { address: Option<String> },
     /// The proxy's health: `ok` or `degraded` (exit 0), `draining` or `unavailable` (exit 1).
     Health,
     /// The proxy's overview: version, uptime, config file, sessions, reloads.
@@ -93,9 +97,12 @@ pub enum Kind {
     Session,
     Monitor,
     Filter,
+    /// Client addresses with recent failed logins; listed only.
+    BlockedHost,
 }
 
 impl Kind {
+    /// The kinds with a `show`.
     const ALL: [Kind; 6] = [
         Kind::Server,
         Kind::Service,
@@ -113,6 +120,7 @@ impl Kind {
             Kind::Session => "session",
             Kind::Monitor => "monitor",
             Kind::Filter => "filter",
+            Kind::BlockedHost => "blocked-host",
         }
     }
 
@@ -125,6 +133,7 @@ impl Kind {
             Kind::Session => "sessions",
             Kind::Monitor => "monitors",
             Kind::Filter => "filters",
+            Kind::BlockedHost => "blocked-hosts",
         }
     }
 
@@ -142,9 +151,17 @@ pub struct Kinds(pub Kind);
 #[derive(Debug, Clone, Copy)]
 pub struct OneKind(pub Kind);
 
-const KINDS: [Kinds; 6] = {
+const KINDS: [Kinds; 7] = {
     let [a, b, c, d, e, f] = Kind::ALL;
-    [Kinds(a), Kinds(b), Kinds(c), Kinds(d), Kinds(e), Kinds(f)]
+    [
+        Kinds(a),
+        Kinds(b),
+        Kinds(c),
+        Kinds(d),
+        Kinds(e),
+        Kinds(f),
+        Kinds(Kind::BlockedHost),
+    ]
 };
 const ONE_KINDS: [OneKind; 6] = {
     let [a, b, c, d, e, f] = Kind::ALL;
@@ -314,6 +331,20 @@ fn execute(client: &Client, cmd: &CtlCmd, json: bool) -> Result<Outcome, Failure
                 String::new()
             } else {
                 format!("listener {name}: {done}\n")
+            }))
+        }
+        CtlCmd::Unblock { address } => {
+            let path = match address {
+                Some(a) => format!("/v1/blocked-hosts/{}", encode(a)),
+                None => "/v1/blocked-hosts".to_string(),
+            };
+            let body = client.expect_ok(client.send("DELETE", &path)?)?;
+            let n = body["unblocked"].as_u64().unwrap_or(0);
+            let whom = address.as_deref().unwrap_or("every address");
+            Ok(Outcome::ok(if json {
+                pretty(&body)
+            } else {
+                format!("{whom}: failed logins forgotten, {n} unblocked\n")
             }))
         }
         CtlCmd::Reload => {
@@ -880,6 +911,15 @@ const FILTERS: &[Column] = &[
     }),
 ];
 
+const BLOCKED_HOSTS: &[Column] = &[
+    field("ADDRESS", "address"),
+    number("FAILURES", "failures"),
+    field("BLOCKED", "blocked"),
+    number_with("EXPIRES_IN", |h| {
+        h["expires_in_seconds"].as_f64().map_or("-".into(), age)
+    }),
+];
+
 fn list_table(kind: Kind, rows: &Value) -> String {
     let columns = match kind {
         Kind::Server => SERVERS,
@@ -888,6 +928,7 @@ fn list_table(kind: Kind, rows: &Value) -> String {
         Kind::Session => SESSIONS,
         Kind::Monitor => MONITORS,
         Kind::Filter => FILTERS,
+        Kind::BlockedHost => BLOCKED_HOSTS,
     };
     let mut rows: Vec<Value> = rows.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {

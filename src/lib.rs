@@ -7,6 +7,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod ctl;
+pub mod host_blocks;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

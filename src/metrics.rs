@@ -87,6 +87,7 @@ struct Metrics {
     backend_failures: IntCounterVec,
     config_reloads: IntCounterVec,
     draining: IntGauge,
+    blocked_hosts: IntGauge,
     server_state: IntGaugeVec,
     server_reachable: IntGaugeVec,
     server_maintenance: IntGaugeVec,
@@ -138,6 +139,13 @@ impl Metrics {
         )
         .expect("valid metric");
         register(r, draining.clone());
+        let blocked_hosts = IntGauge::new(
+            "switchyard_blocked_hosts",
+            "Client addresses whose logins are refused now, after max_auth_errors_until_block \
+             failed logins.",
+        )
+        .expect("valid metric");
+        register(r, blocked_hosts.clone());
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "switchyard_statement_duration_seconds",
@@ -161,8 +169,8 @@ impl Metrics {
                 r,
                 "switchyard_client_connections_refused_total",
                 "Client connections turned away for reasons other than their credentials: \
-                 max_connections (the service is full) or no_backend (no server could take \
-                 the session).",
+                 max_connections (the service is full), no_backend (no server could take \
+                 the session) or host_blocked (too many failed logins from the address).",
                 &["service", "reason"],
             ),
             login_failures: counter(
@@ -242,6 +250,7 @@ impl Metrics {
                 &["result"],
             ),
             draining,
+            blocked_hosts,
             server_state: gauge(
                 r,
                 "switchyard_server_state",
@@ -437,6 +446,11 @@ impl ServiceMetrics {
         self.refuse("max_connections");
     }
 
+    /// A client was turned away: its address is blocked after too many failed logins.
+    pub fn refused_blocked(&self) {
+        self.refuse("host_blocked");
+    }
+
     fn refuse(&self, reason: &str) {
         METRICS
             .refused
@@ -527,6 +541,11 @@ impl Drop for SessionMetrics {
 }
 
 impl SessionMetrics {
+    /// The handles of the session's service.
+    pub fn service(&self) -> &ServiceMetrics {
+        &self.service
+    }
+
     /// The index in `servers` of the handles for `name`, fetched on first use.
     fn server(&mut self, name: &ServerName) -> usize {
         match self.servers.iter().position(|s| &s.name == name) {
@@ -652,6 +671,8 @@ pub struct Scrape {
     pub monitors: Vec<MonitorSample>,
     /// The audit feeds (`querylog` filters).
     pub feeds: Vec<FeedSample>,
+    /// Client addresses whose logins are refused now (login throttling).
+    pub blocked_hosts: usize,
 }
 
 /// One server as the proxy sees it now.
@@ -753,6 +774,8 @@ pub fn render(scrape: &Scrape) -> String {
         c.reset();
     }
     m.monitor_check.reset();
+    m.blocked_hosts
+        .set(i64::try_from(scrape.blocked_hosts).unwrap_or(i64::MAX));
     let set = |g: &IntGaugeVec, labels: &[&str], v: u64| {
         g.with_label_values(labels)
             .set(i64::try_from(v).unwrap_or(i64::MAX));

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigErrors, FilterConfig, ListenerConfig, MonitorConfig};
+use crate::host_blocks::HostBlocks;
 use crate::registry;
 use crate::service::Service;
 use crate::session::registry::SessionRegistry;
@@ -125,6 +126,8 @@ pub struct Runtime {
     retired: Mutex<Vec<Arc<FilterEntry>>>,
     pub reloads: ReloadStats,
     pub started_at: SystemTime,
+    /// Failed logins by client address, for login throttling; kept across reloads.
+    pub host_blocks: Arc<HostBlocks>,
 }
 
 impl Runtime {
@@ -133,6 +136,8 @@ impl Runtime {
         config: Config,
         config_path: Option<PathBuf>,
     ) -> Result<Arc<Runtime>, String> {
+        let host_blocks =
+            HostBlocks::new(config.max_auth_errors_until_block, config.auth_block_time);
         let runtime = Arc::new(Runtime {
             generation: ArcSwap::from_pointee(Generation {
                 config: config.clone(),
@@ -150,6 +155,7 @@ impl Runtime {
             retired: Mutex::default(),
             reloads: ReloadStats::default(),
             started_at: SystemTime::now(),
+            host_blocks: Arc::new(host_blocks),
         });
         let generation = runtime.build(config, None).await?;
         let mut slots = Vec::new();
@@ -330,6 +336,9 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(retired);
+        let c = &generation.config;
+        self.host_blocks
+            .configure(c.max_auth_errors_until_block, c.auth_block_time);
         self.generation.store(Arc::new(generation));
         Ok(warnings)
     }
@@ -465,6 +474,7 @@ impl Runtime {
             listener: Arc::from(lc.name.as_str()),
             registry: self.sessions.clone(),
             lifecycle: self.lifecycle.subscribe(),
+            host_blocks: self.host_blocks.clone(),
         }
     }
 

@@ -74,6 +74,14 @@ pub struct Config {
     /// closed; default `30s`.
     #[serde(default = "default_drain_timeout", with = "duration")]
     pub drain_timeout: Duration,
+    /// Failed logins from one client address after which its logins are refused (error 1129)
+    /// for `auth_block_time`; 0 turns throttling off. Default: 10 (MaxScale's).
+    #[serde(default = "default_max_auth_errors")]
+    pub max_auth_errors_until_block: u32,
+    /// How long a blocked address stays blocked after its last failure, and how long failures
+    /// are remembered; default `60s`.
+    #[serde(default = "default_auth_block_time", with = "duration")]
+    pub auth_block_time: Duration,
     /// Where each part was written, for errors found after loading (not part of the config's
     /// value: two configs that differ only in their source compare equal).
     #[serde(skip)]
@@ -334,6 +342,14 @@ fn default_monitor_timeout() -> Duration {
 
 fn default_drain_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_max_auth_errors() -> u32 {
+    10
+}
+
+fn default_auth_block_time() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_admin_address() -> String {

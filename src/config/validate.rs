@@ -87,6 +87,7 @@ pub(crate) fn check(
         }
     }
     checker.not_zero(config.drain_timeout, root, "drain_timeout");
+    checker.not_zero(config.auth_block_time, root, "auth_block_time");
 
     if let Some(items) = aligned(servers, config.servers.len()) {
         let mut names = Names::new("server");

@@ -254,6 +254,7 @@ fn render_shows_scrape_gauges_and_drops_servers_gone() {
             queued: 2,
             ..FeedSample::default()
         }],
+        blocked_hosts: 2,
     };
     let text = render(&scrape);
     let has = |name: &str, labels: &str| sample(&text, name, labels);

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::backend::Backend;
+use crate::host_blocks::HostBlocks;
 use crate::runtime::Lifecycle;
 use crate::service::Service;
 use history::History;
@@ -126,6 +127,8 @@ pub struct ListenerContext {
     pub registry: Arc<SessionRegistry>,
     /// Tells sessions when the proxy drains or closes.
     pub lifecycle: watch::Receiver<Lifecycle>,
+    /// Failed logins by address: login throttling.
+    pub host_blocks: Arc<HostBlocks>,
 }
 
 /// Runs a client session to its end. Never panics on peer input; logs how it ended.
@@ -137,6 +140,32 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
         let metrics = crate::metrics::service(&ctx.service.name);
         metrics.accepted(&ctx.listener);
         let mut client = PacketIo::new(stream, switchyard_protocol::conn::CLIENT_READ_CHUNK);
+        let ip = peer.ip().to_canonical();
+        if ctx.host_blocks.is_blocked(ip) {
+            // As a server answers a blocked host: an error in place of the handshake.
+            let msg = crate::host_blocks::blocked_message(ip);
+            write_err(client.write_buf(), 0, ER_HOST_IS_BLOCKED, "HY000", &msg);
+            let _ = client.flush().await;
+            info!("refused a client: its address is blocked after too many failed logins");
+            metrics.refused_blocked();
+            let refusal = Refusal {
+                code: ER_HOST_IS_BLOCKED,
+                sqlstate: "HY000".into(),
+                message: msg,
+                user: None,
+                db: None,
+            };
+            report_refusal(
+                &ctx.service,
+                &ctx.listener,
+                &ctx.host_blocks,
+                &metrics,
+                id,
+                peer,
+                &refusal,
+            );
+            return;
+        }
         let Some(_admission) = ctx.service.admit() else {
             metrics.refused_full();
             write_err(
@@ -173,21 +202,15 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
             Err(SessionError::ClientGone) => debug!("client left during login"),
             Err(SessionError::Refused(r)) => {
                 info!(error = %r, "login failed");
-                metrics.login_refused(r.code);
-                let failure = switchyard_api::LoginFailure {
-                    session_id: id,
-                    user: r.user.as_deref().unwrap_or(""),
-                    client_addr: peer,
-                    db: r.db.as_deref(),
-                    service: &ctx.service.name,
-                    listener: &ctx.listener,
-                    error_code: r.code,
-                    sqlstate: &r.sqlstate,
-                    message: &r.message,
-                };
-                for filter in ctx.service.filters.iter() {
-                    filter.on_login_failed(&failure);
-                }
+                report_refusal(
+                    &ctx.service,
+                    &ctx.listener,
+                    &ctx.host_blocks,
+                    &metrics,
+                    id,
+                    peer,
+                    &r,
+                );
             }
             Err(e) => {
                 info!(error = %e, "login failed");
@@ -198,6 +221,45 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
     }
     .instrument(span)
     .await
+}
+
+/// Counts a refused login (at connect, or a COM_CHANGE_USER) and tells the service's filters,
+/// so that the audit feed records it.
+/// A wrong password or unknown user also counts towards blocking the client's address.
+fn report_refusal(
+    service: &Service,
+    listener: &str,
+    host_blocks: &HostBlocks,
+    metrics: &crate::metrics::ServiceMetrics,
+    session_id: u32,
+    peer: SocketAddr,
+    r: &Refusal,
+) {
+    if r.code != ER_HOST_IS_BLOCKED {
+        metrics.login_refused(r.code);
+    }
+    if matches!(r.code, ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD)
+        && host_blocks.failed(peer.ip().to_canonical())
+    {
+        warn!(
+            client = %peer.ip().to_canonical(),
+            "client address blocked after too many failed logins (max_auth_errors_until_block)"
+        );
+    }
+    let failure = switchyard_api::LoginFailure {
+        session_id,
+        user: r.user.as_deref().unwrap_or(""),
+        client_addr: peer,
+        db: r.db.as_deref(),
+        service: &service.name,
+        listener,
+        error_code: r.code,
+        sqlstate: &r.sqlstate,
+        message: &r.message,
+    };
+    for filter in service.filters.iter() {
+        filter.on_login_failed(&failure);
+    }
 }
 
 struct Session {
@@ -240,6 +302,7 @@ struct Session {
     /// The last stage `lifecycle` announced.
     stage: Lifecycle,
     metrics: crate::metrics::SessionMetrics,
+    host_blocks: Arc<HostBlocks>,
 }
 
 impl Session {
@@ -281,6 +344,7 @@ impl Session {
             lifecycle: ctx.lifecycle.clone(),
             stage: *ctx.lifecycle.borrow(),
             metrics: metrics.session(),
+            host_blocks: ctx.host_blocks.clone(),
         };
         session.live.set_db(session.credentials.db.as_deref());
         let seq = session.credentials.next_seq;

@@ -145,6 +145,21 @@ impl Session {
             (&switched.payload[..], &fresh_seed)
         };
         let ip = self.peer.ip().to_canonical();
+        if self.host_blocks.is_blocked(ip) {
+            let msg = crate::host_blocks::blocked_message(ip);
+            info!("change of user refused: the client's address is blocked");
+            self.reset_backends().await?;
+            write_err(
+                self.client.write_buf(),
+                seq,
+                ER_HOST_IS_BLOCKED,
+                "HY000",
+                &msg,
+            );
+            self.change_refused(&user, req.db, ER_HOST_IS_BLOCKED, "HY000", &msg);
+            self.client.flush().await?;
+            return Ok(());
+        }
         let secret = match login::authenticate(&self.service, req.user, ip, response, seed).await {
             Ok(secret) => secret,
             Err(_) => {
@@ -159,15 +174,17 @@ impl Session {
                     "28000",
                     &msg,
                 );
+                self.change_refused(&user, req.db, ER_ACCESS_DENIED, "28000", &msg);
                 self.client.flush().await?;
                 return Ok(());
             }
         };
+        let db = req.db;
         let old = &self.credentials;
         let credentials = Credentials {
             user,
             secret,
-            db: req.db.map(|d| String::from_utf8_lossy(d).into_owned()),
+            db: db.map(|d| String::from_utf8_lossy(d).into_owned()),
             capabilities: old.capabilities,
             extended_capabilities: old.extended_capabilities,
             collation: req.collation.unwrap_or(old.collation),
@@ -212,24 +229,52 @@ impl Session {
             Err(e) => {
                 let error = printable(&e.to_string());
                 info!(user = %printable(&self.credentials.user), %error, "change of user refused by the server");
-                self.credentials = previous;
+                let credentials_user = std::mem::replace(&mut self.credentials, previous).user;
                 self.reset_backends().await?;
+                let user = &credentials_user;
                 match e {
                     LoginError::Rejected(payload) => {
                         self.client.queue(seq, &payload);
+                        if let Ok(err) = ErrPacket::parse(&payload) {
+                            let state = String::from_utf8_lossy(err.sqlstate);
+                            let msg = String::from_utf8_lossy(err.message);
+                            self.change_refused(user, db, err.code, &state, &msg);
+                        }
                     }
-                    LoginError::Protocol(e) => write_err(
-                        self.client.write_buf(),
-                        seq,
-                        2003,
-                        "HY000",
-                        &format!("Can't change user: {e}"),
-                    ),
+                    LoginError::Protocol(e) => {
+                        let msg = format!("Can't change user: {e}");
+                        write_err(self.client.write_buf(), seq, 2003, "HY000", &msg);
+                        self.change_refused(user, db, 2003, "HY000", &msg);
+                    }
                 }
             }
         }
         self.client.flush().await?;
         Ok(())
+    }
+
+    /// A COM_CHANGE_USER to `user` was refused with this error: it is a failed login, counted
+    /// and told to the filters as one, and the command ends in that error for them.
+    fn change_refused(&mut self, user: &str, db: Option<&[u8]>, code: u16, state: &str, msg: &str) {
+        if let Some(chain) = self.chain.as_mut() {
+            chain.answered(code, state, msg);
+        }
+        let refusal = super::Refusal {
+            code,
+            sqlstate: state.to_string(),
+            message: printable(msg),
+            user: Some(user.to_string()),
+            db: db.map(|d| String::from_utf8_lossy(d).into_owned()),
+        };
+        super::report_refusal(
+            &self.service,
+            &self.listener,
+            &self.host_blocks,
+            self.metrics.service(),
+            self.id,
+            self.peer,
+            &refusal,
+        );
     }
 
     /// COM_RESET_CONNECTION: every backend resets its session state; the client gets the reply

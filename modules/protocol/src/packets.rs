@@ -161,6 +161,7 @@ pub fn write_err(buf: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, message
 /// an ERR packet with a client-side code (2000-2999, CR_*) as "2027 Received malformed packet".
 pub mod errors {
     pub const ER_ACCESS_DENIED: u16 = 1045;
+    pub const ER_HOST_IS_BLOCKED: u16 = 1129;
     pub const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     pub const ER_DBACCESS_DENIED: u16 = 1044;
     pub const ER_BAD_DB: u16 = 1049;
