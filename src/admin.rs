@@ -193,6 +193,8 @@ fn service_view(rt: &Runtime, generation: &Generation, name: &str) -> Option<Val
         "listeners": listeners,
         "sessions": sessions,
         "max_connections": c.max_connections,
+        "max_pending_logins": c.max_pending_logins,
+        "max_pending_logins_per_host": c.max_pending_logins_per_host,
         "options": c.options.parse_all::<Value>().unwrap_or(Value::Null),
     }))
 }

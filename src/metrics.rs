@@ -169,8 +169,10 @@ impl Metrics {
                 r,
                 "switchyard_client_connections_refused_total",
                 "Client connections turned away for reasons other than their credentials: \
-                 max_connections (the service is full), no_backend (no server could take \
-                 the session) or host_blocked (too many failed logins from the address).",
+                 max_connections (the service is full), pending_logins (too many connections \
+                 of the service or of the address have not logged in yet), no_backend (no \
+                 server could take the session) or host_blocked (too many failed logins from \
+                 the address).",
                 &["service", "reason"],
             ),
             login_failures: counter(
@@ -446,8 +448,14 @@ impl ServiceMetrics {
         self.refuse("max_connections");
     }
 
+    /// A client was turned away: the service, or the client's address, has as many
+    /// connections that have not logged in yet as it may.
+    pub fn refused_pending(&self) {
+        self.refuse("pending_logins");
+    }
+
     /// A client was turned away: its address is blocked after too many failed logins.
-    pub fn refused_blocked(&self) {
+    fn refused_blocked(&self) {
         self.refuse("host_blocked");
     }
 
@@ -461,9 +469,12 @@ impl ServiceMetrics {
     /// A client's login ended with error `code` (the proxy's or a backend's): a login
     /// failure, or a refusal for want of a backend.
     pub fn login_refused(&self, code: u16) {
-        match login_reason(code) {
-            Some(reason) => self.login_failed(reason),
-            None => self.refuse("no_backend"),
+        use switchyard_protocol::packets::errors::{ER_CON_COUNT, ER_HOST_IS_BLOCKED};
+        match (code, login_reason(code)) {
+            (_, Some(reason)) => self.login_failed(reason),
+            (ER_HOST_IS_BLOCKED, None) => self.refused_blocked(),
+            (ER_CON_COUNT, None) => self.refused_full(),
+            (_, None) => self.refuse("no_backend"),
         }
     }
 

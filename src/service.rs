@@ -1,7 +1,9 @@
 //! A service: a router, the servers it routes to, and the accounts its clients log in with.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -25,8 +27,12 @@ pub struct Service {
     pub servers: ArcSwap<ServerSet>,
     pub accounts: Accounts,
     pub connect_timeout: Duration,
-    pub max_connections: Option<u32>,
+    pub max_connections: u32,
     sessions: AtomicU32,
+    max_pending_logins: u32,
+    max_pending_logins_per_host: u32,
+    /// Connections that have not logged in yet, in all and by client address.
+    pending: Mutex<Pending>,
     /// Bumped whenever `servers` changes, so that idle sessions can react (maintenance).
     changes: watch::Sender<u64>,
 }
@@ -78,6 +84,9 @@ impl Service {
             connect_timeout: config.connect_timeout,
             max_connections: config.max_connections,
             sessions: AtomicU32::new(0),
+            max_pending_logins: config.max_pending_logins,
+            max_pending_logins_per_host: config.max_pending_logins_per_host,
+            pending: Mutex::default(),
             changes: watch::Sender::new(0),
         }
     }
@@ -155,14 +164,74 @@ impl Service {
         self.accounts.reload(&self.account_servers()).await
     }
 
-    /// Counts a new client session; `None` if the service is at its connection limit.
+    /// True if the service has as many sessions as `max_connections` allows.
+    pub fn is_full(&self) -> bool {
+        self.sessions.load(Ordering::Acquire) >= self.max_connections
+    }
+
+    /// Counts a logged-in client session; `None` if the service is at its connection limit.
     pub fn admit(self: &Arc<Self>) -> Option<Admission> {
         let n = self.sessions.fetch_add(1, Ordering::AcqRel) + 1;
         let admission = Admission(self.clone());
-        if self.max_connections.is_some_and(|max| n > max) {
-            return None;
+        (n <= self.max_connections).then_some(admission)
+    }
+
+    /// Counts a connection from `ip` that is about to log in, until the guard is dropped; the
+    /// limit it would exceed otherwise.
+    pub fn begin_login(self: &Arc<Self>, ip: IpAddr) -> Result<PendingLogin, PendingLimit> {
+        let mut pending = self.lock_pending();
+        if pending.total >= self.max_pending_logins {
+            return Err(PendingLimit::Service(self.max_pending_logins));
         }
-        Some(admission)
+        let per_host = pending.by_host.entry(ip).or_insert(0);
+        if *per_host >= self.max_pending_logins_per_host {
+            return Err(PendingLimit::Host(self.max_pending_logins_per_host));
+        }
+        *per_host += 1;
+        pending.total += 1;
+        Ok(PendingLogin {
+            service: self.clone(),
+            ip,
+        })
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // Plain counts: a table left half-updated by a panic is still usable.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    total: u32,
+    by_host: HashMap<IpAddr, u32>,
+}
+
+/// Which limit on connections that have not logged in yet a new one would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingLimit {
+    /// `max_pending_logins` of the service.
+    Service(u32),
+    /// `max_pending_logins_per_host` of the service.
+    Host(u32),
+}
+
+/// A connection counted as logging in until dropped.
+pub struct PendingLogin {
+    service: Arc<Service>,
+    ip: IpAddr,
+}
+
+impl Drop for PendingLogin {
+    fn drop(&mut self) {
+        let mut pending = self.service.lock_pending();
+        pending.total -= 1;
+        if let Some(n) = pending.by_host.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                pending.by_host.remove(&self.ip);
+            }
+        }
     }
 }
 

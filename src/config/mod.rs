@@ -181,9 +181,16 @@ pub struct ServiceConfig {
     /// How long to wait for a backend connection to be established; default `3s`.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
-    /// Most client sessions the service accepts at once; default: no limit.
-    #[serde(default)]
-    pub max_connections: Option<u32>,
+    /// Most logged-in client sessions the service has at once; default 1000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Most connections of the service that have not logged in yet; default 512. Apart from
+    /// `max_connections`, so that sockets that never log in cannot take real clients' slots.
+    #[serde(default = "default_max_pending_logins")]
+    pub max_pending_logins: u32,
+    /// Most of those from one client address; default 128.
+    #[serde(default = "default_max_pending_logins_per_host")]
+    pub max_pending_logins_per_host: u32,
     /// The monitor that supplies the live roles of the service's servers (which must all be
     /// among its servers); without one, the roles written in `servers` are used.
     #[serde(default)]
@@ -223,6 +230,11 @@ impl fmt::Debug for ServiceConfig {
             .field("users_refresh_interval", &self.users_refresh_interval)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
+            .field("max_pending_logins", &self.max_pending_logins)
+            .field(
+                "max_pending_logins_per_host",
+                &self.max_pending_logins_per_host,
+            )
             .field("monitor", &self.monitor)
             .field("filters", &self.filters)
             .finish()
@@ -346,6 +358,18 @@ fn default_drain_timeout() -> Duration {
 
 fn default_max_auth_errors() -> u32 {
     10
+}
+
+fn default_max_connections() -> u32 {
+    1000
+}
+
+fn default_max_pending_logins() -> u32 {
+    512
+}
+
+fn default_max_pending_logins_per_host() -> u32 {
+    128
 }
 
 fn default_auth_block_time() -> Duration {

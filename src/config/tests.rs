@@ -128,7 +128,7 @@ fn example_parses_and_shows_the_defaults() {
         default_users_refresh_interval()
     );
     assert_eq!(service.connect_timeout, default_connect_timeout());
-    assert_eq!(service.max_connections, None);
+    assert_eq!(service.max_connections, 1000);
     assert_eq!(config.servers[2].role, default_role());
     // The router checks its own options (tests/config_check.rs runs `switchyard check` on it).
     assert_eq!(service.router, "readwritesplit");
@@ -146,7 +146,7 @@ fn defaults() {
     assert!(service.options.is_empty());
     assert_eq!(service.users_refresh_interval, Duration::from_secs(1));
     assert_eq!(service.connect_timeout, Duration::from_secs(3));
-    assert_eq!(service.max_connections, None);
+    assert_eq!(service.max_connections, 1000);
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn every_field_set() {
     assert_eq!(service.password, "12345");
     assert_eq!(service.users_refresh_interval, Duration::from_millis(500));
     assert_eq!(service.connect_timeout, Duration::from_secs(120));
-    assert_eq!(service.max_connections, Some(100));
+    assert_eq!(service.max_connections, 100);
     let options: RouterOptions = service.options.parse().unwrap();
     assert_eq!(
         options.router_options,
@@ -216,7 +216,8 @@ fn unknown_key_points_at_the_key() {
             "test.yaml:2:18: servers[0]: unknown field `adress`, expected one of `name`, `address`, `role`",
             "test.yaml:9:5: services[0]: unknown field `optoins`, expected one of `name`, `router`, \
              `servers`, `user`, `password`, `options`, `users_refresh_interval`, \
-             `connect_timeout`, `max_connections`, `monitor`, `filters`",
+             `connect_timeout`, `max_connections`, `max_pending_logins`, \
+             `max_pending_logins_per_host`, `monitor`, `filters`",
         ]
     );
 }
@@ -361,7 +362,7 @@ fn limits() {
             "test.yaml:2:15: log.level: unknown log level 'verbose': use trace, debug, info, warn, error or off, \
              or a directive like `info,switchyard=debug`",
             "test.yaml:6:84: services[0].connect_timeout: must be greater than zero",
-            "test.yaml:6:105: services[0].max_connections: must be at least 1 (leave it out for no limit)",
+            "test.yaml:6:105: services[0].max_connections: must be at least 1",
             "test.yaml:7:12: listeners: at least one listener is required",
         ]
     );

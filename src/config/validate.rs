@@ -139,12 +139,17 @@ pub(crate) fn check(
                     }
                 }
             }
-            if service.max_connections == Some(0) {
-                checker.at(
-                    item.get("max_connections"),
-                    item,
-                    "must be at least 1 (leave it out for no limit)",
-                );
+            for (value, key) in [
+                (service.max_connections, "max_connections"),
+                (service.max_pending_logins, "max_pending_logins"),
+                (
+                    service.max_pending_logins_per_host,
+                    "max_pending_logins_per_host",
+                ),
+            ] {
+                if value == 0 {
+                    checker.at(item.get(key), item, "must be at least 1");
+                }
             }
         }
     }

@@ -247,7 +247,7 @@ pub async fn authenticate(
 }
 
 /// Sends an error to a client that is being turned away, and gives the error to return.
-async fn refuse(
+pub(super) async fn refuse(
     client: &mut PacketIo<TcpStream>,
     seq: u8,
     code: u16,

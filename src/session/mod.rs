@@ -39,7 +39,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::backend::Backend;
 use crate::host_blocks::HostBlocks;
 use crate::runtime::Lifecycle;
-use crate::service::Service;
+use crate::service::{Admission, PendingLimit, PendingLogin, Service};
 use history::History;
 use login::Credentials;
 use prepared::Prepared;
@@ -131,6 +131,9 @@ pub struct ListenerContext {
     pub host_blocks: Arc<HostBlocks>,
 }
 
+/// The server's words for ER_CON_COUNT.
+const TOO_MANY: &str = "Too many connections";
+
 /// Runs a client session to its end. Never panics on peer input; logs how it ended.
 pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>) {
     let id = ctx.registry.next_id();
@@ -147,7 +150,6 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
             write_err(client.write_buf(), 0, ER_HOST_IS_BLOCKED, "HY000", &msg);
             let _ = client.flush().await;
             info!("refused a client: its address is blocked after too many failed logins");
-            metrics.refused_blocked();
             let refusal = Refusal {
                 code: ER_HOST_IS_BLOCKED,
                 sqlstate: "HY000".into(),
@@ -166,21 +168,40 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
             );
             return;
         }
-        let Some(_admission) = ctx.service.admit() else {
-            metrics.refused_full();
-            write_err(
-                client.write_buf(),
-                0,
-                ER_CON_COUNT,
-                "08004",
-                "Too many connections",
-            );
-            let _ = client.flush().await;
-            warn!("refused a client: the service is at its max_connections");
-            return;
+        // As the server does, a full service refuses before the handshake; the session's slot
+        // is taken only once the client has logged in, so that connections that never do
+        // cannot hold slots: they count against the pending-login limits instead.
+        let pending = if ctx.service.is_full() {
+            Err(None)
+        } else {
+            ctx.service.begin_login(ip).map_err(Some)
         };
-        match Session::start(client, id, peer, &ctx, &metrics).await {
-            Ok(mut session) => {
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(limit) => {
+                write_err(client.write_buf(), 0, ER_CON_COUNT, "08004", TOO_MANY);
+                let _ = client.flush().await;
+                match limit {
+                    None => {
+                        metrics.refused_full();
+                        warn!("refused a client: the service is at its max_connections");
+                    }
+                    Some(limit) => {
+                        metrics.refused_pending();
+                        warn!(
+                            "refused a client: {} connections that have not logged in yet",
+                            match limit {
+                                PendingLimit::Service(n) => format!("the service has {n}"),
+                                PendingLimit::Host(n) => format!("its address has {n}"),
+                            }
+                        );
+                    }
+                }
+                return;
+            }
+        };
+        match Session::start(client, id, peer, &ctx, &metrics, pending).await {
+            Ok((mut session, _admission)) => {
                 let _registration = Registration {
                     registry: ctx.registry.clone(),
                     id,
@@ -235,9 +256,7 @@ fn report_refusal(
     peer: SocketAddr,
     r: &Refusal,
 ) {
-    if r.code != ER_HOST_IS_BLOCKED {
-        metrics.login_refused(r.code);
-    }
+    metrics.login_refused(r.code);
     if matches!(r.code, ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD)
         && host_blocks.failed(peer.ip().to_canonical())
     {
@@ -312,9 +331,18 @@ impl Session {
         peer: SocketAddr,
         ctx: &ListenerContext,
         metrics: &Arc<crate::metrics::ServiceMetrics>,
-    ) -> Result<Session, SessionError> {
+        pending: PendingLogin,
+    ) -> Result<(Session, Admission), SessionError> {
         let service = ctx.service.clone();
-        let credentials = login::login(&mut client, id, peer, &service).await?;
+        let credentials = login::login(&mut client, id, peer, &service).await;
+        drop(pending);
+        let credentials = credentials?;
+        let Some(admission) = service.admit() else {
+            let seq = credentials.next_seq;
+            return Err(
+                login::refuse(&mut client, seq, ER_CON_COUNT, "08004", TOO_MANY.into()).await,
+            );
+        };
         let router = service
             .router
             .new_session(&session_info(id, peer, &credentials));
@@ -358,7 +386,7 @@ impl Session {
             "client logged in"
         );
         session.start_filters(ctx);
-        Ok(session)
+        Ok((session, admission))
     }
 
     async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
