@@ -20,8 +20,39 @@ pub struct Account {
     pub user: String,
     pub host: HostPattern,
     pub plugin: String,
-    /// `SHA1(SHA1(password))`; `None` when the account has no password.
-    pub stage2: Option<[u8; 20]>,
+    pub password: StoredPassword,
+    /// `ACCOUNT LOCK`: the server refuses it even with the right password.
+    pub locked: bool,
+    /// `PASSWORD EXPIRE`, or older than its password lifetime, on servers with
+    /// `disconnect_on_expired_password`: clients that cannot change it are refused. (Without
+    /// it, the backends let everyone in to change it, in their sandbox mode.)
+    pub expired: bool,
+}
+
+/// What an account's password hash says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredPassword {
+    /// No password: the empty response logs in.
+    Empty,
+    /// `SHA1(SHA1(password))`.
+    Native([u8; 20]),
+    /// A hash no password matches, or one the proxy cannot read (`invalid`,
+    /// `*THISISNOTAVALIDPASSWORD…`, a pre-4.1 hash): nothing logs in, as on the server.
+    Unusable,
+}
+
+impl StoredPassword {
+    /// Reads a `mysql_native_password` hash column.
+    pub fn parse(hash: &str) -> Self {
+        if hash.is_empty() {
+            return StoredPassword::Empty;
+        }
+        auth::parse_native_hash(hash).map_or(StoredPassword::Unusable, StoredPassword::Native)
+    }
+
+    pub fn of(password: &str) -> Self {
+        auth::stage2_of(password).map_or(StoredPassword::Empty, StoredPassword::Native)
+    }
 }
 
 /// The outcome of a login attempt.
@@ -32,6 +63,10 @@ pub enum AuthOutcome {
     HostNotAllowed,
     /// Unknown user, wrong password, or an account the proxy cannot check (error 1045).
     Denied,
+    /// The right password for a locked account (error 4151).
+    Locked,
+    /// The right password, but it has expired and the client cannot change it (error 1862).
+    Expired,
 }
 
 /// The accounts of a cluster, most specific host first, as the server orders them.
@@ -68,13 +103,15 @@ impl AccountTable {
             .find(|a| a.host.matches(ip) && (a.user.as_bytes() == user || a.user.is_empty()))
     }
 
-    /// Checks a native scramble `response` to `seed`.
+    /// Checks a native scramble `response` to `seed`; `can_change_expired`: the client
+    /// declared CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS.
     pub fn authenticate(
         &self,
         user: &[u8],
         ip: IpAddr,
         response: &[u8],
         seed: &[u8],
+        can_change_expired: bool,
     ) -> AuthOutcome {
         if !self.host_allowed(ip) {
             return AuthOutcome::HostNotAllowed;
@@ -90,7 +127,16 @@ impl AccountTable {
             );
             return AuthOutcome::Denied;
         }
-        match auth::verify_native(response, seed, account.stage2.as_ref()) {
+        let stage2 = match &account.password {
+            StoredPassword::Empty => None,
+            StoredPassword::Native(stage2) => Some(stage2),
+            StoredPassword::Unusable => return AuthOutcome::Denied,
+        };
+        // As the server, the password first: a locked or expired account says so only to
+        // whoever knows its password.
+        match auth::verify_native(response, seed, stage2) {
+            Some(_) if account.locked => AuthOutcome::Locked,
+            Some(_) if account.expired && !can_change_expired => AuthOutcome::Expired,
             Some(secret) => AuthOutcome::Accepted(secret),
             None => AuthOutcome::Denied,
         }
@@ -116,8 +162,16 @@ enum HostKind {
 
 impl HostPattern {
     pub fn parse(text: &str) -> Self {
+        Self::parse_for(text, true)
+    }
+
+    /// As the servers read it: `localhost` is the loopback address only when they resolve
+    /// names; with `skip_name_resolve` it matches socket connections, never a TCP client.
+    pub fn parse_for(text: &str, names_resolved: bool) -> Self {
         let lower = text.to_ascii_lowercase();
-        let kind = if lower == "localhost" {
+        let kind = if lower == "localhost" && !names_resolved {
+            HostKind::Name
+        } else if lower == "localhost" {
             HostKind::Localhost
         } else if let Ok(ip) = lower.parse::<IpAddr>() {
             HostKind::Exact(ip)
@@ -200,8 +254,33 @@ pub struct Accounts {
 
 const DEFAULT_VERSION: &str = "10.11.0-MariaDB";
 
-const ACCOUNT_QUERY: &str = "SELECT User, Host, plugin, authentication_string, Password \
-                             FROM mysql.user WHERE is_role <> 'Y'";
+/// MariaDB 10.4 and later keep what the proxy must check in `mysql.global_priv`: the
+/// `mysql.user` view shows neither `ACCOUNT LOCK` nor password lifetimes. Columns: user, host,
+/// plugin, hash, locked, expired (where the server disconnects such clients),
+/// skip_name_resolve. A row without a plugin gets one the proxy
+/// refuses, never the native default: an account it cannot read is no account it admits.
+/// (JSON_VALUE reads a JSON `true` as '1'.)
+const PRIV_QUERY: &str = "SELECT User, Host, plugin, hash, locked, \
+        @@disconnect_on_expired_password AND (last_changed = 0 OR (lifetime > 0 \
+            AND last_changed > 0 AND last_changed + lifetime * 86400 < UNIX_TIMESTAMP())), \
+        @@skip_name_resolve \
+    FROM (SELECT User, Host, \
+            IFNULL(JSON_VALUE(Priv, '$.plugin'), '(none)') AS plugin, \
+            IFNULL(JSON_VALUE(Priv, '$.authentication_string'), '') AS hash, \
+            IFNULL(JSON_VALUE(Priv, '$.account_locked'), '') IN ('1', 'true') AS locked, \
+            CAST(IFNULL(JSON_VALUE(Priv, '$.password_last_changed'), -1) AS SIGNED) \
+                AS last_changed, \
+            IF(CAST(IFNULL(JSON_VALUE(Priv, '$.password_lifetime'), -1) AS SIGNED) = -1, \
+               @@global.default_password_lifetime, \
+               CAST(JSON_VALUE(Priv, '$.password_lifetime') AS SIGNED)) AS lifetime \
+          FROM mysql.global_priv \
+          WHERE IFNULL(JSON_VALUE(Priv, '$.is_role'), '') NOT IN ('1', 'true')) AS a";
+
+/// Older servers: the account table itself, which has no locks or lifetimes.
+const USER_QUERY: &str = "SELECT User, Host, plugin, \
+        IF(authentication_string = '', Password, authentication_string), 'N', 'N', \
+        @@skip_name_resolve \
+    FROM mysql.user WHERE is_role <> 'Y'";
 
 impl Accounts {
     pub fn new(source: AccountSource) -> Self {
@@ -265,13 +344,28 @@ impl Accounts {
             .store(Arc::new(info.server_version.clone()));
         self.extended_capabilities
             .store(info.extended_capabilities, Ordering::Relaxed);
-        let rows = tokio::time::timeout(
-            s.connect_timeout,
-            query(&mut io, info.capabilities, ACCOUNT_QUERY),
+        let timeout = s.connect_timeout;
+        let rows = match tokio::time::timeout(
+            timeout,
+            query(&mut io, info.capabilities, PRIV_QUERY),
         )
         .await
-        .map_err(|_| "timed out reading mysql.user".to_string())?
-        .map_err(|e| e.to_string())?;
+        {
+            Ok(Ok(rows)) => rows,
+            Err(_) => return Err("timed out reading mysql.global_priv".into()),
+            Ok(Err(e)) => {
+                warn!(
+                    server = %address, user = %s.user, error = %e,
+                    "could not read mysql.global_priv (a server before MariaDB 10.4, or a \
+                     service user without SELECT on it): locked accounts and expired \
+                     passwords are left for the backends to refuse"
+                );
+                tokio::time::timeout(timeout, query(&mut io, info.capabilities, USER_QUERY))
+                    .await
+                    .map_err(|_| "timed out reading mysql.user".to_string())?
+                    .map_err(|e| e.to_string())?
+            }
+        };
         io.shutdown().await;
         let text = |v: &Option<bytes::Bytes>| {
             v.as_deref()
@@ -279,30 +373,25 @@ impl Accounts {
                 .unwrap_or_default()
                 .into_owned()
         };
+        let yes = |v: &Option<bytes::Bytes>| matches!(v.as_deref(), Some(b"1" | b"Y"));
         let accounts = rows
             .iter()
-            .filter(|r| r.len() == 5)
+            .filter(|r| r.len() == 7)
             .map(|r| {
                 let plugin = text(&r[2]);
-                let auth_string = text(&r[3]);
-                let password = text(&r[4]);
-                let hash = if auth_string.is_empty() {
-                    password
-                } else {
-                    auth_string
-                };
-                let stage2 = auth::parse_native_hash(&hash);
-                if stage2.is_none()
-                    && !hash.is_empty()
+                let password = StoredPassword::parse(&text(&r[3]));
+                if password == StoredPassword::Unusable
                     && (plugin.is_empty() || plugin == NATIVE_PLUGIN)
                 {
-                    debug!(user = %text(&r[0]), "account has an unreadable password hash");
+                    debug!(user = %text(&r[0]), "account has a password hash no password matches");
                 }
                 Account {
                     user: text(&r[0]),
-                    host: HostPattern::parse(&text(&r[1])),
+                    host: HostPattern::parse_for(&text(&r[1]), !yes(&r[6])),
                     plugin,
-                    stage2,
+                    password,
+                    locked: yes(&r[4]),
+                    expired: yes(&r[5]),
                 }
             })
             .collect();
@@ -319,7 +408,9 @@ mod tests {
             user: user.into(),
             host: HostPattern::parse(host),
             plugin: NATIVE_PLUGIN.into(),
-            stage2: auth::stage2_of(password),
+            password: StoredPassword::of(password),
+            locked: false,
+            expired: false,
         }
     }
 
@@ -352,15 +443,15 @@ mod tests {
         let exact = BackendSecret::from_password("exact").scramble(&seed);
         let wild = BackendSecret::from_password("wild").scramble(&seed);
         assert!(matches!(
-            t.authenticate(b"app", ip("127.0.0.1"), &exact, &seed),
+            t.authenticate(b"app", ip("127.0.0.1"), &exact, &seed, false),
             AuthOutcome::Accepted(_)
         ));
         assert_eq!(
-            t.authenticate(b"app", ip("127.0.0.1"), &wild, &seed),
+            t.authenticate(b"app", ip("127.0.0.1"), &wild, &seed, false),
             AuthOutcome::Denied
         );
         assert!(matches!(
-            t.authenticate(b"app", ip("10.0.0.1"), &wild, &seed),
+            t.authenticate(b"app", ip("10.0.0.1"), &wild, &seed, false),
             AuthOutcome::Accepted(_)
         ));
     }
@@ -374,19 +465,19 @@ mod tests {
         let seed = auth::new_seed();
         let good = BackendSecret::from_password("app").scramble(&seed);
         assert_eq!(
-            t.authenticate(b"app", ip("127.0.0.2"), &good, &seed),
+            t.authenticate(b"app", ip("127.0.0.2"), &good, &seed, false),
             AuthOutcome::HostNotAllowed
         );
         assert_eq!(
-            t.authenticate(b"bob", ip("127.0.0.1"), &good, &seed),
+            t.authenticate(b"bob", ip("127.0.0.1"), &good, &seed, false),
             AuthOutcome::Denied
         );
         assert_eq!(
-            t.authenticate(b"app", ip("127.0.0.1"), &[], &seed),
+            t.authenticate(b"app", ip("127.0.0.1"), &[], &seed, false),
             AuthOutcome::Denied
         );
         assert_eq!(
-            t.authenticate(b"nopw", ip("127.0.0.1"), &[], &seed),
+            t.authenticate(b"nopw", ip("127.0.0.1"), &[], &seed, false),
             AuthOutcome::Accepted(BackendSecret::Empty)
         );
     }
@@ -397,8 +488,61 @@ mod tests {
         a.plugin = "unix_socket".into();
         let t = AccountTable::new(vec![a]);
         assert_eq!(
-            t.authenticate(b"root", ip("127.0.0.1"), &[], &[0; 20]),
+            t.authenticate(b"root", ip("127.0.0.1"), &[], &[0; 20], false),
             AuthOutcome::Denied
         );
+    }
+
+    #[test]
+    fn unreadable_hashes_admit_nobody() {
+        let seed = auth::new_seed();
+        let guess = BackendSecret::from_password("x").scramble(&seed);
+        for hash in [
+            "invalid",
+            "*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE",
+            "6f8c114b58f2ce9e",
+        ] {
+            let mut a = account("u", "127.0.0.1", "");
+            a.password = StoredPassword::parse(hash);
+            assert_eq!(a.password, StoredPassword::Unusable, "{hash}");
+            let t = AccountTable::new(vec![a]);
+            for response in [&[][..], &guess[..]] {
+                assert_eq!(
+                    t.authenticate(b"u", ip("127.0.0.1"), response, &seed, false),
+                    AuthOutcome::Denied,
+                    "{hash}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn locked_and_expired_accounts_are_refused_after_the_password() {
+        let seed = auth::new_seed();
+        let right = BackendSecret::from_password("pw").scramble(&seed);
+        let wrong = BackendSecret::from_password("no").scramble(&seed);
+        let mut locked = account("locked", "127.0.0.1", "pw");
+        locked.locked = true;
+        let mut expired = account("expired", "127.0.0.1", "pw");
+        expired.expired = true;
+        let t = AccountTable::new(vec![locked, expired]);
+        let check = |user: &[u8], response: &[u8], can_change| {
+            t.authenticate(user, ip("127.0.0.1"), response, &seed, can_change)
+        };
+        assert_eq!(check(b"locked", &wrong, false), AuthOutcome::Denied);
+        assert_eq!(check(b"locked", &right, true), AuthOutcome::Locked);
+        assert_eq!(check(b"expired", &wrong, false), AuthOutcome::Denied);
+        assert_eq!(check(b"expired", &right, false), AuthOutcome::Expired);
+        assert!(matches!(
+            check(b"expired", &right, true),
+            AuthOutcome::Accepted(_)
+        ));
+    }
+
+    #[test]
+    fn localhost_is_loopback_only_where_names_are_resolved() {
+        assert!(HostPattern::parse_for("localhost", true).matches(ip("127.0.0.1")));
+        assert!(!HostPattern::parse_for("localhost", false).matches(ip("127.0.0.1")));
+        assert!(!HostPattern::parse_for("LOCALHOST", false).matches(ip("::1")));
     }
 }

@@ -172,28 +172,19 @@ pub async fn login(
         (&switched.payload[..], &seed)
     };
 
-    let secret = match authenticate(service, response.user, ip, auth_response, auth_seed).await {
+    let secret = match authenticate(
+        service,
+        response.user,
+        ip,
+        auth_response,
+        auth_seed,
+        response.capabilities,
+    )
+    .await
+    {
         Ok(secret) => secret,
         Err(outcome) => {
-            let (code, state, msg) = match outcome {
-                AuthOutcome::HostNotAllowed => (
-                    ER_HOST_NOT_PRIVILEGED,
-                    "HY000",
-                    format!("Host '{ip}' is not allowed to connect to this MariaDB server"),
-                ),
-                _ => (
-                    ER_ACCESS_DENIED,
-                    "28000",
-                    format!(
-                        "Access denied for user '{user}'@'{ip}' (using password: {})",
-                        if auth_response.is_empty() {
-                            "NO"
-                        } else {
-                            "YES"
-                        }
-                    ),
-                ),
-            };
+            let (code, state, msg) = refusal(&outcome, &user, ip, !auth_response.is_empty());
             tracing::info!(code, reason = %super::printable(&msg), "login refused");
             let mut e = refuse(client, next_seq, code, state, msg).await;
             if let SessionError::Refused(r) = &mut e {
@@ -227,22 +218,60 @@ pub async fn authenticate(
     ip: std::net::IpAddr,
     response: &[u8],
     seed: &[u8],
+    capabilities: u32,
 ) -> Result<BackendSecret, AuthOutcome> {
-    let outcome = service
-        .accounts
-        .table()
-        .authenticate(user, ip, response, seed);
+    let can_change_expired = capabilities & CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS != 0;
+    let check = |table: &crate::accounts::AccountTable| {
+        table.authenticate(user, ip, response, seed, can_change_expired)
+    };
+    let outcome = check(&service.accounts.table());
     let outcome = match outcome {
         AuthOutcome::Accepted(_) => outcome,
-        _ if service.reload_accounts().await => service
-            .accounts
-            .table()
-            .authenticate(user, ip, response, seed),
+        _ if service.reload_accounts().await => check(&service.accounts.table()),
         _ => outcome,
     };
     match outcome {
         AuthOutcome::Accepted(secret) => Ok(secret),
         other => Err(other),
+    }
+}
+
+/// What the server answers a login that failed with `outcome`: code, SQLSTATE, message.
+pub(super) fn refusal(
+    outcome: &AuthOutcome,
+    user: &str,
+    ip: std::net::IpAddr,
+    used_password: bool,
+) -> (u16, &'static str, String) {
+    match outcome {
+        AuthOutcome::HostNotAllowed => (
+            ER_HOST_NOT_PRIVILEGED,
+            "HY000",
+            format!("Host '{ip}' is not allowed to connect to this MariaDB server"),
+        ),
+        AuthOutcome::Locked => (
+            ER_ACCOUNT_HAS_BEEN_LOCKED,
+            "HY000",
+            "Access denied, this account is locked".into(),
+        ),
+        // The server's sandbox mode for clients that can change an expired password is not
+        // offered: the proxy refuses them all, as the server does with
+        // disconnect_on_expired_password.
+        AuthOutcome::Expired => (
+            ER_MUST_CHANGE_PASSWORD_LOGIN,
+            "HY000",
+            "Your password has expired. To log in you must change it using a client that \
+             supports expired passwords."
+                .into(),
+        ),
+        AuthOutcome::Denied | AuthOutcome::Accepted(_) => (
+            ER_ACCESS_DENIED,
+            "28000",
+            format!(
+                "Access denied for user '{user}'@'{ip}' (using password: {})",
+                if used_password { "YES" } else { "NO" }
+            ),
+        ),
     }
 }
 

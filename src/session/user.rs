@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use super::login::{self, Credentials};
 use super::relay::{self, RelayFail};
 use super::{kill, printable, session_info, Session, SessionError};
+use crate::accounts::AuthOutcome;
 use crate::backend::Backend;
 
 impl Session {
@@ -160,21 +161,22 @@ impl Session {
             self.client.flush().await?;
             return Ok(());
         }
-        let secret = match login::authenticate(&self.service, req.user, ip, response, seed).await {
+        let caps = self.credentials.capabilities;
+        let secret = match login::authenticate(&self.service, req.user, ip, response, seed, caps)
+            .await
+        {
             Ok(secret) => secret,
-            Err(_) => {
-                let yes = if response.is_empty() { "NO" } else { "YES" };
-                let msg = format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
+            Err(outcome) => {
+                // A host no account allows is, to a change of user, a wrong account.
+                let outcome = match outcome {
+                    AuthOutcome::HostNotAllowed => AuthOutcome::Denied,
+                    other => other,
+                };
+                let (code, state, msg) = login::refusal(&outcome, &user, ip, !response.is_empty());
                 info!(reason = %printable(&msg), "change of user refused");
                 self.reset_backends().await?;
-                write_err(
-                    self.client.write_buf(),
-                    seq,
-                    ER_ACCESS_DENIED,
-                    "28000",
-                    &msg,
-                );
-                self.change_refused(&user, req.db, ER_ACCESS_DENIED, "28000", &msg);
+                write_err(self.client.write_buf(), seq, code, state, &msg);
+                self.change_refused(&user, req.db, code, state, &msg);
                 self.client.flush().await?;
                 return Ok(());
             }

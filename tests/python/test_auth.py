@@ -243,6 +243,60 @@ def test_more_specific_host_wins(proxy, make_user):
             cur.execute("FLUSH PRIVILEGES")  # see make_user in conftest.py
 
 
+def refused_by_proxy(proxy, offset, code):
+    """The proxy's log since `offset` says it refused a login with `code` itself."""
+    deadline = time.monotonic() + 5
+    while True:
+        log = proxy.log_since(offset)
+        if any("login refused" in line and f"code={code}" in line for line in log.splitlines()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("hash_sql", [
+    "IDENTIFIED BY PASSWORD '*THISISNOTAVALIDPASSWORDTHATCANBEUSEDHERE'",
+    "IDENTIFIED VIA mysql_native_password USING 'invalid'",
+])
+def test_a_hash_no_password_matches_admits_nobody(proxy, make_user, hash_sql):
+    # The proxy must not read an unreadable hash as "no password" and leave the refusal to
+    # the backend.
+    name = make_user(plugin_sql=hash_sql)
+    time.sleep(1.2)  # past users_refresh_interval, so that the failed login reloads the table
+    for password in ("", "invalid", "x"):
+        offset = proxy.log_size()
+        with pytest.raises(pymysql.err.OperationalError) as e:
+            proxy.rw(user=name, password=password)
+        assert e.value.args[0] == 1045, e.value.args
+        assert refused_by_proxy(proxy, offset, 1045), proxy.log_since(offset)
+
+
+def test_the_servers_own_accounts_are_refused_by_the_proxy(proxy):
+    # mariadb.sys@localhost (no password, locked) and root@localhost ('invalid' or
+    # unix_socket): with skip_name_resolve on the backends, a TCP client is never 'localhost'.
+    for user in ("mariadb.sys", "root"):
+        offset = proxy.log_size()
+        with pytest.raises(pymysql.err.OperationalError) as e:
+            proxy.rw(user=user, password="")
+        assert e.value.args == (1045, f"Access denied for user '{user}'@'127.0.0.1' (using password: NO)")
+        assert refused_by_proxy(proxy, offset, 1045), proxy.log_since(offset)
+
+
+def test_a_locked_account_is_refused_by_the_proxy(proxy, make_user):
+    name = make_user(plugin_sql="IDENTIFIED BY 'lk' ACCOUNT LOCK")
+    time.sleep(1.2)
+    offset = proxy.log_size()
+    with pytest.raises(pymysql.err.OperationalError) as e:
+        proxy.rw(user=name, password="wrong")
+    assert e.value.args[0] == 1045  # the password first, as the server checks it
+    offset = proxy.log_size()
+    with pytest.raises(pymysql.err.OperationalError) as e:
+        proxy.rw(user=name, password="lk")
+    assert e.value.args == (4151, "Access denied, this account is locked")
+    assert refused_by_proxy(proxy, offset, 4151), proxy.log_since(offset)
+
+
 def test_account_locked(proxy, make_user):
     name = make_user(password="lk", grants=("SELECT ON test.*",))
     login_eventually(proxy, name, "lk").close()
@@ -443,3 +497,34 @@ def test_failed_logins_reload_accounts_at_most_once_per_interval(proxy):
     reloads = proxy.log_since(offset).count("loaded the account table")
     assert reloads <= int(elapsed) + 2, f"{reloads} account reloads for 40 failed logins in {elapsed:.1f}s"
     proxy.assert_serving()
+
+
+def test_a_service_user_without_global_priv_falls_back_to_mysql_user(sandbox, switchyard_bin,
+                                                                     tmp_path, make_user):
+    """Servers before 10.4, or a service user granted only mysql.user: the proxy reads the
+    mysql.user view, says in its log what it cannot check, and logins still work."""
+    from conftest import PRIMARY_PORT, Proxy, SERVERS_YAML, free_port
+    svc = make_user(password="svc", grants=("SELECT ON mysql.user",), prefix="svc")
+    port = free_port()
+    cfg = tmp_path / "fallback.yaml"
+    cfg.write_text(f"""max_auth_errors_until_block: 0
+{SERVERS_YAML}services:
+  - {{ name: rw, router: readconnroute, servers: [db1], user: {svc}, password: svc, options: {{ router_options: primary }} }}
+listeners:
+  - {{ name: rw, service: rw, address: "{HOST}:{port}" }}
+""")
+    p = Proxy(switchyard_bin, cfg, tmp_path / "fallback.log", port, None, None, tmp_path)
+    p.start()
+    try:
+        c = login_eventually(p, "app", "app")
+        with c, c.cursor() as cur:
+            cur.execute("SELECT @@port")
+            assert cur.fetchone() == (PRIMARY_PORT,)
+        with pytest.raises(pymysql.err.OperationalError) as e:
+            p.rw(user="app", password="wrong")
+        assert e.value.args[0] == 1045
+        assert "could not read mysql.global_priv" in p.log_since(0)
+        assert p.alive()
+    finally:
+        p.stop()
+        p._logf.close()

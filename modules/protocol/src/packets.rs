@@ -163,6 +163,8 @@ pub mod errors {
     pub const ER_ACCESS_DENIED: u16 = 1045;
     pub const ER_HOST_IS_BLOCKED: u16 = 1129;
     pub const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
+    pub const ER_ACCOUNT_HAS_BEEN_LOCKED: u16 = 4151;
+    pub const ER_MUST_CHANGE_PASSWORD_LOGIN: u16 = 1862;
     pub const ER_DBACCESS_DENIED: u16 = 1044;
     pub const ER_BAD_DB: u16 = 1049;
     pub const ER_HOST_NOT_PRIVILEGED: u16 = 1130;
