@@ -100,6 +100,7 @@ struct Metrics {
     audit_records: IntCounterVec,
     audit_spilled: IntCounterVec,
     audit_resent: IntCounterVec,
+    audit_shrunk: IntCounterVec,
     audit_queued: IntGaugeVec,
     /// Each service's handles, made on its first session.
     services: Mutex<HashMap<String, Arc<ServiceMetrics>>>,
@@ -336,6 +337,13 @@ impl Metrics {
                 r,
                 "switchyard_audit_records_resent_total",
                 "Audit records delivered from the spill file (also counted as delivered).",
+                &["filter"],
+            ),
+            audit_shrunk: counter(
+                r,
+                "switchyard_audit_records_shrunk_total",
+                "Audit records that Kafka refused as too large and that were cut down and \
+                 sent again.",
                 &["filter"],
             ),
             audit_queued: gauge(
@@ -737,6 +745,7 @@ pub struct FeedSample {
     pub dropped: u64,
     pub spilled: u64,
     pub resent: u64,
+    pub shrunk: u64,
     pub queued: u64,
 }
 
@@ -752,6 +761,7 @@ impl FeedSample {
             dropped: n("dropped")?,
             spilled: n("spilled").unwrap_or(0),
             resent: n("resent").unwrap_or(0),
+            shrunk: n("shrunk").unwrap_or(0),
             queued: n("queued").unwrap_or(0),
         })
     }
@@ -781,6 +791,7 @@ pub fn render(scrape: &Scrape) -> String {
         &m.audit_records,
         &m.audit_spilled,
         &m.audit_resent,
+        &m.audit_shrunk,
     ] {
         c.reset();
     }
@@ -833,6 +844,7 @@ pub fn render(scrape: &Scrape) -> String {
         }
         m.audit_spilled.with_label_values(&[name]).inc_by(f.spilled);
         m.audit_resent.with_label_values(&[name]).inc_by(f.resent);
+        m.audit_shrunk.with_label_values(&[name]).inc_by(f.shrunk);
         set(&m.audit_queued, &[name], f.queued);
     }
     let mut out = String::with_capacity(16 * 1024);

@@ -178,6 +178,7 @@ fn feed_counters_come_from_querylog_diagnostics() {
     let diagnostics = serde_json::json!({
         "topic": "mysql-audit", "brokers": "127.0.0.1:9092", "instance": "a", "spill_file": null,
         "delivered": 10, "failed": 1, "dropped": 2, "spilled": 3, "resent": 4, "queued": 5,
+        "shrunk": 6,
     });
     assert_eq!(
         FeedSample::from_diagnostics("audit", &diagnostics),
@@ -188,6 +189,7 @@ fn feed_counters_come_from_querylog_diagnostics() {
             dropped: 2,
             spilled: 3,
             resent: 4,
+            shrunk: 6,
             queued: 5,
         })
     );

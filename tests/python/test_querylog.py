@@ -20,8 +20,9 @@ from conftest import (APP_USER, HOST, PRIMARY_PORT, REPLICA_PORTS, REPO, RwsProx
 
 KAFKA = f"{HOST}:9092"
 RUN = uuid.uuid4().hex[:8]
-TOPICS = {name: f"sy-test-{name}-{RUN}" for name in ("audit", "canon", "spool", "lossy", "flush")}
-SERVICES = ("audit", "canon", "spool", "lossy")
+TOPICS = {name: f"sy-test-{name}-{RUN}"
+          for name in ("audit", "canon", "spool", "lossy", "flush", "wide")}
+SERVICES = ("audit", "canon", "spool", "lossy", "wide")
 
 
 def kafka(*args):
@@ -125,8 +126,9 @@ filters:
     queue_size: 100
     stats_interval: 1s
     kafka: {{ queue.buffering.max.messages: 100, reconnect.backoff.max.ms: 1000 }}
+  - {{ name: wide, module: querylog, brokers: "{KAFKA}", topic: {TOPICS["wide"]}, queue_bytes: 8388608 }}
 services:
-{service("audit", ["patch", "audit"])}{service("canon", ["canon"])}{service("spool", ["spool"])}{service("lossy", ["lossy"])}listeners:
+{service("audit", ["patch", "audit"])}{service("canon", ["canon"])}{service("spool", ["spool"])}{service("lossy", ["lossy"])}{service("wide", ["wide"])}listeners:
 """ + "".join(f'  - {{ name: {s}, service: {s}, address: "{HOST}:{ports[s]}" }}\n' for s in SERVICES)
         + f'admin: {{ address: "{HOST}:{admin_port}" }}\n')
 
@@ -451,6 +453,102 @@ admin: {{ address: "{HOST}:{admin_port}" }}
     assert q.proc.returncode == 0, q.log_tail()
     rs = topics["flush"].session(sid)
     assert len(queries(rs)) == 20 and rs[0]["event"] == "connect"
+
+
+# ---- What a client sends cannot evade or inflate the audit trail (issue 13, finding 3).
+
+def login_failed_of(topic, sid, timeout=30):
+    """The login_failed record of session `sid`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topic.poll()
+        rs = [r for _, r in topic.records
+              if r["event"] == "login_failed" and r["session"]["id"] == sid]
+        if rs:
+            return rs[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no login_failed record for session {sid}")
+
+
+def test_failed_login_with_a_padded_database_is_recorded_capped(audit):
+    import rawmysql
+    p, topics = audit
+    db = "d" * 70_000  # as much as fits in the 80 KiB a client may send before it logs in
+    c = rawmysql.RawConn(HOST, p.ports["wide"], timeout=30)
+    with pytest.raises(rawmysql.ServerError):
+        c.login(APP_USER, "wrong", db=db)
+    sid = c.handshake.connection_id
+    c.close()
+    r = login_failed_of(topics["wide"], sid)
+    assert r["client"]["user"] == APP_USER
+    assert r["db"] == "d" * 512 + "…[69488 more bytes]"
+    assert len(r["result"]["message"].encode()) <= 512 + 24
+    assert len(json.dumps(r, ensure_ascii=False).encode()) < 4096
+
+
+def test_failed_login_with_a_huge_database_is_not_lost(audit):
+    """A 1 MB database name: the proxy refuses the login packet unread, and the feed still
+    tells of the failed login."""
+    import rawmysql
+    p, topics = audit
+    c = rawmysql.RawConn(HOST, p.ports["wide"], timeout=30)
+    with pytest.raises((rawmysql.ServerError, rawmysql.Closed)):
+        c.login(APP_USER, "wrong", db="d" * (1 << 20))
+    sid = c.handshake.connection_id
+    c.close()
+    r = login_failed_of(topics["wide"], sid)
+    assert r["result"]["ok"] is False
+    assert len(json.dumps(r, ensure_ascii=False).encode()) < 4096
+
+
+def test_a_huge_program_name_makes_bounded_records(audit):
+    p, topics = audit
+    program = "\x01" * 65_000  # each a six-byte JSON escape, were it not capped
+    c = p.raw("wide", attrs={"_client_name": "rawmysql", "program_name": program})
+    sid = c.handshake.connection_id
+    for _ in range(20):
+        c.command(0x0E)  # COM_PING
+        c.read_packet()
+    c.query("SELECT 1")
+    c.close()
+    rs = topics["wide"].session(sid)
+    assert [r["event"] for r in rs] == ["connect"] + ["query"] * 21 + ["disconnect"]
+    for r in rs:
+        assert r["client"]["program"] == "\x01" * 1024 + "…[63976 more bytes]"
+        assert len(json.dumps(r).encode()) < 16 * 1024
+    stats = filter_stats(p, "wide")
+    assert stats["queued_bytes"] >= 0 and stats["shrunk"] == 0
+
+
+def test_passwords_in_sql_inside_strings_are_redacted(audit):
+    p, topics = audit
+    user = unique("qln")
+    secret = "Sekr3t" + uuid.uuid4().hex[:6]  # one word: a digest would keep it whole
+    conn = p.service("wide")
+    sid = conn.thread_id()
+    statements = (
+        f"PREPARE s FROM 'ALTER USER ''{user}''@''%'' IDENTIFIED BY ''{secret}a'''",
+        f"EXECUTE IMMEDIATE 'SET PASSWORD FOR ''{user}''@''%'' = PASSWORD(''{secret}b'')'",
+        f"PREPARE s FROM \"CREATE USER '{user}'@'%' IDENTIFIED BY '{secret}c'\"",
+        f"PREPARE s FROM 'CREATE USER {user} IDENTIFIED BY \\'{secret}d\\''",
+        f"SET @s = 'ALTER USER {user} IDENT\\IFIED BY ''{secret}e'''",
+        # The same statement as a server with NO_BACKSLASH_ESCAPES reads it.
+        f"SELECT 'a\\' , PASSWORD('{secret}f') -- '",
+    )
+    with conn.cursor() as cur:
+        for sql in statements:
+            try:
+                cur.execute(sql)
+            except pymysql.err.MySQLError:
+                pass  # the app user may lack the privilege: the record is what matters
+    conn.close()
+    rs = queries(topics["wide"].session(sid))
+    assert len(rs) == len(statements)
+    for r in rs:
+        assert secret not in json.dumps(r), r["query"]["text"]
+        assert "***" in r["query"]["text"], r["query"]["text"]
+    assert rs[0]["query"]["text"] == \
+        f"PREPARE s FROM 'ALTER USER ''{user}''@''%'' IDENTIFIED BY ''***'''"
 
 
 # ---- The broker stopped mid-run. These restart Kafka: they come last in this module.

@@ -118,7 +118,9 @@ fn main() {
     let topic = Topic::create("bench");
 
     let config: QueryLogConfig = serde_json::from_value(serde_json::json!({
-        "brokers": broker(), "topic": topic.name, "queue_size": 1_048_576, "instance": "bench",
+        "brokers": broker(), "topic": topic.name, "queue_size": 1_048_576,
+        // The queue holds every record of the run, so that none is dropped.
+        "queue_bytes": 1_usize << 30, "instance": "bench",
     }))
     .expect("config");
     let log = Arc::new(QueryLog::new("bench", config).expect("querylog"));

@@ -78,6 +78,12 @@ pub struct QueryLogConfig {
     #[serde(default = "default_queue_size")]
     pub queue_size: usize,
 
+    /// How many bytes of records may wait between the sessions and the Kafka producer; past
+    /// it, new records are dropped (and counted) as when `queue_size` is reached. It bounds the
+    /// queue's memory whatever the size of the records. Default: 67108864 (64 MiB).
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: usize,
+
     /// A directory for the spill file `<filter name>.spill`: records Kafka cannot take now
     /// (its queue is full, or delivery failed) are kept there and sent again later, in order.
     /// Default: none (records that fail delivery are lost and counted `failed`).
@@ -113,6 +119,7 @@ impl Default for QueryLogConfig {
             canonical_only: false,
             max_text_bytes: default_max_text_bytes(),
             queue_size: default_queue_size(),
+            queue_bytes: default_queue_bytes(),
             spill: None,
             spill_max_size: default_spill_max_size(),
             stats_interval: default_stats_interval(),
@@ -147,6 +154,12 @@ impl QueryLogConfig {
         }
         if self.queue_size == 0 {
             return Err(("queue_size", "must be at least 1".into()));
+        }
+        if self.queue_bytes < MIN_QUEUE_BYTES {
+            return Err((
+                "queue_bytes",
+                format!("must be at least {MIN_QUEUE_BYTES} (one record of the largest size)"),
+            ));
         }
         if self.spill_max_size == 0 {
             return Err(("spill_max_size", "must be at least 1".into()));
@@ -196,6 +209,13 @@ fn default_max_text_bytes() -> usize {
 fn default_queue_size() -> usize {
     65536
 }
+
+fn default_queue_bytes() -> usize {
+    64 << 20
+}
+
+/// The least `queue_bytes`: a queue that cannot hold one record would drop every record.
+const MIN_QUEUE_BYTES: usize = 64 << 10;
 
 fn default_spill_max_size() -> u64 {
     1 << 30
@@ -293,6 +313,7 @@ mod tests {
         assert_eq!(c.topic, "mysql-audit");
         assert_eq!(c.max_text_bytes, 4096);
         assert_eq!(c.queue_size, 65536);
+        assert_eq!(c.queue_bytes, 64 << 20);
         assert_eq!(c.spill_max_size, 1 << 30);
         assert_eq!(c.stats_interval, Duration::from_secs(10));
         assert!(!c.canonical_only);
@@ -309,7 +330,7 @@ mod tests {
             "users": ["app"], "exclude_users": ["monitor"],
             "clients": ["10.0.0.0/8", "::1"], "exclude_clients": ["10.9.9.9"],
             "match": "(?i)^select", "exclude": "(?i)^select 1$",
-            "canonical_only": true, "max_text_bytes": 100, "queue_size": 10,
+            "canonical_only": true, "max_text_bytes": 100, "queue_size": 10, "queue_bytes": 1_000_000,
             "spill": "/var/spool/switchyard", "spill_max_size": 1000,
             "stats_interval": "1m"
         }))
@@ -323,6 +344,7 @@ mod tests {
         assert_eq!(c.stats_interval, Duration::from_secs(60));
         assert_eq!(c.instance_name(), "proxy-a");
         assert_eq!(c.spill_max_size, 1000);
+        assert_eq!(c.queue_bytes, 1_000_000);
         assert!(c.canonical_only);
         // `retries` must be at least 0: librdkafka itself says so.
         assert_eq!(c.check().unwrap_err().0, "kafka");
@@ -353,6 +375,8 @@ mod tests {
         assert!(parse(json!({"exclude_clients": ["host.example"]})).is_err());
         assert_eq!(bad(json!({"max_text_bytes": 0})).0, "max_text_bytes");
         assert_eq!(bad(json!({"queue_size": 0})).0, "queue_size");
+        assert_eq!(bad(json!({"queue_bytes": 1000})).0, "queue_bytes");
+        assert!(parse(json!({"queue_bytes": -1})).is_err());
         assert_eq!(bad(json!({"spill_max_size": 0})).0, "spill_max_size");
         assert_eq!(bad(json!({"spill": ""})).0, "spill");
         assert_eq!(bad(json!({"stats_interval": "0s"})).0, "stats_interval");

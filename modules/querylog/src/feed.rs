@@ -15,6 +15,13 @@ pub(crate) struct Item {
     pub payload: Vec<u8>,
 }
 
+impl Item {
+    /// The memory the record holds while it waits in the queue.
+    pub(crate) fn weight(&self) -> u64 {
+        self.payload.capacity() as u64
+    }
+}
+
 /// A snapshot of the feed's counters.
 ///
 /// Every record a session hands over ends in exactly one of `delivered`, `failed` and
@@ -34,6 +41,9 @@ pub struct FeedStats {
     pub spilled: u64,
     /// Records delivered from the spill file (also counted in `delivered`).
     pub resent: u64,
+    /// Times a record Kafka refused as too large was cut harder and sent again (the record
+    /// still ends in exactly one of `delivered`, `failed` and `dropped`).
+    pub shrunk: u64,
     /// Records in flight: in the queue, in librdkafka or unsent in the spill file.
     pub queued: u64,
 }
@@ -51,6 +61,10 @@ pub(crate) struct Counters {
     pub dropped_late: AtomicU64,
     pub spilled: AtomicU64,
     pub resent: AtomicU64,
+    pub shrunk: AtomicU64,
+    /// Bytes of the records in the queue (by [`Item::weight`]): added by the sessions, taken
+    /// off by the producer thread as it receives them.
+    pub queue_bytes: AtomicU64,
     /// Since when (Unix ms) records have been failing, spilled or dropped with none delivered;
     /// 0 while the feed is healthy.
     pub trouble_since: AtomicU64,
@@ -71,12 +85,18 @@ impl Counters {
             dropped: get(&self.dropped_early) + dropped_late,
             spilled: get(&self.spilled),
             resent: get(&self.resent),
+            shrunk: get(&self.shrunk),
             queued: accepted.saturating_sub(delivered + failed + dropped_late),
         }
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The producer thread took `item` off the queue.
+    pub(crate) fn dequeued(&self, item: &Item) {
+        self.queue_bytes.fetch_sub(item.weight(), Ordering::Relaxed);
     }
 
     /// Records are not getting through: the feed is degraded until one is delivered.
@@ -102,37 +122,68 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct Feed {
     tx: SyncSender<Item>,
+    /// The most bytes of records the queue holds (`queue_bytes`).
+    max_bytes: u64,
     /// Set at shutdown: later records are dropped.
     closed: AtomicBool,
     pub counters: Arc<Counters>,
 }
 
 impl Feed {
-    /// A queue of `size` records and its receiving half (for the producer thread).
-    pub(crate) fn new(size: usize, counters: Arc<Counters>) -> (Feed, Receiver<Item>) {
+    /// A queue of `size` records and `max_bytes` bytes, and its receiving half (for the
+    /// producer thread).
+    pub(crate) fn new(
+        size: usize,
+        max_bytes: usize,
+        counters: Arc<Counters>,
+    ) -> (Feed, Receiver<Item>) {
         let (tx, rx) = std::sync::mpsc::sync_channel(size);
         let feed = Feed {
             tx,
+            max_bytes: max_bytes as u64,
             closed: AtomicBool::new(false),
             counters,
         };
         (feed, rx)
     }
 
-    /// Hands a record over without waiting; when the queue is full (or closed) the record is
-    /// dropped and counted.
+    /// Hands a record over without waiting; when the queue is full, in records or in bytes
+    /// (or closed), the record is dropped and counted.
     pub(crate) fn send(&self, key: u32, payload: Vec<u8>) {
         if self.closed.load(Ordering::Relaxed) {
             Counters::add(&self.counters.dropped_early, 1);
             return;
         }
-        match self.tx.try_send(Item { key, payload }) {
+        let item = Item { key, payload };
+        let weight = item.weight();
+        // Reserve the bytes first, so sessions racing each other cannot all pass the check.
+        // An empty queue takes any one record: a record larger than `queue_bytes` is not
+        // lost for its size alone (the cap on its fields keeps it small anyway).
+        let before = self
+            .counters
+            .queue_bytes
+            .fetch_add(weight, Ordering::Relaxed);
+        if before != 0 && before + weight > self.max_bytes {
+            self.counters
+                .queue_bytes
+                .fetch_sub(weight, Ordering::Relaxed);
+            self.refused();
+            return;
+        }
+        match self.tx.try_send(item) {
             Ok(()) => Counters::add(&self.counters.accepted, 1),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                Counters::add(&self.counters.dropped_early, 1);
-                self.counters.trouble();
+                self.counters
+                    .queue_bytes
+                    .fetch_sub(weight, Ordering::Relaxed);
+                self.refused();
             }
         }
+    }
+
+    fn refused(&self) {
+        Counters::add(&self.counters.dropped_early, 1);
+        self.counters.trouble();
     }
 
     /// Stops taking records.
@@ -148,7 +199,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_and_counts() {
         let counters = Arc::new(Counters::default());
-        let (feed, rx) = Feed::new(2, counters.clone());
+        let (feed, rx) = Feed::new(2, 1 << 20, counters.clone());
         for i in 0..5 {
             feed.send(i, vec![b'x']);
         }
@@ -166,9 +217,53 @@ mod tests {
     #[test]
     fn a_gone_producer_counts_as_dropped() {
         let counters = Arc::new(Counters::default());
-        let (feed, rx) = Feed::new(2, counters.clone());
+        let (feed, rx) = Feed::new(2, 1 << 20, counters.clone());
         drop(rx);
         feed.send(1, Vec::new());
         assert_eq!(counters.snapshot().dropped, 1);
+        assert_eq!(counters.queue_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let counters = Arc::new(Counters::default());
+        let (feed, rx) = Feed::new(100, 1000, counters.clone());
+        let bytes = || counters.queue_bytes.load(Ordering::Relaxed);
+        for i in 0..3 {
+            feed.send(i, vec![b'x'; 400]);
+        }
+        // Two fit in 1000 bytes; the third is dropped like a record past `queue_size`.
+        let s = counters.snapshot();
+        assert_eq!((s.queued, s.dropped, bytes()), (2, 1, 800));
+        // Small records still fit in what is left.
+        feed.send(3, vec![b'x'; 200]);
+        assert_eq!((counters.snapshot().queued, bytes()), (3, 1000));
+        feed.send(4, vec![b'x'; 1]);
+        assert_eq!(counters.snapshot().dropped, 2);
+        // The producer taking records off makes room again.
+        for _ in 0..3 {
+            let item = rx.try_recv().unwrap();
+            counters.dequeued(&item);
+        }
+        assert_eq!(bytes(), 0);
+        // An empty queue takes even a record larger than the bound, so none is lost for its
+        // size alone; the next has to wait for it to leave.
+        feed.send(5, vec![b'x'; 5000]);
+        feed.send(6, vec![b'x'; 10]);
+        assert_eq!((counters.snapshot().dropped, bytes()), (3, 5000));
+        let big = rx.try_recv().unwrap();
+        assert_eq!(big.key, 5);
+        counters.dequeued(&big);
+        assert_eq!(bytes(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_gives_its_bytes_back() {
+        let counters = Arc::new(Counters::default());
+        let (feed, _rx) = Feed::new(1, 1 << 20, counters.clone());
+        feed.send(1, vec![b'x'; 10]);
+        feed.send(2, vec![b'x'; 10]);
+        assert_eq!(counters.snapshot().dropped, 1);
+        assert_eq!(counters.queue_bytes.load(Ordering::Relaxed), 10);
     }
 }

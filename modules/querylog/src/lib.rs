@@ -10,10 +10,16 @@
 //!   statements and builds each record on the session's task;
 //! - `feed`: the bounded queue between the sessions and Kafka, and the counters ([`FeedStats`]);
 //! - `producer`: the thread that produces to Kafka with librdkafka;
+//! - `shrink`: cuts a record Kafka refused as too large, to send it again;
 //! - `spill`: the optional spill file that keeps records while Kafka cannot take them.
 //!
 //! The statement path never waits on Kafka: a record is handed over with a non-blocking
-//! `try_send`, and dropped (and counted) when the queue is full.
+//! `try_send`, and dropped (and counted) when the queue is full (in records or in bytes).
+//!
+//! The audit trail can be neither evaded nor inflated by what a client sends: every field
+//! the client chooses is capped (statement text at `max_text_bytes`, names and messages at
+//! fixed sizes the server itself never exceeds, see `record`), and a record Kafka still refuses
+//! as too large is cut harder and sent again (`shrink`), never silently lost.
 
 mod config;
 mod feed;
@@ -22,6 +28,7 @@ mod record;
 mod redact;
 mod scope;
 mod session;
+mod shrink;
 mod spill;
 
 use std::path::PathBuf;
@@ -59,7 +66,7 @@ impl QueryLog {
             .map_err(|(key, msg)| format!("{key}: {msg}"))?;
         let scope = Scope::new(&config)?;
         let counters = Arc::new(Counters::default());
-        let (feed, rx) = Feed::new(config.queue_size, counters.clone());
+        let (feed, rx) = Feed::new(config.queue_size, config.queue_bytes, counters.clone());
         let control = Arc::new(Control::default());
         let (thread, spill_path) = producer::start(name, &config, counters, rx, control.clone())?;
         let shared = Arc::new(Shared {
@@ -126,7 +133,14 @@ impl Filter for QueryLog {
             "dropped": s.dropped,
             "spilled": s.spilled,
             "resent": s.resent,
+            "shrunk": s.shrunk,
             "queued": s.queued,
+            "queued_bytes": self
+                .shared
+                .feed
+                .counters
+                .queue_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 

@@ -22,6 +22,7 @@ use rdkafka::ClientContext;
 
 use crate::config::QueryLogConfig;
 use crate::feed::{Counters, FeedStats, Item};
+use crate::shrink::shrink;
 use crate::spill::{Spill, SpillError};
 
 /// Records taken from the queue before the thread polls librdkafka for delivery reports.
@@ -59,6 +60,9 @@ pub(crate) fn client_config(config: &QueryLogConfig) -> ClientConfig {
         .set("compression.type", default_compression())
         .set("message.timeout.ms", "300000")
         .set("queue.buffering.max.messages", "100000")
+        // librdkafka's own default (1 GiB) would let its queue hold far more than the filter's
+        // `queue_bytes`; 64 MiB bounds the memory of the records it holds alike.
+        .set("queue.buffering.max.kbytes", "65536")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.kafka {
         c.set(k, v);
@@ -144,14 +148,42 @@ pub(crate) struct FeedContext {
     spill: bool,
     /// Failed deliveries waiting to be spilled by the producer thread.
     retry: Mutex<Vec<Item>>,
+    /// Records the broker refused as too large, waiting to be cut and sent again by the
+    /// producer thread.
+    too_large: Mutex<Vec<Refusal>>,
     /// Records from the spill file handed to librdkafka and not yet reported.
     resent_inflight: AtomicU64,
     /// The last client error logged, and when: the same error is logged once a minute.
     last_error: Mutex<Option<(String, Instant)>>,
 }
 
-/// The delivery opaque of a record sent again from the spill file.
-const RESENT: usize = 1;
+/// A record Kafka refused as too large, with how it was sent.
+pub(crate) struct Refusal {
+    item: Item,
+    how: Sent,
+}
+
+/// How a record was handed to librdkafka, carried in its delivery opaque.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// From the spill file.
+    resent: bool,
+    /// How often it was cut already (see [`shrink`]).
+    shrink_level: usize,
+}
+
+impl Sent {
+    fn opaque(self) -> usize {
+        usize::from(self.resent) | self.shrink_level << 1
+    }
+
+    fn from_opaque(opaque: usize) -> Sent {
+        Sent {
+            resent: opaque & 1 != 0,
+            shrink_level: opaque >> 1,
+        }
+    }
+}
 
 impl ClientContext for FeedContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -187,7 +219,8 @@ impl ProducerContext for FeedContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let resent = opaque == RESENT;
+        let how = Sent::from_opaque(opaque);
+        let resent = how.resent;
         if resent {
             self.resent_inflight.fetch_sub(1, Ordering::Relaxed);
         }
@@ -200,23 +233,44 @@ impl ProducerContext for FeedContext {
             }
             Err((error, msg)) => {
                 self.counters.trouble();
-                if self.spill && !permanent(error) {
-                    let key = msg
+                let item = || Item {
+                    key: msg
                         .key()
                         .and_then(|k| std::str::from_utf8(k).ok())
                         .and_then(|k| k.parse().ok())
-                        .unwrap_or(0);
-                    let payload = msg.payload().unwrap_or_default().to_vec();
+                        .unwrap_or(0),
+                    payload: msg.payload().unwrap_or_default().to_vec(),
+                };
+                if too_large(error) {
+                    // The broker's (or the topic's) limit is below librdkafka's: cut it.
+                    self.too_large
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Refusal { item: item(), how });
+                } else if self.spill && !permanent(error) {
                     self.retry
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(Item { key, payload });
+                        .push(item());
                 } else {
                     Counters::add(&self.counters.failed, 1);
                 }
             }
         }
     }
+}
+
+/// Errors that a smaller record may cure: the record (or the batch it went in) is larger
+/// than librdkafka's `message.max.bytes`, the broker's, or the topic's `max.message.bytes`.
+fn too_large(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    )
 }
 
 /// Errors that sending the same record again cannot cure.
@@ -240,19 +294,47 @@ fn produce(
     key_buf: &mut String,
     key: u32,
     payload: &[u8],
-    resent: bool,
+    how: Sent,
 ) -> Result<(), Refused> {
     key_buf.clear();
     // Writing to a String cannot fail.
     let _ = write!(key_buf, "{key}");
-    let record = BaseRecord::with_opaque_to(topic, usize::from(resent))
+    let record = BaseRecord::with_opaque_to(topic, how.opaque())
         .key(key_buf.as_str())
         .payload(payload);
     match producer.send(record) {
         Ok(()) => Ok(()),
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(Refused::Full),
+        Err((e, _)) if too_large(&e) => Err(Refused::TooLarge),
         Err((e, _)) if permanent(&e) => Err(Refused::Permanent(e)),
         Err((e, _)) => Err(Refused::Transient(e)),
+    }
+}
+
+/// Hands one record to librdkafka like [`produce`]; when it is too large, cuts it (see
+/// [`shrink`]) and tries again, until it is taken or no cut is left (`Refused::TooLarge`).
+#[allow(clippy::too_many_arguments)]
+fn produce_cut(
+    producer: &BaseProducer<FeedContext>,
+    topic: &str,
+    key_buf: &mut String,
+    counters: &Counters,
+    key: u32,
+    payload: &[u8],
+    mut how: Sent,
+) -> Result<(), Refused> {
+    let mut cut: Option<Vec<u8>> = None;
+    loop {
+        let bytes = cut.as_deref().unwrap_or(payload);
+        match produce(producer, topic, key_buf, key, bytes, how) {
+            Err(Refused::TooLarge) => {
+                let (smaller, level) = shrink(bytes, how.shrink_level).ok_or(Refused::TooLarge)?;
+                Counters::add(&counters.shrunk, 1);
+                how.shrink_level = level;
+                cut = Some(smaller);
+            }
+            sent => return sent,
+        }
     }
 }
 
@@ -262,6 +344,8 @@ enum Refused {
     Full,
     /// Something that may pass (unknown topic, not connected...): later, or spill.
     Transient(KafkaError),
+    /// The record is larger than librdkafka's `message.max.bytes`: cut it and try again.
+    TooLarge,
     /// The record can never be sent.
     Permanent(KafkaError),
 }
@@ -298,6 +382,7 @@ pub(crate) fn start(
         counters: counters.clone(),
         spill: spill.is_some(),
         retry: Mutex::new(Vec::new()),
+        too_large: Mutex::new(Vec::new()),
         resent_inflight: AtomicU64::new(0),
         last_error: Mutex::new(None),
     };
@@ -423,16 +508,40 @@ impl Worker {
 
     /// Hands one record from the queue to librdkafka, or to the spill file.
     fn take(&mut self, item: Item) {
+        self.counters.dequeued(&item);
         if self.spill.as_ref().is_some_and(|s| s.unsent() > 0) {
             // Records wait in the spill file: this one goes behind them, to keep the order.
             self.spill_record(item.key, &item.payload);
             return;
         }
+        self.deliver(item.key, &item.payload, Sent::default());
+    }
+
+    /// Hands one record to librdkafka (cut if it is too large), or to the spill file when
+    /// Kafka cannot take it now.
+    fn deliver(&mut self, key: u32, payload: &[u8], how: Sent) {
         loop {
-            match self.produce(item.key, &item.payload, false) {
-                Ok(()) => return,
+            let sent = produce_cut(
+                &self.producer,
+                &self.topic,
+                &mut self.key,
+                &self.counters,
+                key,
+                payload,
+                how,
+            );
+            match sent {
+                Ok(()) => {
+                    if how.resent {
+                        self.producer
+                            .context()
+                            .resent_inflight
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
                 Err(Refused::Full | Refused::Transient(_)) if self.spill.is_some() => {
-                    self.spill_record(item.key, &item.payload);
+                    self.spill_record(key, payload);
                     return;
                 }
                 Err(Refused::Full) => {
@@ -444,6 +553,10 @@ impl Worker {
                     }
                     self.producer.poll(Duration::from_millis(10));
                     self.housekeeping(false);
+                }
+                Err(Refused::TooLarge) => {
+                    self.gave_up_too_large(payload.len());
+                    return;
                 }
                 Err(Refused::Transient(e) | Refused::Permanent(e)) => {
                     tracing::debug!(filter = %self.name, error = %e, "querylog: record refused");
@@ -459,15 +572,11 @@ impl Worker {
         self.control.stopping() && self.control.deadline().is_none_or(|d| Instant::now() >= d)
     }
 
-    fn produce(&mut self, key: u32, payload: &[u8], resent: bool) -> Result<(), Refused> {
-        produce(
-            &self.producer,
-            &self.topic,
-            &mut self.key,
-            key,
-            payload,
-            resent,
-        )
+    /// A record stayed too large for Kafka after every cut: it is lost, and said so.
+    fn gave_up_too_large(&self, len: usize) {
+        Counters::add(&self.counters.failed, 1);
+        tracing::warn!(filter = %self.name, bytes = len,
+            "querylog: Kafka refused an audit record as too large even when cut; record lost");
     }
 
     fn spill_record(&mut self, key: u32, payload: &[u8]) {
@@ -512,6 +621,29 @@ impl Worker {
         for item in retry {
             self.spill_record(item.key, &item.payload);
         }
+        let too_large = std::mem::take(
+            &mut *self
+                .producer
+                .context()
+                .too_large
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for Refusal { item, how } in too_large {
+            // It passed librdkafka's own size check, so it must be cut before it goes again,
+            // or the broker would refuse it again.
+            match shrink(&item.payload, how.shrink_level) {
+                Some((smaller, level)) => {
+                    Counters::add(&self.counters.shrunk, 1);
+                    let how = Sent {
+                        shrink_level: level,
+                        ..how
+                    };
+                    self.deliver(item.key, &smaller, how);
+                }
+                None => self.gave_up_too_large(item.payload.len()),
+            }
+        }
     }
 
     /// Spill retries, spill flushes, counters and warnings; cheap when nothing is due.
@@ -549,7 +681,13 @@ impl Worker {
         let mut lost = None;
         loop {
             let sent = match spill.peek() {
-                Ok(Some((key, payload))) => produce(producer, topic, key_buf, key, payload, true),
+                Ok(Some((key, payload))) => {
+                    let how = Sent {
+                        resent: true,
+                        shrink_level: 0,
+                    };
+                    produce_cut(producer, topic, key_buf, counters, key, payload, how)
+                }
                 Ok(None) => break,
                 Err(e) => {
                     lost = Some(e);
@@ -564,7 +702,9 @@ impl Worker {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 Err(Refused::Full | Refused::Transient(_)) => break,
-                Err(Refused::Permanent(_)) => Counters::add(&counters.failed, 1),
+                Err(Refused::Permanent(_) | Refused::TooLarge) => {
+                    Counters::add(&counters.failed, 1)
+                }
             }
             if let Err(e) = spill.consume() {
                 lost = Some(e);
@@ -625,6 +765,7 @@ impl Worker {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         while let Ok(item) = self.rx.try_recv() {
             if self.spill.is_none() && Instant::now() >= deadline {
+                self.counters.dequeued(&item);
                 Counters::add(&self.counters.dropped_late, 1);
             } else {
                 self.take(item);
@@ -647,7 +788,8 @@ impl Worker {
             }
         }
         // Records a session slipped in while the queue was being drained.
-        while self.rx.try_recv().is_ok() {
+        while let Ok(item) = self.rx.try_recv() {
+            self.counters.dequeued(&item);
             Counters::add(&self.counters.dropped_late, 1);
         }
         log_stats(&self.name, &self.counters.snapshot(), "querylog: stopped");
@@ -663,6 +805,7 @@ fn log_stats(name: &str, s: &FeedStats, message: &str) {
         dropped = s.dropped,
         spilled = s.spilled,
         resent = s.resent,
+        shrunk = s.shrunk,
         queued = s.queued,
         "{message}"
     );
@@ -684,6 +827,36 @@ mod tests {
         assert_eq!(c.get("queue.buffering.max.messages"), Some("100000"));
         assert!(matches!(c.get("compression.type"), Some("lz4" | "none")));
         assert!(c.create_native_config().is_ok());
+    }
+
+    #[test]
+    fn size_refusals_are_told_apart() {
+        let e = |code| KafkaError::MessageProduction(code);
+        assert!(too_large(&e(RDKafkaErrorCode::MessageSizeTooLarge)));
+        assert!(too_large(&e(RDKafkaErrorCode::MessageBatchTooLarge)));
+        assert!(too_large(&e(RDKafkaErrorCode::InvalidMessageSize)));
+        assert!(!too_large(&e(RDKafkaErrorCode::QueueFull)));
+        assert!(!too_large(&e(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(!too_large(&e(RDKafkaErrorCode::UnknownTopicOrPartition)));
+        assert!(permanent(&e(RDKafkaErrorCode::InvalidRecord)));
+        assert_eq!(
+            client_config(&QueryLogConfig::default()).get("queue.buffering.max.kbytes"),
+            Some("65536")
+        );
+    }
+
+    #[test]
+    fn the_opaque_carries_how_a_record_was_sent() {
+        for resent in [false, true] {
+            for shrink_level in 0..=crate::shrink::LEVELS.len() {
+                let how = Sent {
+                    resent,
+                    shrink_level,
+                };
+                assert_eq!(Sent::from_opaque(how.opaque()), how);
+            }
+        }
+        assert_eq!(Sent::default().opaque(), 0);
     }
 
     #[test]

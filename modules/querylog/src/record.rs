@@ -1,8 +1,9 @@
 //! The audit record (`switchyard.audit.v1`) as borrowed parts, serialized straight into the
 //! one `Vec<u8>` that goes to Kafka.
 
+use std::borrow::Cow;
 use std::cell::Cell;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -200,6 +201,64 @@ impl Serialize for Digest {
     }
 }
 
+/// The most bytes of a user or database name a record carries. The server accepts user names
+/// of 128 characters and database names of 64 (MariaDB 10.11: `mysql.global_priv.User` is
+/// 128 utf8mb3 characters, 384 bytes); 512 bytes holds 128 characters of any UTF-8, so a name
+/// the server accepts is never cut, and a padded one cannot swell every record.
+pub(crate) const NAME_MAX_BYTES: usize = 512;
+
+/// The most bytes of the `program_name` connection attribute a record carries: clients cut
+/// attribute values at 1024 bytes (libmysqlclient's limit), so a real program name fits.
+pub(crate) const PROGRAM_MAX_BYTES: usize = 1024;
+
+/// The most bytes of an error message a record carries: the server's own messages are at most
+/// 512 bytes (`MYSQL_ERRMSG_SIZE`); the proxy's may quote what the client sent.
+pub(crate) const MESSAGE_MAX_BYTES: usize = 512;
+
+/// `s` cut to at most `max` bytes (on a character boundary) followed by the marker
+/// `…[N more bytes]`, the wording the proxy's logs use for cut client text. Borrowed when it
+/// fits, so the usual case costs one length check.
+pub(crate) fn capped(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let end = floor_char_boundary(s, max);
+    let mut out = String::with_capacity(end + 24);
+    out.push_str(&s[..end]);
+    push_marker(&mut out, s.len() - end);
+    Cow::Owned(out)
+}
+
+/// Cuts an owned `s` in place like [`capped`]; true if it was cut.
+pub(crate) fn cap_in_place(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let end = floor_char_boundary(s, max);
+    let left = s.len() - end;
+    s.truncate(end);
+    push_marker(s, left);
+    s.shrink_to_fit();
+    true
+}
+
+fn push_marker(out: &mut String, left: usize) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "…[{left} more bytes]");
+}
+
+/// The largest char boundary of `s` at or below `max`.
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 /// The SQLSTATE bytes of an error as text (`HY000` if they are not ASCII).
 pub(crate) fn sqlstate(bytes: &[u8; 5]) -> &str {
     match std::str::from_utf8(bytes) {
@@ -250,6 +309,22 @@ mod tests {
         assert_eq!(same_ms.len(), 10_000);
         let other = std::thread::spawn(move || id(t0)).join().unwrap();
         assert!(!same_ms.contains(&other));
+    }
+
+    #[test]
+    fn caps_mark_the_cut() {
+        assert!(matches!(capped("app", 3), Cow::Borrowed("app")));
+        assert_eq!(capped("abcdef", 4), "abcd…[2 more bytes]");
+        // "é" is two bytes: the cut backs off to a char boundary.
+        assert_eq!(capped("aéé", 2), "a…[4 more bytes]");
+        assert_eq!(capped("ééé", 1), "…[6 more bytes]");
+        let mut s = "x".repeat(70_000);
+        assert!(cap_in_place(&mut s, NAME_MAX_BYTES));
+        assert_eq!(s, format!("{}…[69488 more bytes]", "x".repeat(512)));
+        assert!(s.capacity() < 600);
+        let mut short = String::from("shop");
+        assert!(!cap_in_place(&mut short, NAME_MAX_BYTES));
+        assert_eq!(short, "shop");
     }
 
     #[test]

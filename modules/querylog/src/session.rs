@@ -11,8 +11,9 @@ use switchyard_protocol::Command;
 
 use crate::feed::Feed;
 use crate::record::{
-    sqlstate, BackendPart, ClientPart, Digest, EventId, ProxyPart, QueryPart, Record, ResultPart,
-    RoutePart, SessionPart, Timestamp, SCHEMA,
+    cap_in_place, capped, floor_char_boundary, sqlstate, BackendPart, ClientPart, Digest, EventId,
+    ProxyPart, QueryPart, Record, ResultPart, RoutePart, SessionPart, Timestamp, MESSAGE_MAX_BYTES,
+    NAME_MAX_BYTES, PROGRAM_MAX_BYTES, SCHEMA,
 };
 use crate::redact::redact;
 use crate::scope::Scope;
@@ -39,7 +40,12 @@ pub(crate) struct Text {
 
 impl Text {
     pub(crate) fn new(raw: &[u8], canonical_only: bool, max: usize) -> Text {
-        let mut digest_text = switchyard_sql::digest(raw);
+        // The digest is made from the redacted text: the digest keeps words, and a password
+        // that one `sql_mode` reading puts outside every string (`'a\' , PASSWORD('x')`) would
+        // otherwise reach the record in the digest text. Masks are literals or symbols, so
+        // the fingerprint of an ordinary password statement is the same either way.
+        let redacted = redact(raw);
+        let mut digest_text = switchyard_sql::digest(&redacted);
         let fingerprint = switchyard_sql::fingerprint(&digest_text);
         let digest_cut = cap(&mut digest_text, max);
         if canonical_only {
@@ -51,7 +57,7 @@ impl Text {
                 fingerprint,
             };
         }
-        let (text, truncated, invalid_utf8) = capped_text(&redact(raw), max);
+        let (text, truncated, invalid_utf8) = capped_text(&redacted, max);
         Text {
             text: Some(text),
             truncated,
@@ -93,15 +99,37 @@ fn cap(s: &mut String, max: usize) -> bool {
     true
 }
 
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if max >= s.len() {
-        return s.len();
+/// A database name from the client's bytes, capped at [`NAME_MAX_BYTES`]: a `COM_INIT_DB` of
+/// megabytes is refused by the server, and must not be copied whole before it is.
+fn db_name(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => capped(s, NAME_MAX_BYTES).into_owned(),
+        Err(_) => {
+            let head = &bytes[..bytes.len().min(NAME_MAX_BYTES)];
+            let mut s = String::from_utf8_lossy(head).into_owned();
+            if head.len() < bytes.len() {
+                s.push_str(&format!("…[{} more bytes]", bytes.len() - head.len()));
+            } else {
+                // Replacement characters may have lengthened it past the cap.
+                cap_in_place(&mut s, NAME_MAX_BYTES);
+            }
+            s
+        }
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+}
+
+/// The client-chosen names of a session (user, database, program) capped once when the
+/// session starts, so that every record after costs nothing more.
+fn capped_client(client: &ClientInfo) -> ClientInfo {
+    let mut c = client.clone();
+    cap_in_place(&mut c.user, NAME_MAX_BYTES);
+    if let Some(db) = &mut c.db {
+        cap_in_place(db, NAME_MAX_BYTES);
     }
-    end
+    if let Some(program) = &mut c.program {
+        cap_in_place(program, PROGRAM_MAX_BYTES);
+    }
+    c
 }
 
 /// The text of a command in flight: its own, or the prepared statement's.
@@ -163,10 +191,11 @@ pub(crate) struct QueryLogSession {
 impl QueryLogSession {
     /// Starts the session and records its `connect`.
     pub(crate) fn new(shared: Arc<Shared>, client: &ClientInfo) -> QueryLogSession {
+        let client = capped_client(client);
         let mut s = QueryLogSession {
             shared,
-            client: client.clone(),
             db: client.db.clone(),
+            client,
             seq: 0,
             status: None,
             opened: Instant::now(),
@@ -186,13 +215,13 @@ impl QueryLogSession {
             Command::Quit => return None,
             Command::Query(sql) => (
                 Some(sql),
-                switchyard_sql::classify::use_target(sql).map_or(Effect::None, Effect::UseDb),
+                switchyard_sql::classify::use_target(sql).map_or(Effect::None, |mut db| {
+                    cap_in_place(&mut db, NAME_MAX_BYTES);
+                    Effect::UseDb(db)
+                }),
             ),
             Command::StmtPrepare(sql) => (Some(sql), Effect::Prepare),
-            Command::InitDb(db) => (
-                Some(db),
-                Effect::UseDb(String::from_utf8_lossy(db).into_owned()),
-            ),
+            Command::InitDb(db) => (Some(db), Effect::UseDb(db_name(db))),
             Command::StmtExecute { stmt_id, .. }
             | Command::StmtFetch { stmt_id, .. }
             | Command::StmtReset { stmt_id }
@@ -315,6 +344,9 @@ impl QueryLogSession {
             }
             None => SystemTime::now(),
         };
+        let message = reply
+            .and_then(|r| r.proxy_error)
+            .map(|m| capped(m, MESSAGE_MAX_BYTES));
         let json = Record {
             schema: SCHEMA,
             event_id: EventId::at(ts),
@@ -344,7 +376,7 @@ impl QueryLogSession {
                 addr: &s.address,
                 server_id: s.server_id,
             })),
-            result: Some(reply.map(result_part)),
+            result: Some(reply.map(|r| result_part(r, message.as_deref()))),
             reason: None,
         }
         .to_json(self.json_hint);
@@ -352,9 +384,14 @@ impl QueryLogSession {
     }
 }
 
-/// The record of a refused login.
+/// The record of a refused login. Its user, database and message are what the client sent
+/// (or quote it), so each is capped: a padded name must not make the record too large for
+/// Kafka, where it would be lost.
 pub(crate) fn login_failed_record(instance: &str, f: &LoginFailure<'_>) -> Vec<u8> {
     let now = SystemTime::now();
+    let user = capped(f.user, NAME_MAX_BYTES);
+    let db = f.db.map(|d| capped(d, NAME_MAX_BYTES));
+    let message = capped(f.message, MESSAGE_MAX_BYTES);
     Record {
         schema: SCHEMA,
         event_id: EventId::at(now),
@@ -374,13 +411,13 @@ pub(crate) fn login_failed_record(instance: &str, f: &LoginFailure<'_>) -> Vec<u
             autocommit: None,
         },
         client: ClientPart {
-            user: f.user,
+            user: &user,
             ip: f.client_addr.ip(),
             port: f.client_addr.port(),
             tls: None,
             program: None,
         },
-        db: f.db,
+        db: db.as_deref(),
         query: None,
         route: None,
         backend: None,
@@ -392,7 +429,7 @@ pub(crate) fn login_failed_record(instance: &str, f: &LoginFailure<'_>) -> Vec<u
             rows_affected: None,
             warnings: None,
             reply_bytes: None,
-            message: Some(f.message),
+            message: Some(&message),
         })),
         reason: None,
     }
@@ -400,7 +437,7 @@ pub(crate) fn login_failed_record(instance: &str, f: &LoginFailure<'_>) -> Vec<u
 }
 
 /// The `result` part of a query record.
-fn result_part<'a>(r: &ReplyInfo<'a>) -> ResultPart<'a> {
+fn result_part<'a>(r: &ReplyInfo<'a>, message: Option<&'a str>) -> ResultPart<'a> {
     let s = r.summary;
     let (error_code, state) = match &s.error {
         Some(e) => (e.code, sqlstate(&e.sqlstate)),
@@ -417,7 +454,7 @@ fn result_part<'a>(r: &ReplyInfo<'a>) -> ResultPart<'a> {
         rows_affected: Some(rows_affected),
         warnings: Some(s.warnings),
         reply_bytes: Some(s.bytes),
-        message: r.proxy_error,
+        message,
     }
 }
 

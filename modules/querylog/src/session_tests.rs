@@ -19,7 +19,7 @@ use crate::scope::Scope;
 fn setup(options: Value) -> (Arc<Shared>, Receiver<Item>) {
     let config: QueryLogConfig = serde_json::from_value(options).unwrap();
     config.check().unwrap();
-    let (feed, rx) = Feed::new(1000, Arc::new(Counters::default()));
+    let (feed, rx) = Feed::new(1000, 1 << 20, Arc::new(Counters::default()));
     let shared = Shared {
         instance: "proxy-a".into(),
         canonical_only: config.canonical_only,
@@ -378,6 +378,25 @@ fn passwords_are_redacted_in_text_but_digest_is_intact() {
 }
 
 #[test]
+fn no_sql_mode_reading_leaks_a_password_into_the_digest() {
+    for options in [json!({}), json!({"canonical_only": true})] {
+        let (mut s, rx) = session(options);
+        drain(&rx);
+        // With NO_BACKSLASH_ESCAPES, `hunter2` is the argument of PASSWORD(); with escapes it
+        // is a word between two strings, and the digest keeps words.
+        let r = query(&mut s, &rx, r"SELECT 'a\' , PASSWORD('hunter2') -- '");
+        assert!(!r.to_string().contains("hunter2"), "{r}");
+        let r = query(
+            &mut s,
+            &rx,
+            "PREPARE s FROM 'ALTER USER u IDENTIFIED BY ''hunter2'''",
+        );
+        assert!(!r.to_string().contains("hunter2"), "{r}");
+        assert_eq!(r["query"]["digest_text"], "PREPARE s FROM ?");
+    }
+}
+
+#[test]
 fn text_is_capped_on_a_char_boundary() {
     let (mut s, rx) = session(json!({"max_text_bytes": 10}));
     drain(&rx);
@@ -714,4 +733,147 @@ fn other_commands_have_no_text() {
         assert_eq!(r["query"]["digest_text"], Value::Null);
         assert_eq!(r["query"]["truncated"], false);
     }
+}
+
+/// The size every record stays under when the client pads each field it chooses: the text
+/// caps (default 4096 bytes, twice: text and digest) plus the name, program and message caps,
+/// each JSON-escaped at worst six bytes a byte, plus the fixed fields.
+const PADDED_RECORD_MAX: usize = 6 * (2 * 4096 + 2 * 512 + 1024 + 512 + 4 * 24) + 2048;
+
+#[test]
+fn client_chosen_names_are_capped_with_a_marker() {
+    let (shared, rx) = setup(json!({}));
+    let mut c = client();
+    c.user = "u".repeat(70_000);
+    c.db = Some("d".repeat(1 << 20));
+    // Control characters: each becomes a six-byte JSON escape.
+    c.program = Some("\u{1}".repeat(65_000));
+    let mut s = QueryLogSession::new(shared, &c);
+    let mut records = Vec::new();
+    let summary = ok_rows(1);
+    let long = format!("SELECT '{}'", "\u{2}".repeat(1 << 20));
+    for sql in ["SELECT 1", long.as_str()] {
+        s.on_command(&Command::Query(sql.as_bytes()));
+        s.on_reply(&reply(&summary, None));
+    }
+    s.on_close(None);
+    for item in rx.try_iter() {
+        assert!(
+            item.payload.len() < PADDED_RECORD_MAX,
+            "{}",
+            item.payload.len()
+        );
+        records.push(serde_json::from_slice::<Value>(&item.payload).unwrap());
+    }
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(
+            r["client"]["user"],
+            format!("{}…[69488 more bytes]", "u".repeat(512))
+        );
+        assert_eq!(
+            r["db"],
+            format!("{}…[{} more bytes]", "d".repeat(512), (1 << 20) - 512)
+        );
+        assert_eq!(
+            r["client"]["program"],
+            format!("{}…[63976 more bytes]", "\u{1}".repeat(1024))
+        );
+    }
+    assert_eq!(records[2]["query"]["truncated"], true);
+}
+
+#[test]
+fn names_the_server_accepts_are_never_cut() {
+    let (shared, rx) = setup(json!({}));
+    let mut c = client();
+    // 128 four-byte characters: more than a MariaDB user name may have.
+    c.user = "𝔘".repeat(128);
+    c.db = Some("é".repeat(64));
+    c.program = Some("p".repeat(1024));
+    let s = QueryLogSession::new(shared, &c);
+    let r = &drain_any(&rx)[0];
+    assert_eq!(r["client"]["user"], c.user);
+    assert_eq!(r["db"], json!(c.db));
+    assert_eq!(r["client"]["program"], json!(c.program));
+    drop(s);
+}
+
+/// Every record queued so far, parsed, whatever its key.
+fn drain_any(rx: &Receiver<Item>) -> Vec<Value> {
+    rx.try_iter()
+        .map(|item| serde_json::from_slice(&item.payload).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_padded_failed_login_is_capped() {
+    let db = "x".repeat(1 << 20);
+    let user = "é".repeat(40_000);
+    let message = format!("Unknown database '{db}'");
+    let f = LoginFailure {
+        session_id: 78,
+        user: &user,
+        client_addr: "10.0.0.1:4000".parse::<SocketAddr>().unwrap(),
+        db: Some(&db),
+        service: "app",
+        listener: "app-rw",
+        error_code: 1049,
+        sqlstate: "42000",
+        message: &message,
+    };
+    let json = login_failed_record("proxy-a", &f);
+    assert!(json.len() < 4096, "{}", json.len());
+    let r: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        r["client"]["user"],
+        format!("{}…[79488 more bytes]", "é".repeat(256))
+    );
+    assert!(r["db"].as_str().unwrap().ends_with("…[1048064 more bytes]"));
+    let m = r["result"]["message"].as_str().unwrap();
+    assert!(m.starts_with("Unknown database 'xxx"), "{m}");
+    assert!(m.ends_with(&format!("…[{} more bytes]", message.len() - 512)));
+}
+
+#[test]
+fn padded_databases_and_messages_of_statements_are_capped() {
+    let (mut s, rx) = session(json!({}));
+    drain(&rx);
+    let ok = ok_affected(0);
+    let name = "n".repeat(100_000);
+    run(
+        &mut s,
+        &rx,
+        Command::InitDb(name.as_bytes()),
+        &reply(&ok, None),
+    );
+    let db = query(&mut s, &rx, "SELECT 1")["db"].clone();
+    assert_eq!(db, format!("{}…[99488 more bytes]", "n".repeat(512)));
+    let use_sql = format!("USE `{name}`");
+    run(
+        &mut s,
+        &rx,
+        Command::Query(use_sql.as_bytes()),
+        &reply(&ok, None),
+    );
+    assert_eq!(query(&mut s, &rx, "SELECT 1")["db"], db);
+    // Not UTF-8: replaced, and still capped.
+    let mut latin = vec![0xe9u8; 3000];
+    latin.extend_from_slice(b"tail");
+    run(&mut s, &rx, Command::InitDb(&latin), &reply(&ok, None));
+    let db = query(&mut s, &rx, "SELECT 1")["db"].clone();
+    let db = db.as_str().unwrap();
+    assert!(db.ends_with("…[2492 more bytes]"), "{db}");
+    assert!(db.len() < 512 * 3 + 32);
+
+    let summary = err(1049, b"42000");
+    let message = format!("Unknown database '{name}'");
+    let mut info = reply(&summary, None);
+    info.proxy_error = Some(&message);
+    let r = &run(&mut s, &rx, Command::Query(b"SELECT 1"), &info)[0];
+    let m = r["result"]["message"].as_str().unwrap();
+    assert!(
+        m.ends_with(&format!("…[{} more bytes]", message.len() - 512)),
+        "{m}"
+    );
 }

@@ -183,12 +183,44 @@ fn excluded_sessions_and_login_failures() {
         "dropped",
         "spilled",
         "resent",
+        "shrunk",
         "queued",
+        "queued_bytes",
     ] {
         assert!(d.get(key).is_some(), "{key}");
     }
     assert_eq!(d["spill_file"], serde_json::Value::Null);
     log.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn a_record_too_large_for_librdkafka_is_cut_not_lost() {
+    // librdkafka checks a record's size as it takes it, broker or no broker.
+    let log = QueryLog::new(
+        "cut",
+        config(json!({
+            "brokers": DEAD_BROKER, "max_text_bytes": 100_000,
+            "kafka": {"message.max.bytes": 10_000}
+        })),
+    )
+    .unwrap();
+    let mut s = log.new_session(&client(1, "app"));
+    let sql = format!("SELECT 1 FROM t_{}", "x".repeat(50_000));
+    s.on_command(&Command::Query(sql.as_bytes()));
+    s.on_close(None);
+    let until = Instant::now() + Duration::from_secs(5);
+    while log.stats().shrunk == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let s = log.stats();
+    assert_eq!(s.shrunk, 1, "{s:?}");
+    // Cut, it waits in librdkafka for a broker like any other record.
+    assert_eq!((s.failed, s.dropped, s.queued), (0, 0, 3), "{s:?}");
+    assert_eq!(log.diagnostics()["shrunk"], 1);
+    log.shutdown(Duration::from_millis(200));
+    let s = log.stats();
+    assert_eq!(s.failed + s.dropped, 3, "{s:?}");
+    assert_eq!(log.diagnostics()["queued_bytes"], 0);
 }
 
 #[test]

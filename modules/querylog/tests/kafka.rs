@@ -417,3 +417,106 @@ fn failed_deliveries_are_spilled_and_sent_again() {
     assert_eq!(seqs, (1..=made).collect::<Vec<u64>>());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Text that compression cannot shrink (hex of a pseudo-random sequence), so that its size
+/// on the wire is its size.
+fn incompressible(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdef"[(x & 15) as usize])
+        })
+        .collect()
+}
+
+#[test]
+fn records_too_large_for_the_topic_are_cut_and_sent_again() {
+    // The topic takes at most 20,000 bytes per batch: librdkafka's own limit (1 MB) lets the
+    // large record through, and the broker refuses it in the delivery report.
+    let topic = Topic::named("toolarge");
+    topic.make_with(&[("max.message.bytes", "20000")]);
+    let log = QueryLog::new(
+        "toolarge",
+        config(json!({"brokers": broker(), "topic": topic.name, "max_text_bytes": 200_000})),
+    )
+    .unwrap();
+    let mut s = log.new_session(&client(31));
+    let summary = ok(1, 0);
+    // An identifier, so that the digest text is as long as the text.
+    let sql = format!("SELECT 1 FROM t_{}", incompressible(60_000));
+    step(
+        &mut *s,
+        Command::Query(sql.as_bytes()),
+        &info(&summary, None, None),
+    );
+    step(
+        &mut *s,
+        Command::Query(b"SELECT 2"),
+        &info(&summary, None, None),
+    );
+    s.on_close(None);
+    wait_for("every record to settle", Duration::from_secs(60), || {
+        let s = log.stats();
+        s.queued == 0 && s.delivered + s.failed == 4
+    });
+    log.shutdown(Duration::from_secs(10));
+    let st = log.stats();
+    assert_eq!((st.delivered, st.failed, st.dropped), (4, 0, 0), "{st:?}");
+    assert!(st.shrunk >= 1, "{st:?}");
+    let records = topic.consume(4, Duration::from_secs(20), false);
+    let big = records
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r["session"]["seq"] == 2)
+        .expect("the large record arrived");
+    assert_eq!(big["shrunk"], 1, "{big}");
+    assert_eq!(big["query"]["truncated"], true);
+    let text = big["query"]["text"].as_str().unwrap();
+    assert!(sql.starts_with(text.split('…').next().unwrap()));
+    assert!(text.contains(" more bytes]"), "{text}");
+    // The small ones went as they were (those batched with the large one may have been sent
+    // again, unchanged but for their `shrunk` mark).
+    let small = records
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r["session"]["seq"] == 3)
+        .expect("the small record arrived");
+    assert_eq!(small["query"]["text"], "SELECT 2");
+}
+
+#[test]
+fn records_too_large_for_librdkafka_are_cut_before_they_leave() {
+    let topic = Topic::create("toolarge-local");
+    let log = QueryLog::new(
+        "toolarge-local",
+        config(
+            json!({"brokers": broker(), "topic": topic.name, "max_text_bytes": 200_000,
+                      "kafka": {"message.max.bytes": 10_000}}),
+        ),
+    )
+    .unwrap();
+    let mut s = log.new_session(&client(32));
+    let summary = ok(1, 0);
+    let sql = format!("SELECT 1 FROM t_{}", incompressible(50_000));
+    step(
+        &mut *s,
+        Command::Query(sql.as_bytes()),
+        &info(&summary, None, None),
+    );
+    s.on_close(None);
+    wait_for("every record to settle", Duration::from_secs(60), || {
+        let s = log.stats();
+        s.queued == 0 && s.delivered + s.failed == 3
+    });
+    log.shutdown(Duration::from_secs(10));
+    let st = log.stats();
+    assert_eq!((st.delivered, st.failed, st.shrunk), (3, 0, 1), "{st:?}");
+    let records = topic.consume(3, Duration::from_secs(20), true);
+    let big = &records[1].1;
+    assert_eq!(big["shrunk"], 1);
+    assert_eq!(big["query"]["truncated"], true);
+    assert!(records[0].1.get("shrunk").is_none());
+}

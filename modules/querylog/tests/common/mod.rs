@@ -57,8 +57,16 @@ impl Topic {
 
     /// Creates the topic on the broker.
     pub fn make(&self) {
+        self.make_with(&[]);
+    }
+
+    /// Creates the topic on the broker with these topic settings (`max.message.bytes`...).
+    pub fn make_with(&self, settings: &[(&str, &str)]) {
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let new = NewTopic::new(&self.name, 1, TopicReplication::Fixed(1));
+        let mut new = NewTopic::new(&self.name, 1, TopicReplication::Fixed(1));
+        for (k, v) in settings {
+            new = new.set(k, v);
+        }
         let res = block_on(self.admin.create_topics([&new], &opts))
             .unwrap_or_else(|e| panic!("cannot create topic {}: {e}", self.name));
         for r in res {
