@@ -80,7 +80,8 @@ pub fn stage2_of(password: &str) -> Option<[u8; 20]> {
 /// Parses a stored native hash (`*` followed by 40 hex digits) into stage 2.
 pub fn parse_native_hash(s: &str) -> Option<[u8; 20]> {
     let hex = s.strip_prefix('*')?;
-    if hex.len() != 40 {
+    // from_str_radix alone would take a sign ("+A") as a digit pair.
+    if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 20];
@@ -158,5 +159,6 @@ mod tests {
         assert!(parse_native_hash("").is_none());
         assert!(parse_native_hash("*12").is_none());
         assert!(parse_native_hash("*ZZCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").is_none());
+        assert!(parse_native_hash("*+BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").is_none());
     }
 }

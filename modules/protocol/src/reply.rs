@@ -326,7 +326,9 @@ impl ReplyTracker {
     fn on_ok(&mut self, p: &[u8]) -> Result<()> {
         let ok = OkPacket::parse(p, self.capabilities)?;
         self.ok = true;
-        self.summary.affected_rows += ok.affected_rows;
+        // A server's count, up to 2^64 - 1 per result: summed over the results of one reply it
+        // can overflow (a panic in debug builds), so it stops at the maximum instead.
+        self.summary.affected_rows = self.summary.affected_rows.saturating_add(ok.affected_rows);
         if ok.last_insert_id != 0 {
             self.summary.last_insert_id = ok.last_insert_id;
         }

@@ -134,7 +134,9 @@ impl IdRewrite {
                 continue;
             }
             let len = binary_len(c.ty, payload.get(at..)?)?;
-            let value = payload.get_mut(at..at + len)?;
+            // `len` comes from the server's bytes and may be near `usize::MAX`: an overflowing
+            // end is a malformed row, like one past the payload.
+            let value = payload.get_mut(at..at.checked_add(len)?)?;
             let width = match c.ty {
                 TYPE_LONG => 4,
                 TYPE_LONGLONG => 8,
@@ -205,7 +207,8 @@ fn binary_len(ty: u8, rest: &[u8]) -> Option<usize> {
         _ => {
             let mut r = Reader::new(rest);
             let n = r.lenenc_int().ok()?;
-            rest.len() - r.remaining() + usize::try_from(n).ok()?
+            // A length of up to 2^64 - 1 plus its prefix overflows: the row is malformed.
+            (rest.len() - r.remaining()).checked_add(usize::try_from(n).ok()?)?
         }
     })
 }

@@ -310,3 +310,24 @@ fn garbage_is_an_error_not_a_panic() {
     t.start(&Command::StmtPrepare(b"x"));
     assert!(t.on_frame(&[0x00, 1]).is_err());
 }
+
+/// Found by `tests/proptest_parsers.rs`: two OK results whose affected-row counts add past
+/// `u64::MAX` overflowed the summary (a panic in debug builds). The sum saturates.
+#[test]
+fn affected_rows_of_many_results_saturate() {
+    let mut t = ReplyTracker::new(0);
+    t.start(&Command::InitDb(b"test"));
+    let first = [
+        0x00, // OK
+        0xFE, 0xBF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, // affected rows 2^64 - 65
+        0x00, // last insert id
+        0x38, 0x13, // status, with SERVER_MORE_RESULTS_EXISTS
+        0x00, 0x00, // warnings
+    ];
+    assert_eq!(t.on_frame(&first).unwrap(), Progress::More);
+    assert_eq!(
+        t.on_frame(&[0x00, 65, 0, 0, 0, 0, 0]).unwrap(),
+        Progress::Done
+    );
+    assert_eq!(t.summary().affected_rows, u64::MAX);
+}

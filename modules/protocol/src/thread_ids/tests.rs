@@ -179,3 +179,25 @@ fn column_definitions_with_extended_metadata() {
         Some(text_row(&[Some("4"), Some("{}")]))
     );
 }
+
+/// Found by `tests/proptest_parsers.rs`: a binary row whose length-encoded value claims
+/// 2^64 - 1 bytes made the value's end overflow (a panic in debug builds). The row is
+/// malformed and passes unchanged.
+#[test]
+fn binary_value_of_overflowing_length_is_malformed() {
+    let mut r = rewrite(
+        RowFormat::Binary,
+        &[
+            def("PROCESSLIST", "USER", "USER", 253, 0),
+            def("PROCESSLIST", "ID", "ID", TYPE_LONGLONG, 4097),
+        ],
+    );
+    // Header, null bitmap (no NULLs), then USER's length: 0xFE and eight 0xFF bytes.
+    let original = [
+        0x00, 0x00, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
+    let mut row = original.to_vec();
+    let mut out = BytesMut::new();
+    assert!(!r.on_packet(PacketKind::Row, &mut row, &mut out));
+    assert_eq!(row, original);
+}
