@@ -4,27 +4,35 @@
 //! and `/metrics` (Prometheus). `switchyard ctl` is its client.
 //!
 //! With `admin.user`/`admin.password` set, everything but `/health` takes HTTP basic
-//! authentication.
+//! authentication. The API fails closed: its credentials are those it started with (a reload
+//! cannot change them), it listens without them only on a loopback address, and it refuses
+//! what a web page could make a browser send.
 
+use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use base64::Engine;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{json, Value};
 use switchyard_api::{AdminFlag, ServerRole};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::sync::{watch, Semaphore};
+use tower_service::Service as _;
+use tracing::{debug, info, warn};
 
-use crate::config::Role;
+use crate::config::{AdminConfig, Role};
 use crate::runtime::{FilterEntry, Generation, Lifecycle, MonitorEntry, Runtime};
 
 type Shared = Arc<Runtime>;
@@ -546,21 +554,70 @@ async fn health(State(rt): State<Shared>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Basic authentication against `admin.user`/`admin.password`, when they are set; `/health`
-/// is open to all.
-async fn authenticate(State(rt): State<Shared>, request: Request, next: Next) -> Response {
+/// How the admin API admits requests, fixed when it starts.
+pub struct Guard {
+    /// `user:password` of basic authentication; `None`: none is asked (loopback only).
+    credentials: Option<String>,
+    /// Held while a failed login waits out its delay: guesses go one at a time.
+    failures: tokio::sync::Mutex<()>,
+}
+
+/// How long a request with wrong credentials waits for its 401.
+const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(250);
+
+impl Guard {
+    /// The guard for `config`, bound at `bound`: refused when the address is not a loopback
+    /// one and no credentials are set (whatever the config's address said).
+    pub fn new(config: &AdminConfig, bound: SocketAddr) -> Result<Guard, String> {
+        let credentials = match (&config.user, &config.password) {
+            (Some(u), Some(p)) => Some(format!("{u}:{p}")),
+            _ => None,
+        };
+        if credentials.is_none() && !bound.ip().to_canonical().is_loopback() {
+            return Err(format!(
+                "the admin API would listen on {bound}, beyond this machine, without \
+                 credentials: set admin.user and admin.password, or listen on a loopback \
+                 address like 127.0.0.1"
+            ));
+        }
+        Ok(Guard {
+            credentials,
+            failures: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+/// What a browser may send on behalf of a web page is refused: state-changing requests that
+/// carry an `Origin` (cross-site request forgery), and, on an API without credentials,
+/// requests for a host name other than a loopback one (DNS rebinding). Then basic
+/// authentication, when credentials are set; `/health` is open to all.
+async fn authenticate(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes && request.headers().contains_key(header::ORIGIN) {
+        warn!(path = %request.uri().path(), "admin API: refused a request sent by a web page");
+        return error(
+            StatusCode::FORBIDDEN,
+            "requests from web pages are refused (they carry an Origin header)",
+        );
+    }
+    let Some(expected) = guard.credentials.as_deref() else {
+        let peer_local = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| c.0.ip().to_canonical().is_loopback());
+        if !peer_local || !loopback_host(&request) {
+            warn!(path = %request.uri().path(), "admin API: refused a request not addressed to this machine");
+            return error(
+                StatusCode::FORBIDDEN,
+                "without admin credentials the API answers only requests from this machine to \
+                 127.0.0.1, ::1 or localhost",
+            );
+        }
+        return next.run(request).await;
+    };
     if request.uri().path() == "/health" {
         return next.run(request).await;
     }
-    let generation = rt.generation();
-    let Some((user, password)) = generation
-        .config
-        .admin
-        .as_ref()
-        .and_then(|a| Some((a.user.as_deref()?, a.password.as_deref()?)))
-    else {
-        return next.run(request).await;
-    };
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -571,12 +628,14 @@ async fn authenticate(State(rt): State<Shared>, request: Request, next: Next) ->
                 .decode(b.trim())
                 .ok()
         });
-    let expected = format!("{user}:{password}");
     match given {
         Some(given) if same(&given, expected.as_bytes()) => next.run(request).await,
         given => {
             if given.is_some() {
+                crate::metrics::admin_login_failed();
                 warn!(path = %request.uri().path(), "admin API: wrong user or password");
+                let _one_at_a_time = guard.failures.lock().await;
+                tokio::time::sleep(FAILED_LOGIN_DELAY).await;
             }
             let mut response = error(
                 StatusCode::UNAUTHORIZED,
@@ -591,13 +650,32 @@ async fn authenticate(State(rt): State<Shared>, request: Request, next: Next) ->
     }
 }
 
+/// The request names a loopback host (`127.0.0.1`, `[::1]`, `localhost`, with any port), or
+/// none (HTTP/1.0).
+fn loopback_host(request: &Request) -> bool {
+    let Some(host) = request.headers().get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// Compares credentials in time that depends on their length only.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The admin API's routes.
-pub fn router(runtime: Shared) -> Router {
+pub fn router(runtime: Shared, guard: Arc<Guard>) -> Router {
     let flag = |on: bool| {
         move |State(rt): State<Shared>, Path((name, flag)): Path<(String, String)>| {
             set_flag(rt, name, flag, on)
@@ -648,22 +726,126 @@ pub fn router(runtime: Shared) -> Router {
             )
         })
         // On every path, so that unauthenticated requests cannot tell which resources exist.
-        .layer(middleware::from_fn_with_state(
-            runtime.clone(),
-            authenticate,
-        ))
+        .layer(middleware::from_fn_with_state(guard, authenticate))
         .with_state(runtime)
 }
 
-/// Serves the admin API on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, runtime: Shared, mut shutdown: watch::Receiver<bool>) {
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, router(runtime))
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "the admin API stopped");
+/// Admin connections open at once; more are closed at accept.
+const MAX_CONNECTIONS: usize = 64;
+/// Time a connection has to send a request's headers (slow clients cannot hold connections).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time requests in flight have to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the admin API on `listener` until `shutdown` turns true. Its own accept loop, as
+/// `axum::serve` sets no header-read timeout and no connection limit.
+pub async fn serve(
+    listener: TcpListener,
+    runtime: Shared,
+    guard: Guard,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = router(runtime, Arc::new(guard));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, most likely: wait rather than spin.
+                    warn!(error = %e, "admin API: cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "admin API: too many connections; closed a new one");
+            continue;
+        };
+        let app = app.clone();
+        let mut stop = shutdown.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let mut app = app.clone();
+                async move { app.call(request.map(Body::new)).await }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                served = conn.as_mut() => {
+                    if let Err(e) = served {
+                        debug!(%peer, error = %e, "admin API connection ended");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_host(host: &str) -> Request {
+        Request::builder()
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn loopback_hosts_only() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8989",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:8989",
+        ] {
+            assert!(loopback_host(&with_host(host)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8989",
+            "10.0.0.1:8989",
+            "[::2]:1",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!loopback_host(&with_host(host)), "{host}");
+        }
+    }
+
+    #[test]
+    fn no_credentials_beyond_loopback() {
+        let open = AdminConfig {
+            address: "0.0.0.0:8989".into(),
+            user: None,
+            password: None,
+        };
+        assert!(Guard::new(&open, "0.0.0.0:8989".parse().unwrap()).is_err());
+        assert!(Guard::new(&open, "127.0.0.1:8989".parse().unwrap()).is_ok());
+        let closed = AdminConfig {
+            user: Some("ops".into()),
+            password: Some("pw".into()),
+            ..open
+        };
+        assert!(Guard::new(&closed, "0.0.0.0:8989".parse().unwrap()).is_ok());
     }
 }

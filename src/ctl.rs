@@ -31,10 +31,14 @@ pub struct CtlArgs {
     /// `admin.user` of the config.
     #[arg(long, global = true)]
     pub user: Option<String>,
-    /// The user's password; default: $SWITCHYARD_ADMIN_PASSWORD, else `admin.password` of the
-    /// config. (The environment keeps it out of the process list.)
+    /// The user's password; default: --password-file, else $SWITCHYARD_ADMIN_PASSWORD, else
+    /// `admin.password` of the config, else a prompt when run at a terminal. (A file, the
+    /// environment or the prompt keep it out of the process list.)
     #[arg(long, global = true)]
     pub password: Option<String>,
+    /// Reads the password from the first line of FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
     /// Print the API's JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -213,7 +217,8 @@ impl Flag {
 
 /// Runs `switchyard ctl`; `config` is the file given with `-c`, read for its `admin` section.
 pub fn main(args: &CtlArgs, config: Option<&Path>) -> ExitCode {
-    let target = match Target::resolve(args, config, &|name| std::env::var(name).ok()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let target = match Target::resolve(args, config, &env, &prompt_password) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("switchyard ctl: {e}");
@@ -431,15 +436,25 @@ struct AdminSection {
 }
 
 impl Target {
-    /// Options first, then the environment (`env`), then the config file's `admin` section.
+    /// Options first, then the environment (`env`), then the config file's `admin` section;
+    /// a user without a password is asked for one (`prompt`, given the user).
     fn resolve(
         args: &CtlArgs,
         config: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
+        prompt: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Target, String> {
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
         let mut user = args.user.clone().or_else(|| env(USER_ENV));
-        let mut password = args.password.clone().or_else(|| env(PASSWORD_ENV));
+        let from_file = match &args.password_file {
+            Some(path) => Some(read_password_file(path)?),
+            None => None,
+        };
+        let mut password = args
+            .password
+            .clone()
+            .or(from_file)
+            .or_else(|| env(PASSWORD_ENV));
         let mut address = args
             .admin
             .clone()
@@ -471,12 +486,15 @@ impl Target {
         let credentials = match (user, password) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, None) => None,
-            (Some(u), None) => {
-                return Err(format!(
-                    "there is a user ('{u}') but no password for the admin API: give \
-                     --password or set {PASSWORD_ENV}"
-                ))
-            }
+            (Some(u), None) => match prompt(&u) {
+                Some(p) => Some((u, p)),
+                None => {
+                    return Err(format!(
+                        "there is a user ('{u}') but no password for the admin API: give \
+                         --password-file, set {PASSWORD_ENV}, or run at a terminal to be asked"
+                    ))
+                }
+            },
             (None, Some(_)) => {
                 return Err(format!(
                     "there is a password but no user for the admin API: give --user or set \
@@ -490,6 +508,26 @@ impl Target {
             credentials,
         })
     }
+}
+
+/// The first line of a password file, without its line end.
+fn read_password_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!("the password file {} is empty", path.display()));
+    }
+    Ok(line.to_string())
+}
+
+/// Asks for the password of `user` without echo, when standard input is a terminal.
+fn prompt_password(user: &str) -> Option<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    rpassword::prompt_password(format!("Password of the admin API user '{user}': ")).ok()
 }
 
 /// `address` as a client connects to it: without `http://`, and with a wildcard host
@@ -1347,24 +1385,26 @@ servers                 db1,db2
         )
         .unwrap();
         let no_env = |_: &str| None;
+        let no_prompt = |_: &str| None;
         let env = |name: &str| match name {
             USER_ENV => Some("eu".to_string()),
             PASSWORD_ENV => Some("ep".to_string()),
             _ => None,
         };
 
-        let t = Target::resolve(&ctl(&["ctl", "status"]), None, &no_env).unwrap();
+        let t = Target::resolve(&ctl(&["ctl", "status"]), None, &no_env, &no_prompt).unwrap();
         assert_eq!(
             (t.address.as_str(), t.credentials),
             ("127.0.0.1:8989", None)
         );
 
-        let t = Target::resolve(&ctl(&["ctl", "status"]), Some(&config), &no_env).unwrap();
+        let t =
+            Target::resolve(&ctl(&["ctl", "status"]), Some(&config), &no_env, &no_prompt).unwrap();
         assert_eq!(t.address, "127.0.0.1:9001");
         assert!(t.source.contains("admin.address of"), "{}", t.source);
         assert_eq!(t.credentials, Some(("cu".into(), "cp".into())));
 
-        let t = Target::resolve(&ctl(&["ctl", "status"]), Some(&config), &env).unwrap();
+        let t = Target::resolve(&ctl(&["ctl", "status"]), Some(&config), &env, &no_prompt).unwrap();
         assert_eq!(t.credentials, Some(("eu".into(), "ep".into())));
 
         let args = ctl(&[
@@ -1377,17 +1417,44 @@ servers                 db1,db2
             "--password",
             "op",
         ]);
-        let t = Target::resolve(&args, Some(&config), &env).unwrap();
+        let t = Target::resolve(&args, Some(&config), &env, &no_prompt).unwrap();
         assert_eq!(t.address, "[::1]:7");
         assert_eq!(t.credentials, Some(("ou".into(), "op".into())));
 
-        let e =
-            Target::resolve(&ctl(&["ctl", "--user", "u", "status"]), None, &no_env).unwrap_err();
+        let e = Target::resolve(
+            &ctl(&["ctl", "--user", "u", "status"]),
+            None,
+            &no_env,
+            &no_prompt,
+        )
+        .unwrap_err();
         assert!(e.contains("no password"), "{e}");
+        let asked = |user: &str| Some(format!("typed-for-{user}"));
+        let t = Target::resolve(
+            &ctl(&["ctl", "--user", "u", "status"]),
+            None,
+            &no_env,
+            &asked,
+        )
+        .unwrap();
+        assert_eq!(t.credentials, Some(("u".into(), "typed-for-u".into())));
+        let file = dir.join("pw");
+        std::fs::write(&file, "from-file\nignored\n").unwrap();
+        let args = ctl(&[
+            "ctl",
+            "--user",
+            "u",
+            "--password-file",
+            file.to_str().unwrap(),
+            "status",
+        ]);
+        let t = Target::resolve(&args, Some(&config), &env, &no_prompt).unwrap();
+        assert_eq!(t.credentials, Some(("u".into(), "from-file".into())));
         let e = Target::resolve(
             &ctl(&["ctl", "status"]),
             Some(&dir.join("missing.yaml")),
             &no_env,
+            &no_prompt,
         )
         .unwrap_err();
         assert!(e.starts_with("cannot read "), "{e}");

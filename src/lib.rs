@@ -86,10 +86,15 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), String> {
         let listener = TcpListener::bind(&ac.address)
             .await
             .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
-        info!(address = %ac.address, "admin API listening");
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
+        let guard = admin::Guard::new(ac, bound)?;
+        info!(address = %bound, "admin API listening");
         admin_task = Some(tokio::spawn(admin::serve(
             listener,
             runtime.clone(),
+            guard,
             admin_stopped,
         )));
     }

@@ -88,6 +88,7 @@ struct Metrics {
     config_reloads: IntCounterVec,
     draining: IntGauge,
     blocked_hosts: IntGauge,
+    admin_login_failures: IntCounter,
     server_state: IntGaugeVec,
     server_reachable: IntGaugeVec,
     server_maintenance: IntGaugeVec,
@@ -147,6 +148,12 @@ impl Metrics {
         )
         .expect("valid metric");
         register(r, blocked_hosts.clone());
+        let admin_login_failures = IntCounter::new(
+            "switchyard_admin_login_failures_total",
+            "Admin API requests with a wrong user or password.",
+        )
+        .expect("valid metric");
+        register(r, admin_login_failures.clone());
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "switchyard_statement_duration_seconds",
@@ -254,6 +261,7 @@ impl Metrics {
             ),
             draining,
             blocked_hosts,
+            admin_login_failures,
             server_state: gauge(
                 r,
                 "switchyard_server_state",
@@ -418,6 +426,11 @@ struct ServerMetrics {
     statements: [Lazy<IntCounter>; 4],
     received: IntCounter,
     sent: IntCounter,
+}
+
+/// A request to the admin API had a wrong user or password.
+pub fn admin_login_failed() {
+    METRICS.admin_login_failures.inc();
 }
 
 /// The handles of `service`, made on first use (takes a lock: call once per session, not per

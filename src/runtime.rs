@@ -269,9 +269,15 @@ impl Runtime {
         };
         let old = self.generation();
         let mut warnings = Vec::new();
-        let admin = |c: &Config| c.admin.as_ref().map(|a| a.address.clone());
-        if admin(&config) != admin(&old.config) {
-            warnings.push("a change of admin.address takes effect at the next restart".into());
+        // The admin API keeps the address and credentials it started with; a reload that
+        // would change them (or drop them) is refused rather than half applied, so that it
+        // never looks as if the API had been closed or its password changed.
+        if config.admin != old.config.admin {
+            return Err(vec![
+                "the admin section (address, user, password) changed: it takes effect only at \
+                 a restart, so the reload is refused and the running config stays"
+                    .to_string(),
+            ]);
         }
         if config.threads != old.config.threads {
             warnings.push("a change of threads takes effect at the next restart".into());

@@ -377,3 +377,101 @@ def test_admin_off_loopback_needs_credentials(admin_proxy, tmp_path):
     r = subprocess.run([str(admin_proxy.binary), "-c", str(cfg), "check"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- failing closed ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", ["drop", "password", "user", "address"])
+def test_a_reload_that_changes_the_admin_section_is_refused(admin_proxy, change):
+    text = admin_proxy.config_text
+    line = re.search(r"^admin: \{.*\}$", text, re.M).group(0)
+    new = {
+        "drop": "",
+        "password": line.replace(ADMIN_PASSWORD, "other-password"),
+        "user": line.replace(f"user: {ADMIN_USER}", "user: someone"),
+        "address": line.replace(f":{admin_proxy.admin_port}", f":{free_port()}"),
+    }[change]
+    before = admin_proxy.get("/v1")["reloads"]
+    admin_proxy.config_path.write_text(text.replace(line, new))
+    try:
+        status, _, body = admin_proxy.api("POST", "/v1/reload")
+        assert status == 400, body
+        assert "admin section" in body["error"] + " ".join(body["errors"]), body
+        # The API still asks for the credentials it started with, and only those.
+        assert admin_proxy.api("GET", "/v1", auth=None)[0] == 401
+        assert admin_proxy.api("GET", "/v1", auth=(ADMIN_USER, "other-password"))[0] == 401
+        assert admin_proxy.get("/v1")["reloads"]["failed"] == before["failed"] + 1
+    finally:
+        admin_proxy.restore_config()
+    assert admin_proxy.api("POST", "/v1/reload")[0] == 200
+
+
+def test_requests_from_web_pages_are_refused(admin_proxy):
+    import base64
+    import urllib.error
+    import urllib.request
+    token = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+    for method, path in (("PUT", "/v1/servers/db2/maintenance"), ("POST", "/v1/reload"),
+                         ("DELETE", "/v1/blocked-hosts")):
+        req = urllib.request.Request(f"http://{HOST}:{admin_proxy.admin_port}{path}", method=method,
+                                     headers={"Authorization": f"Basic {token}",
+                                              "Origin": "http://evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 403, (method, path)
+    assert admin_proxy.get("/v1/servers/db2")["maintenance"] is False
+
+
+def test_wrong_credentials_are_delayed_and_counted(admin_proxy):
+    import time
+
+    def failures():
+        status, _, _ = admin_proxy.api("GET", "/v1")
+        assert status == 200
+        import urllib.request
+        import base64
+        token = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+        req = urllib.request.Request(f"http://{HOST}:{admin_proxy.admin_port}/metrics",
+                                     headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("switchyard_admin_login_failures_total "):
+                    return float(line.split()[1])
+        return 0.0
+
+    before = failures()
+    started = time.monotonic()
+    for _ in range(4):
+        assert admin_proxy.api("GET", "/v1", auth=(ADMIN_USER, "guess"))[0] == 401
+    assert time.monotonic() - started >= 0.9  # 250 ms each, one at a time
+    assert failures() == before + 4
+
+
+def test_a_client_that_never_finishes_its_headers_is_closed(admin_proxy):
+    import socket
+    import time
+    s = socket.create_connection((HOST, admin_proxy.admin_port), timeout=30)
+    try:
+        s.sendall(b"GET /v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        started = time.monotonic()
+        while s.recv(1024):
+            pass
+        assert time.monotonic() - started < 20
+    finally:
+        s.close()
+    assert admin_proxy.get("/v1")["state"] in ("running",), "the API still answers"
+
+
+def test_without_credentials_only_loopback_host_names_are_answered(rws_proxy):
+    import urllib.error
+    import urllib.request
+    base = f"http://{HOST}:{rws_proxy.admin_port}/v1"
+    for host in ("127.0.0.1", f"127.0.0.1:{rws_proxy.admin_port}", "localhost", "[::1]:1"):
+        req = urllib.request.Request(base, headers={"Host": host})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200, host
+    for host in ("evil.example", f"evil.example:{rws_proxy.admin_port}", "10.0.0.1"):
+        req = urllib.request.Request(base, headers={"Host": host})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 403, host
