@@ -146,7 +146,7 @@ pub async fn login(
             return Err(err);
         }
     };
-    let user = String::from_utf8_lossy(response.user).into_owned();
+    let user = user_name(response.user);
     tracing::Span::current().record("user", super::printable(&user).as_str());
 
     // Clients that start with another plugin (MySQL 8's caching_sha2_password) are asked to
@@ -174,7 +174,7 @@ pub async fn login(
 
     let secret = match authenticate(
         service,
-        response.user,
+        user.as_bytes(),
         ip,
         auth_response,
         auth_seed,
@@ -233,6 +233,19 @@ pub async fn authenticate(
     match outcome {
         AuthOutcome::Accepted(secret) => Ok(secret),
         other => Err(other),
+    }
+}
+
+/// The most characters of a user name the server reads (USERNAME_CHAR_LENGTH).
+const USER_NAME_CHARS: usize = 128;
+
+/// A user name as the server reads it: cut after 128 characters (no account has a longer
+/// one), so that a padded name costs no more than a real one downstream.
+pub(super) fn user_name(raw: &[u8]) -> String {
+    let name = String::from_utf8_lossy(raw);
+    match name.char_indices().nth(USER_NAME_CHARS) {
+        Some((end, _)) => name[..end].to_string(),
+        None => name.into_owned(),
     }
 }
 

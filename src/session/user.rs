@@ -123,7 +123,7 @@ impl Session {
                 .answer(ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER")
                 .await;
         };
-        let user = String::from_utf8_lossy(req.user).into_owned();
+        let user = login::user_name(req.user);
         let mut seq = 1u8;
         let native = req
             .auth_plugin
@@ -162,25 +162,27 @@ impl Session {
             return Ok(());
         }
         let caps = self.credentials.capabilities;
-        let secret = match login::authenticate(&self.service, req.user, ip, response, seed, caps)
-            .await
-        {
-            Ok(secret) => secret,
-            Err(outcome) => {
-                // A host no account allows is, to a change of user, a wrong account.
-                let outcome = match outcome {
-                    AuthOutcome::HostNotAllowed => AuthOutcome::Denied,
-                    other => other,
-                };
-                let (code, state, msg) = login::refusal(&outcome, &user, ip, !response.is_empty());
-                info!(reason = %printable(&msg), "change of user refused");
-                self.reset_backends().await?;
-                write_err(self.client.write_buf(), seq, code, state, &msg);
-                self.change_refused(&user, req.db, code, state, &msg);
-                self.client.flush().await?;
-                return Ok(());
-            }
-        };
+        let secret =
+            match login::authenticate(&self.service, user.as_bytes(), ip, response, seed, caps)
+                .await
+            {
+                Ok(secret) => secret,
+                Err(outcome) => {
+                    // A host no account allows is, to a change of user, a wrong account.
+                    let outcome = match outcome {
+                        AuthOutcome::HostNotAllowed => AuthOutcome::Denied,
+                        other => other,
+                    };
+                    let (code, state, msg) =
+                        login::refusal(&outcome, &user, ip, !response.is_empty());
+                    info!(reason = %printable(&msg), "change of user refused");
+                    self.reset_backends().await?;
+                    write_err(self.client.write_buf(), seq, code, state, &msg);
+                    self.change_refused(&user, req.db, code, state, &msg);
+                    self.client.flush().await?;
+                    return Ok(());
+                }
+            };
         let db = req.db;
         let old = &self.credentials;
         let credentials = Credentials {

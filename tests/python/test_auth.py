@@ -528,3 +528,23 @@ listeners:
     finally:
         p.stop()
         p._logf.close()
+
+
+@pytest.mark.parametrize("length", [129, 200, 60000])
+def test_a_long_user_name_is_read_as_the_server_reads_it(proxy, length):
+    # The server cuts a user name after 128 characters; so does the proxy, in its answer
+    # and everywhere after it.
+    from conftest import PRIMARY_PORT
+
+    def refusal(port):
+        c = rawmysql.RawConn(HOST, port)
+        try:
+            with pytest.raises(rawmysql.ServerError) as e:
+                c.login("u" * length, "x")
+            return e.value.code, e.value.message
+        finally:
+            c.close()
+
+    through, direct_ = refusal(proxy.rw_port), refusal(PRIMARY_PORT)
+    assert through == direct_
+    assert through[1] == f"Access denied for user '{'u' * 128}'@'127.0.0.1' (using password: YES)"

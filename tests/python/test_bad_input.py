@@ -536,8 +536,11 @@ def test_login_with_large_connect_attributes_still_works(proxy):
 
 
 def test_long_user_name_keeps_the_log_small(proxy):
-    """Client-chosen text in log lines is cut with a visible marker: a failed login with a
-    64 KiB user name writes a few lines of log, not megabytes."""
+    """A failed login with a 64 KiB user name writes a few lines of log, not megabytes: the
+    name is read as the server reads it (128 characters), and log lines cut client-chosen
+    text after 256 bytes with a visible marker."""
     text = failed_login_log(proxy, "u" * (64 << 10))
-    assert "more bytes]" in text, text[:2000]
+    assert "u" * 128 in text and "u" * 129 not in text, text[:2000]
     assert len(text) < 16 << 10, f"{len(text)} bytes of log for one failed login"
+    text = failed_login_log(proxy, "\u00e9" * 300)  # 128 characters are 256 bytes of UTF-8
+    assert "é" * 128 in text and "é" * 129 not in text, text[:2000]
