@@ -10,6 +10,7 @@ ports, started and stopped by the agent; the agent is called directly with the O
 import base64
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -282,6 +283,7 @@ def test_direct_actions(resources):
     assert r.returncode == OCF_SUCCESS, show(r) + "\nlog:\n" + res.log()
     pid = res.pid()
     assert pid and alive(pid)
+    assert res.pidfile.stat().st_mode & 0o7777 == 0o600
     assert res.health()[1]["status"] == "ok"
     with pymysql.connect(host=HOST, port=res.listener, user=APP_USER, password=APP_PASSWORD) as c:
         with c.cursor() as cur:
@@ -512,3 +514,41 @@ def test_runs_as_another_user(resources):
     assert res.rc("monitor", user="nobody") == OCF_SUCCESS
     assert res.rc("stop", user="nobody") == OCF_SUCCESS
     assert not alive(pid)
+
+
+def test_no_root_writes_in_a_directory_the_user_owns(resources):
+    """user=nobody with its log in a directory nobody owns: a link planted there as the log
+    file does not make the agent (root) append to, or create, the file it points to."""
+    res = resources()
+    res.workdir.chmod(0o755)
+    res.config.chmod(0o644)
+    nobody = pwd.getpwnam("nobody")
+    mine = res.workdir / "nobody"
+    mine.mkdir()
+    os.chown(mine, nobody.pw_uid, nobody.pw_gid)
+    log = mine / "sw.log"
+    victim = res.workdir / "victim"
+    victim.write_text("precious\n")
+    victim.chmod(0o644)
+    log.symlink_to(victim)
+    r = res.run("start", user="nobody", logfile=str(log))
+    assert r.returncode == OCF_ERR_PERM and "cannot write the log file" in r.stderr, show(r)
+    assert victim.read_text() == "precious\n"
+    log.unlink()
+    elsewhere = res.workdir / "created-by-root"
+    log.symlink_to(elsewhere)
+    r = res.run("start", user="nobody", logfile=str(log))
+    assert r.returncode == OCF_ERR_PERM, show(r)
+    assert not elsewhere.exists()
+    log.unlink()
+    # A plain log and pid file directory there are the user's.
+    pidfile = mine / "run" / "sw.pid"
+    params = dict(user="nobody", logfile=str(log), pidfile=str(pidfile))
+    r = res.run("start", **params)
+    assert r.returncode == OCF_SUCCESS, show(r)
+    pid = int(pidfile.read_text())
+    assert log.stat().st_uid == nobody.pw_uid and log.stat().st_size > 0
+    assert pidfile.parent.stat().st_uid == nobody.pw_uid
+    assert res.rc("stop", **params) == OCF_SUCCESS
+    assert not alive(pid) and not pidfile.exists()
+    assert victim.read_text() == "precious\n"

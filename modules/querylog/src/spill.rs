@@ -5,10 +5,17 @@
 //! JSON. Records are appended at the end and read from a read offset that only moves forward;
 //! once every record was handed to Kafka and delivered, the file is truncated to zero. A torn
 //! record at the end (the proxy died while writing it) is cut off when the file is opened.
+//!
+//! The records hold SQL text, and the directory may be one that others can write to: the file
+//! is created 0600 (its directory, if missing, 0700), is never opened through a symbolic link,
+//! and an existing file that group or others can read is tightened to 0600 (with a warning)
+//! rather than refused, so that the records an earlier run left are still sent. The file is
+//! never replaced: it is emptied in place through the descriptor opened here, so no later step
+//! goes through the path again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes before each record's payload.
@@ -45,13 +52,12 @@ impl Spill {
     /// Opens (creating the directory and the file if missing) `<dir>/<name>.spill`, keeping
     /// the records an earlier run left in it.
     pub(crate) fn open(dir: &Path, name: &str, max_size: u64) -> io::Result<Spill> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let path = dir.join(format!("{}.spill", file_name(name)));
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
+        let file = open_private(&path)?;
         let (len, unsent) = scan(&file)?;
         if file.metadata()?.len() != len {
             file.set_len(len)?;
@@ -219,6 +225,61 @@ pub(crate) struct SpillError {
     pub error: io::Error,
     /// Records that were counted in the file and are now lost.
     pub lost: u64,
+}
+
+/// Opens (creating it 0600 if missing) the regular file at `path` for reading and appending,
+/// refusing a symbolic link there, and takes group and other permissions off an existing one.
+fn open_private(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        // (Opened read-write, a FIFO put there does not block the open; it is refused below.)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the spill file {} is a symbolic link; refusing to follow it",
+                        path.display()
+                    ),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the spill file {} is not a regular file", path.display()),
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        // Owner bits are kept as they are (never loosened), the rest taken away.
+        let tightened = mode & 0o600;
+        file.set_permissions(std::fs::Permissions::from_mode(tightened))
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the spill file {} has mode {mode:04o} and cannot be made private: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+        tracing::warn!(
+            path = %path.display(),
+            was = %format!("{mode:04o}"),
+            now = %format!("{tightened:04o}"),
+            "the spill file could be read by others; its mode was tightened"
+        );
+    }
+    Ok(file)
 }
 
 /// The length of the whole records at the start of `file`, and how many there are.
@@ -402,6 +463,78 @@ mod tests {
         assert!(s.peek().unwrap().is_none());
         s.append(3, b"three").unwrap();
         assert_eq!(drain(&mut s), vec![(3, b"three".to_vec())]);
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn spill_file_and_directory_are_private() {
+        let dir = TempDir::new("mode");
+        let mut s = Spill::open(&dir.0, "a", 1 << 20).unwrap();
+        s.append(1, b"select secret").unwrap();
+        s.flush().unwrap();
+        // Exactly these, whatever the umask (0644 and 0755 under the usual 022 before).
+        assert_eq!(mode_of(s.path()), 0o600);
+        assert_eq!(mode_of(&dir.0), 0o700);
+    }
+
+    #[test]
+    fn spill_file_readable_by_others_is_tightened_and_kept() {
+        let dir = TempDir::new("tighten");
+        {
+            let mut s = Spill::open(&dir.0, "a", 1 << 20).unwrap();
+            s.append(1, b"kept").unwrap();
+            s.flush().unwrap();
+        }
+        let path = dir.0.join("a.spill");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut s = Spill::open(&dir.0, "a", 1 << 20).unwrap();
+        assert_eq!(mode_of(&path), 0o600);
+        assert_eq!(drain(&mut s), vec![(1, b"kept".to_vec())]);
+        drop(s);
+        // The owner's bits are not loosened: a read-only file stays read-only (only root can
+        // open one for appending, so only then is this checked).
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(&path).unwrap().uid() == 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+            Spill::open(&dir.0, "a", 1 << 20).unwrap();
+            assert_eq!(mode_of(&path), 0o400);
+        }
+    }
+
+    #[test]
+    fn spill_symlink_is_refused_and_its_target_untouched() {
+        let dir = TempDir::new("symlink");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let victim = dir.0.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.0.join("a.spill");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = Spill::open(&dir.0, "a", 1 << 20).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("symbolic link") && text.contains(&*path.to_string_lossy()),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(mode_of(&victim), 0o644);
+        // A dangling link does not make it create a file where the link points.
+        let elsewhere = dir.0.join("elsewhere");
+        let path_b = dir.0.join("b.spill");
+        std::os::unix::fs::symlink(&elsewhere, &path_b).unwrap();
+        assert!(Spill::open(&dir.0, "b", 1 << 20).is_err());
+        assert!(!elsewhere.exists());
+    }
+
+    #[test]
+    fn spill_path_that_is_not_a_file_is_refused() {
+        let dir = TempDir::new("notafile");
+        std::fs::create_dir_all(dir.0.join("a.spill")).unwrap();
+        assert!(Spill::open(&dir.0, "a", 1 << 20).is_err());
     }
 
     #[test]
