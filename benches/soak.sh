@@ -9,6 +9,10 @@
 #
 #   benches/soak.sh
 #
+# sysbench keeps its default --mysql-ignore-errors (1213, 1020, 1205): oltp_read_write's
+# transactions deadlock on the server itself now and then, and sysbench retries them; the
+# count is shown as "ignored errors". Any other error stops sysbench and fails the soak.
+#
 # Environment (defaults):
 #   SOAK_TIME=1800 SOAK_THREADS=8 SOAK_SAMPLE=30
 #   SOAK_PORT=4110 SOAK_ADMIN_PORT=4111
@@ -139,7 +143,7 @@ EOF
 HOSTILE_PID=$!
 
 sysbench oltp_read_write "${sysbench_common[@]}" --mysql-port="$SOAK_PORT" --threads="$SOAK_THREADS" \
-    --time="$SOAK_TIME" --report-interval="$SOAK_SAMPLE" --mysql-ignore-errors=none run >"$WORK/sysbench.log" 2>&1 &
+    --time="$SOAK_TIME" --report-interval="$SOAK_SAMPLE" run >"$WORK/sysbench.log" 2>&1 &
 SYSBENCH_PID=$!
 started=$SECONDS
 while kill -0 "$SYSBENCH_PID" 2>/dev/null; do
@@ -148,6 +152,7 @@ while kill -0 "$SYSBENCH_PID" 2>/dev/null; do
 done
 sysbench_rc=0
 wait "$SYSBENCH_PID" || sysbench_rc=$?
+if ((sysbench_rc != 0)); then kill -TERM "$HOSTILE_PID" 2>/dev/null || true; fi
 wait "$HOSTILE_PID" || true
 HOSTILE_PID=""
 echo "$((SECONDS - started)),$(rss_kib "$PROXY_PID")" >>"$SOAK_OUT"
@@ -186,7 +191,6 @@ log "records in the topic: $in_topic"
 
 failed=0
 ((sysbench_rc == 0)) || { log "FAIL: sysbench exited with $sysbench_rc (see $WORK/sysbench.log)"; failed=1; }
-grep -q "ignored errors:  *0 " "$WORK/sysbench.log" || { log "FAIL: sysbench saw errors"; failed=1; }
 grep -q " unexpected=0$" "$WORK/hostile.log" || { log "FAIL: the hostile client got unexpected answers"; failed=1; }
 python3 - "$feed" "$in_topic" <<'EOF' || failed=1
 import json, sys
