@@ -451,7 +451,10 @@ admin: {{ address: "{HOST}:{admin_port}" }}
     assert filter_stats(q, "flush")["delivered"] == 0
     q.stop()
     assert q.proc.returncode == 0, q.log_tail()
-    rs = topics["flush"].session(sid)
+    try:
+        rs = topics["flush"].session(sid)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nswitchyard log:\n{q.log_tail()}") from None
     assert len(queries(rs)) == 20 and rs[0]["event"] == "connect"
 
 

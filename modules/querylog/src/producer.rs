@@ -759,6 +759,7 @@ impl Worker {
     /// Drains the queue, flushes librdkafka until the deadline, then spills (or fails) what is
     /// left, and says it is done.
     fn finish(mut self) {
+        let before = self.counters.snapshot();
         let deadline = self
             .control
             .deadline()
@@ -772,8 +773,8 @@ impl Worker {
             }
         }
         self.serve_reports();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if self.producer.flush(left).is_err() || self.producer.in_flight_count() > 0 {
+        self.flush(deadline);
+        if self.producer.in_flight_count() > 0 {
             self.producer
                 .purge(PurgeConfig::default().queue().inflight());
             let until = Instant::now() + Duration::from_millis(500);
@@ -792,8 +793,57 @@ impl Worker {
             self.counters.dequeued(&item);
             Counters::add(&self.counters.dropped_late, 1);
         }
-        log_stats(&self.name, &self.counters.snapshot(), "querylog: stopped");
+        let s = self.counters.snapshot();
+        if s.failed + s.dropped > before.failed + before.dropped {
+            tracing::warn!(filter = %self.name, failed = s.failed, dropped = s.dropped,
+                "querylog: audit records did not reach Kafka before the shutdown deadline");
+        }
+        log_stats(&self.name, &s, "querylog: stopped");
         self.control.set_done();
+    }
+}
+
+impl Worker {
+    /// Sends what librdkafka holds, linger or not, and serves its delivery reports until
+    /// nothing is in flight or the deadline passes.
+    ///
+    /// rdkafka-rs's `flush` calls `rd_kafka_flush` with no wait, in a loop; librdkafka ignores
+    /// `linger.ms` only while a flush call is in progress ("if this flush() call finishes
+    /// before the broker wakes up then no flushing will be performed"), so with a long
+    /// `linger.ms` the records mostly stayed put until the deadline and were lost on shutdown.
+    /// Here one call waits the whole time, on a helper thread, while this thread serves the
+    /// delivery reports that call waits for.
+    fn flush(&mut self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.producer.in_flight_count() == 0 || left.is_zero() {
+            return;
+        }
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let client = NativeClient(self.producer.client().native_ptr());
+        std::thread::scope(|s| {
+            let waiter = s.spawn(move || client.flush(ms));
+            while !waiter.is_finished() {
+                self.serve_reports();
+                std::thread::sleep(REPORT_WAIT);
+            }
+        });
+        self.serve_reports();
+    }
+}
+
+/// librdkafka's handle, to flush from a helper thread while the worker keeps it.
+struct NativeClient(*mut rdkafka::bindings::rd_kafka_t);
+
+// SAFETY: librdkafka's handle may be used from any thread; the helper thread that gets it is
+// scoped inside `Worker::flush`, so it ends before the producer that owns the handle.
+unsafe impl Send for NativeClient {}
+
+impl NativeClient {
+    fn flush(self, timeout_ms: i32) {
+        // SAFETY: the handle is live (see above); rd_kafka_flush only waits and counts.
+        unsafe {
+            rdkafka::bindings::rd_kafka_flush(self.0, timeout_ms);
+        }
     }
 }
 
