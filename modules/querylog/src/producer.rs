@@ -807,10 +807,11 @@ impl Worker {
     /// Sends what librdkafka holds, linger or not, and serves its delivery reports until
     /// nothing is in flight or the deadline passes.
     ///
-    /// rdkafka-rs's `flush` calls `rd_kafka_flush` with no wait, in a loop; librdkafka ignores
+    /// rdkafka-rs's `flush` (since its PR #777, in 0.38) calls `rd_kafka_flush` with no wait,
+    /// in a loop, so that it can serve delivery reports in between; librdkafka ignores
     /// `linger.ms` only while a flush call is in progress ("if this flush() call finishes
     /// before the broker wakes up then no flushing will be performed"), so with a long
-    /// `linger.ms` the records mostly stayed put until the deadline and were lost on shutdown.
+    /// `linger.ms` records often stayed put until the deadline and were lost on shutdown.
     /// Here one call waits the whole time, on a helper thread, while this thread serves the
     /// delivery reports that call waits for.
     fn flush(&mut self, deadline: Instant) {
