@@ -11,7 +11,7 @@ use switchyard_api::{
     Server, Verdict,
 };
 use switchyard_protocol::codec::Packet;
-use switchyard_protocol::command::{Command, COM_QUERY, COM_QUIT, COM_STMT_PREPARE};
+use switchyard_protocol::command::{Command, COM_QUERY, COM_STMT_PREPARE};
 use switchyard_protocol::reply::{ReplyError, ReplySummary};
 
 use super::Session;
@@ -57,10 +57,20 @@ impl Current {
 
 /// What the filters made of a command.
 pub(super) enum Step {
-    /// Dispatch this packet (the client's, or one with rewritten SQL).
-    Forward(Packet),
+    /// Dispatch the client's packet as it is.
+    Forward,
+    /// Dispatch this packet instead: a filter rewrote the SQL.
+    Rewritten(Packet),
     /// A filter answered it with this error.
     Answer(RouteError),
+}
+
+/// What one pass over the filters ended with.
+enum Pass {
+    Done,
+    Answer(RouteError),
+    /// The filter at this index rewrote the SQL; the ones after it see the new text.
+    Rewrite(usize, Vec<u8>),
 }
 
 impl Chain {
@@ -82,44 +92,70 @@ impl Chain {
         self.restart = Some(filters.to_vec());
     }
 
-    /// Passes a client command through the filters, in order.
-    pub(super) fn on_command(&mut self, packet: Packet) -> Step {
+    /// Passes a client command (`cmd`, parsed from `packet`) through the filters, in order.
+    pub(super) fn on_command(&mut self, packet: &Packet, cmd: &Command<'_>) -> Step {
         self.current = Current::new();
-        let mut packet = packet;
-        for filter in &mut self.filters {
-            let Ok(cmd) = Command::parse(&packet.payload) else {
-                break;
+        if let Command::StmtExecute { stmt_id, .. }
+        | Command::StmtClose { stmt_id }
+        | Command::StmtReset { stmt_id }
+        | Command::StmtFetch { stmt_id, .. }
+        | Command::StmtSendLongData { stmt_id } = *cmd
+        {
+            self.current.statement_id = Some(stmt_id);
+        }
+        let mut rewritten: Option<Packet> = None;
+        let mut from = 0;
+        loop {
+            let parsed;
+            let cmd = match &rewritten {
+                None => cmd,
+                Some(p) => match Command::parse(&p.payload) {
+                    Ok(c) => {
+                        parsed = c;
+                        &parsed
+                    }
+                    Err(_) => break,
+                },
             };
-            if let Command::StmtExecute { stmt_id, .. }
-            | Command::StmtClose { stmt_id }
-            | Command::StmtReset { stmt_id }
-            | Command::StmtFetch { stmt_id, .. }
-            | Command::StmtSendLongData { stmt_id } = cmd
-            {
-                self.current.statement_id = Some(stmt_id);
-            }
-            match filter.on_command(&cmd) {
-                Verdict::Pass => {}
-                Verdict::Hint(hint) => self.current.hint = Some(hint),
-                Verdict::Answer(e) => return Step::Answer(e),
-                Verdict::Rewrite(sql) => {
+            match self.pass(from, cmd) {
+                Pass::Done => break,
+                Pass::Answer(e) => return Step::Answer(e),
+                Pass::Rewrite(at, sql) => {
                     let code = match cmd {
                         Command::Query(_) => COM_QUERY,
-                        Command::StmtPrepare(_) => COM_STMT_PREPARE,
-                        _ => continue,
+                        _ => COM_STMT_PREPARE,
                     };
                     let mut payload = BytesMut::with_capacity(1 + sql.len());
                     payload.put_u8(code);
                     payload.put_slice(&sql);
-                    packet = Packet {
+                    rewritten = Some(Packet {
                         seq: packet.seq,
                         last_seq: packet.last_seq,
                         payload: Bytes::from(payload),
-                    };
+                    });
+                    from = at + 1;
                 }
             }
         }
-        Step::Forward(packet)
+        match rewritten {
+            Some(p) => Step::Rewritten(p),
+            None => Step::Forward,
+        }
+    }
+
+    /// Runs `cmd` through the filters from index `from` on, until one answers or rewrites it.
+    fn pass(&mut self, from: usize, cmd: &Command<'_>) -> Pass {
+        let rewritable = matches!(cmd, Command::Query(_) | Command::StmtPrepare(_));
+        for (i, filter) in self.filters.iter_mut().enumerate().skip(from) {
+            match filter.on_command(cmd) {
+                Verdict::Pass => {}
+                Verdict::Hint(hint) => self.current.hint = Some(hint),
+                Verdict::Answer(e) => return Pass::Answer(e),
+                Verdict::Rewrite(sql) if rewritable => return Pass::Rewrite(i, sql),
+                Verdict::Rewrite(_) => {}
+            }
+        }
+        Pass::Done
     }
 
     /// The backend `server` answered the command, routed there for `reason`.
@@ -216,17 +252,21 @@ impl Chain {
 impl Session {
     /// Runs a client command through the filters, dispatches it, and tells the filters how
     /// it ended. Returns false when the client quit.
-    pub(super) async fn filtered(&mut self, packet: Packet) -> Result<bool, super::SessionError> {
-        // COM_QUIT ends the session (the filters hear of it through on_close); a command the
-        // proxy cannot parse is answered as unknown, without them.
-        let skip =
-            packet.payload.first() == Some(&COM_QUIT) || Command::parse(&packet.payload).is_err();
-        let step = match self.chain.as_mut() {
-            Some(chain) if !skip => chain.on_command(packet),
-            _ => return self.dispatch(&packet).await,
+    pub(super) async fn filtered(
+        &mut self,
+        packet: &Packet,
+        cmd: Command<'_>,
+    ) -> Result<bool, super::SessionError> {
+        let Some(chain) = self.chain.as_mut() else {
+            return self.dispatch(packet, cmd).await;
         };
-        let result = match step {
-            Step::Forward(packet) => self.dispatch(&packet).await,
+        let result = match chain.on_command(packet, &cmd) {
+            Step::Forward => self.dispatch(packet, cmd).await,
+            // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
+            Step::Rewritten(packet) => match Command::parse(&packet.payload) {
+                Ok(cmd) => self.dispatch(&packet, cmd).await,
+                Err(e) => Err(e.into()),
+            },
             Step::Answer(e) => self
                 .answer(e.code, e.sqlstate, &e.message)
                 .await

@@ -557,10 +557,16 @@ impl Session {
                 .into());
             }
             self.reply_seq = packet.last_seq.wrapping_add(1);
-            let go_on = if self.chain.is_some() {
-                self.filtered(packet).await?
+            // The command is parsed here, once; filters that rewrite SQL make a new one.
+            let Ok(cmd) = Command::parse(&packet.payload) else {
+                self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
+                    .await?;
+                continue;
+            };
+            let go_on = if self.chain.is_some() && !matches!(cmd, Command::Quit) {
+                self.filtered(&packet, cmd).await?
             } else {
-                self.dispatch(&packet).await?
+                self.dispatch(&packet, cmd).await?
             };
             if !go_on {
                 return Ok(());
@@ -569,13 +575,8 @@ impl Session {
         }
     }
 
-    /// Runs one client command. Returns false when the client quit.
-    async fn dispatch(&mut self, packet: &Packet) -> Result<bool, SessionError> {
-        let Ok(cmd) = Command::parse(&packet.payload) else {
-            self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
-                .await?;
-            return Ok(true);
-        };
+    /// Runs one client command, `cmd` parsed from `packet`. Returns false when the client quit.
+    async fn dispatch(&mut self, packet: &Packet, cmd: Command<'_>) -> Result<bool, SessionError> {
         let statement = match cmd {
             Command::StmtExecute { stmt_id, .. } => self.prepared.find(stmt_id),
             _ => None,
