@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use switchyard_protocol::auth::{self, BackendSecret, NATIVE_PLUGIN};
-use switchyard_protocol::conn::{connect_admin, query};
+use switchyard_protocol::conn::connect_admin;
+use switchyard_protocol::text_query::query;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
@@ -375,6 +376,7 @@ impl Accounts {
         };
         let yes = |v: &Option<bytes::Bytes>| matches!(v.as_deref(), Some(b"1" | b"Y"));
         let accounts = rows
+            .rows
             .iter()
             .filter(|r| r.len() == 7)
             .map(|r| {

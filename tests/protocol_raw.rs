@@ -12,8 +12,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::{Proxy, APP, HOST, PRIMARY_PORT};
 use switchyard_protocol::caps::*;
 use switchyard_protocol::codec::Packet;
-use switchyard_protocol::conn::{connect_admin, query, BackendInfo, PacketIo};
+use switchyard_protocol::conn::{connect_admin, BackendInfo, PacketIo};
 use switchyard_protocol::packets::{parse_eof, ErrPacket, OkPacket};
+use switchyard_protocol::text_query::query;
 use switchyard_protocol::wire::Reader;
 use tokio::net::TcpStream;
 
@@ -179,7 +180,7 @@ impl Raw {
         let rows = query(&mut self.io, caps, sql)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        String::from_utf8_lossy(rows[0][0].as_deref().unwrap_or(b"NULL")).into_owned()
+        String::from_utf8_lossy(rows.rows[0][0].as_deref().unwrap_or(b"NULL")).into_owned()
     }
 
     async fn exec(&mut self, sql: &str) {

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use switchyard_api::{RouteTarget, Server};
 use switchyard_protocol::auth::BackendSecret;
 use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
-use switchyard_protocol::conn::{self, LoginError};
+use switchyard_protocol::conn::LoginError;
 use switchyard_protocol::packets::{errors::*, ErrPacket};
 use switchyard_protocol::reply::ReplyTracker;
+use switchyard_protocol::text_query;
 use switchyard_protocol::{Command, ProtocolError};
 use tracing::{debug, warn};
 
@@ -189,7 +190,7 @@ async fn open(
 /// Asks the backend to report `last_gtid` (again after a reset, which forgets it).
 pub(super) async fn track_gtid(backend: &mut Backend) {
     let caps = backend.info.capabilities;
-    if let Err(e) = conn::query(&mut backend.io, caps, TRACK_GTID).await {
+    if let Err(e) = text_query::query(&mut backend.io, caps, TRACK_GTID).await {
         // Causal reads then fall back to the primary: no GTID is ever known.
         warn!(server = %backend.server.name, error = %e, "the server cannot track last_gtid");
     }

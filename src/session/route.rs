@@ -8,13 +8,13 @@ use bytes::{Bytes, BytesMut};
 use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
-use switchyard_protocol::conn;
 use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::packets::write_err;
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::stmt::{
     execute_param_types, execute_with_types, set_command_stmt_id, LAST_PREPARED_STMT_ID,
 };
+use switchyard_protocol::text_query;
 use tracing::{debug, info};
 
 use super::relay::{self, RelayFail};
@@ -294,9 +294,10 @@ impl Session {
         );
         let backend = &mut self.backends[index];
         let caps = backend.info.capabilities;
-        match conn::query(&mut backend.io, caps, &sql).await {
-            Ok(rows) => {
-                rows.first()
+        match text_query::query(&mut backend.io, caps, &sql).await {
+            Ok(set) => {
+                set.rows
+                    .first()
                     .and_then(|r| r.first())
                     .and_then(|v| v.as_deref())
                     == Some(b"0")

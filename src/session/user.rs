@@ -7,9 +7,10 @@ use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
 use switchyard_protocol::caps::SERVER_STATUS_AUTOCOMMIT;
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_RESET_CONNECTION};
-use switchyard_protocol::conn::{self, LoginError};
+use switchyard_protocol::conn::LoginError;
 use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
 use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
+use switchyard_protocol::text_query;
 use switchyard_protocol::ProtocolError;
 use tracing::{info, warn};
 
@@ -44,7 +45,7 @@ impl Session {
                 .iter_mut()
                 .find(|b| b.server.name == server.name);
             let r = match own {
-                Some(own) => conn::query(&mut own.io, own.info.capabilities, &sql)
+                Some(own) => text_query::query(&mut own.io, own.info.capabilities, &sql)
                     .await
                     .map(|_| ()),
                 None => match Backend::open(
@@ -55,7 +56,7 @@ impl Session {
                 .await
                 {
                     Ok(mut side) => {
-                        let r = conn::query(&mut side.io, side.info.capabilities, &sql).await;
+                        let r = text_query::query(&mut side.io, side.info.capabilities, &sql).await;
                         side.quit().await;
                         r.map(|_| ())
                     }

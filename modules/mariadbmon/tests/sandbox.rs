@@ -222,7 +222,8 @@ async fn monitors_the_sandbox() {
 
 /// Runs one statement as the monitor user on the primary.
 async fn as_monitor(sql: &str) {
-    use switchyard_protocol::conn::{connect_admin, query};
+    use switchyard_protocol::conn::connect_admin;
+    use switchyard_protocol::text_query::query;
     let (mut io, info) = connect_admin("127.0.0.1:3307", USER, PASSWORD, Duration::from_secs(5))
         .await
         .expect("monitor login on the primary");

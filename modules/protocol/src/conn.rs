@@ -1,17 +1,15 @@
 //! Packets over a socket: [`PacketIo`] buffers reads and writes of one connection, and
 //! [`login`] / [`query`] are the client side towards a backend server.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::auth::{BackendSecret, NATIVE_PLUGIN};
 use crate::caps::*;
 use crate::codec::{self, Packet};
-use crate::command::COM_QUERY;
 use crate::error::{ProtocolError, Result};
 use crate::handshake::{parse_auth_switch, HandshakeResponse, ServerHandshake};
-use crate::packets::{is_terminator, ErrPacket, OkPacket};
-use crate::wire::Reader;
+use crate::packets::{ErrPacket, OkPacket};
 
 /// Read sizes: backends send result sets, clients mostly small commands.
 pub const BACKEND_READ_CHUNK: usize = 16 * 1024;
@@ -304,54 +302,4 @@ pub async fn connect_admin(
         .unwrap_or(Err(LoginError::Protocol(ProtocolError::Timeout(
             "connecting to the server",
         ))))
-}
-
-/// One row of a text result set; `None` is SQL NULL.
-pub type TextRow = Vec<Option<Bytes>>;
-
-/// Runs `sql` over the text protocol on a connection with `capabilities` and collects the rows
-/// of its first result set. For the proxy's own small queries, not for client traffic.
-pub async fn query<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut PacketIo<S>,
-    capabilities: u32,
-    sql: &str,
-) -> Result<Vec<TextRow>> {
-    let mut payload = BytesMut::with_capacity(sql.len() + 1);
-    payload.put_u8(COM_QUERY);
-    payload.put_slice(sql.as_bytes());
-    io.queue(0, &payload);
-    io.flush().await?;
-
-    let first = io.expect_packet().await?;
-    let columns = match first.payload.first() {
-        Some(0xFF) => return Err(ErrPacket::parse(&first.payload)?.to_error()),
-        Some(0x00) => return Ok(Vec::new()),
-        _ => Reader::new(&first.payload).lenenc_int()? as usize,
-    };
-    for _ in 0..columns {
-        io.expect_packet().await?;
-    }
-    if capabilities & CLIENT_DEPRECATE_EOF == 0 {
-        io.expect_packet().await?;
-    }
-    let mut rows = Vec::new();
-    loop {
-        let p = io.expect_packet().await?;
-        let first = *p
-            .payload
-            .first()
-            .ok_or(ProtocolError::Malformed("empty packet"))?;
-        if first == 0xFF {
-            return Err(ErrPacket::parse(&p.payload)?.to_error());
-        }
-        if is_terminator(first, p.payload.len()) {
-            return Ok(rows);
-        }
-        let mut r = Reader::new(&p.payload);
-        let mut row = Vec::with_capacity(columns);
-        for _ in 0..columns {
-            row.push(r.lenenc_bytes_or_null()?.map(|b| p.payload.slice_ref(b)));
-        }
-        rows.push(row);
-    }
 }

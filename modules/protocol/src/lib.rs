@@ -25,6 +25,7 @@ pub mod packets;
 pub mod reply;
 pub mod session_track;
 pub mod stmt;
+pub mod text_query;
 pub mod thread_ids;
 pub mod wire;
 
