@@ -1,6 +1,8 @@
 //! The Switchyard runtime: configuration, listeners, sessions, backend connections, the module
 //! registry and account loading. `main.rs` parses the command line and calls [`cli::main`].
 
+#![forbid(unsafe_code)]
+
 pub mod accounts;
 pub mod admin;
 pub mod backend;

@@ -21,6 +21,10 @@
 //! fixed sizes the server itself never exceeds, see `record`), and a record Kafka still refuses
 //! as too large is cut harder and sent again (`shrink`), never silently lost.
 
+// One call into librdkafka that rdkafka-rs does not offer (see `producer::NativeClient`)
+// is the only unsafe code; everything else is safe Rust.
+#![deny(unsafe_code)]
+
 mod config;
 mod feed;
 mod producer;

@@ -837,8 +837,10 @@ struct NativeClient(*mut rdkafka::bindings::rd_kafka_t);
 
 // SAFETY: librdkafka's handle may be used from any thread; the helper thread that gets it is
 // scoped inside `Worker::flush`, so it ends before the producer that owns the handle.
+#[allow(unsafe_code)]
 unsafe impl Send for NativeClient {}
 
+#[allow(unsafe_code)]
 impl NativeClient {
     fn flush(self, timeout_ms: i32) {
         // SAFETY: the handle is live (see above); rd_kafka_flush only waits and counts.

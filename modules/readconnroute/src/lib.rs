@@ -3,6 +3,8 @@
 //! draining), balancing by the number of connections each has now. Every command of the
 //! connection then goes to that server.
 
+#![forbid(unsafe_code)]
+
 mod config;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,8 @@
 //! The router only decides: the runtime opens backends, replays the session-command history,
 //! maps prepared-statement ids, waits for GTIDs and retries reads.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod gtid;
 mod hint;
