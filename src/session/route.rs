@@ -152,10 +152,9 @@ impl Session {
         let mut index = self.open_for(&server).await?;
         if let Some(wait) = &plan.wait_gtid {
             if !self.wait_gtid(index, wait).await {
-                let primary = self.service.servers.load().primary().cloned();
-                if let Some(primary) = primary {
-                    debug!(replica = %server.name, "causal read: the replica is behind, reading on the primary");
-                    index = self.open_for(&primary).await?;
+                if let Some(fallback) = &wait.fallback {
+                    debug!(replica = %server.name, fallback = %fallback.name, "causal read: the replica is behind, reading elsewhere");
+                    index = self.open_for(fallback).await?;
                 }
             }
         }

@@ -97,3 +97,25 @@ def test_causal_reads_none_counts_stale_reads(rws_proxy, tables):
     print(f"\ncausal_reads=none: {stale} stale reads of {N}; reads answered by {dict(ids)}; {took:.1f}s")
     # without causal reads every autocommit read goes to a replica, stale or not
     assert all((k in REPLICA_IDS) or (isinstance(k, tuple) and k[1] in REPLICA_IDS) for k in ids), dict(ids)
+
+
+def test_a_read_the_replicas_cannot_catch_up_with_runs_on_the_primary(rws_proxy, tables):
+    """Replicas that do not reach the session's last write within causal_reads_timeout: the
+    read runs where the router's plan says (the primary) and sees the write."""
+    from conftest import wait_replicated
+    from test_rws_failures import root_sql
+    t = tables("id INT PRIMARY KEY, v INT")
+    wait_replicated()
+    for i in (2, 3):
+        root_sql(i, "STOP SLAVE SQL_THREAD")
+    try:
+        with rws_proxy.service("rws_local") as c, c.cursor() as cur:
+            cur.execute(f"INSERT INTO {t} (id, v) VALUES (1, 7)")
+            offset = rws_proxy.log_size()
+            cur.execute(f"SELECT v, @@server_id FROM {t} WHERE id = 1")
+            assert cur.fetchone() == (7, 1)
+        assert "causal read: the replica is behind" in rws_proxy.log_since(offset)
+    finally:
+        for i in (2, 3):
+            root_sql(i, "START SLAVE SQL_THREAD")
+        wait_replicated()

@@ -117,12 +117,15 @@ impl RouteReason {
 }
 
 /// A causal read: the target must have replicated `gtid` before the command runs on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct GtidWait {
     /// A MariaDB GTID position (`0-1-42`, or a comma-separated list).
     pub gtid: Arc<str>,
-    /// How long the target may take; after that the command runs on the primary.
+    /// How long the target may take.
     pub timeout: Duration,
+    /// Where the command runs when the wait times out or fails (the primary, for
+    /// readwritesplit); `None`: on the target all the same.
+    pub fallback: Option<Arc<Server>>,
 }
 
 /// A routing decision.
@@ -131,7 +134,7 @@ pub struct RoutePlan {
     pub target: RouteTarget,
     pub reason: RouteReason,
     /// Run `MASTER_GTID_WAIT` on the target first; when it times out or fails, the command
-    /// runs on the primary instead.
+    /// runs where the wait says.
     pub wait_gtid: Option<GtidWait>,
     /// The command may run again on another server if its target fails before the client has
     /// seen any of the reply (an autocommit read). The runtime then tells the router

@@ -307,8 +307,8 @@ impl RouterSession for RwSplitSession {
         } else if self.may_write && self.primary_name.as_ref() == Some(server) {
             self.causal.unseen = true;
         } else if let Some(w) = waited {
-            // The runtime falls back to the primary when the wait fails, so a reply from the
-            // replica itself means the wait succeeded.
+            // A read whose wait fails runs on the primary (the plan's fallback), so a reply
+            // from the replica itself means the wait succeeded.
             if ok && w == *server && !self.causal.past.contains(&w) {
                 self.causal.past.push(w);
             }
@@ -638,7 +638,7 @@ impl RwSplitSession {
                 // The new transaction ends the stale one.
                 self.abandoned = None;
             }
-            return self.on_replica(r, RouteReason::ReadOnlyTransaction);
+            return self.on_replica(r, RouteReason::ReadOnlyTransaction, primary);
         }
         match primary {
             Some(p) => retryable(plan(p, RouteReason::ReadOnlyTransaction)),
@@ -670,7 +670,7 @@ impl RwSplitSession {
         let mut plan = match hint {
             Hint::Primary => self.on_primary(primary, RouteReason::Hint),
             Hint::Replica => match self.pick_replica(servers, false) {
-                Some(r) => self.on_replica(r, RouteReason::Hint),
+                Some(r) => self.on_replica(r, RouteReason::Hint, primary),
                 None => self.on_primary(primary, RouteReason::Hint),
             },
             Hint::Server(name) => {
@@ -692,7 +692,7 @@ impl RwSplitSession {
             return retryable(plan(p, RouteReason::ReadOnPrimary));
         }
         if let Some(r) = self.pick_replica(servers, false) {
-            return self.on_replica(r, RouteReason::Read);
+            return self.on_replica(r, RouteReason::Read, primary);
         }
         let config = &self.shared.config;
         let causal_fast = config.causal_reads == CausalReads::Fast && !self.causal.gtid.is_empty();
@@ -710,8 +710,14 @@ impl RwSplitSession {
         }
     }
 
-    /// A plan for replica `r`, waiting for the session's last write if causal reads ask so.
-    fn on_replica(&mut self, r: &Arc<Server>, reason: RouteReason) -> RoutePlan {
+    /// A plan for replica `r`, waiting for the session's last write if causal reads ask so;
+    /// a read whose wait fails runs on the primary.
+    fn on_replica(
+        &mut self,
+        r: &Arc<Server>,
+        reason: RouteReason,
+        primary: Option<&Arc<Server>>,
+    ) -> RoutePlan {
         let mut p = retryable(plan(r, reason));
         let causal = &mut self.causal;
         if self.shared.config.causal_reads == CausalReads::Local
@@ -729,6 +735,7 @@ impl RwSplitSession {
             p.wait_gtid = Some(GtidWait {
                 gtid,
                 timeout: self.shared.config.causal_reads_timeout,
+                fallback: primary.cloned(),
             });
             self.waiting_on = Some(r.name.clone());
         }

@@ -221,7 +221,7 @@ fn autocommit_reads_go_to_a_replica_and_may_be_retried() {
         assert!(is_replica(&target(&p)), "{sql}: {p:?}");
         assert_eq!(p.reason, RouteReason::Read);
         assert!(p.retryable);
-        assert_eq!(p.wait_gtid, None);
+        assert!(p.wait_gtid.is_none());
     }
     let p = f.plan(Command::FieldList(b"t\0"));
     assert!(is_replica(&target(&p)), "{p:?}");
@@ -1089,6 +1089,12 @@ fn causal_local_waits_for_the_last_write_once_per_replica() {
     let p = f.q("SELECT 1");
     assert_eq!(wait_of(&p), Some(("0-1-5", Duration::from_millis(250))));
     assert!(p.retryable);
+    let fallback = p.wait_gtid.as_ref().and_then(|w| w.fallback.as_ref());
+    assert_eq!(
+        fallback.map(|s| s.name.as_str()),
+        Some("db1"),
+        "a late replica: the primary"
+    );
     // The wait timed out: the runtime ran the read on the primary.
     f.reply(&name("db1"), AUTOCOMMIT);
     let p = f.q("SELECT 1");
