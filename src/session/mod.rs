@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteError, RouterSession, ServerName, SessionInfo};
+use switchyard_api::{RouteError, RouterSession, ServerName, SessionId, SessionInfo};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
@@ -266,7 +266,7 @@ fn report_refusal(
         );
     }
     let failure = switchyard_api::LoginFailure {
-        session_id,
+        session_id: SessionId(session_id),
         user: r.user.as_deref().unwrap_or(""),
         client_addr: peer,
         db: r.db.as_deref(),
@@ -410,7 +410,7 @@ impl Session {
             return;
         }
         let client = switchyard_api::ClientInfo {
-            session_id: self.id,
+            session_id: SessionId(self.id),
             user: self.credentials.user.clone(),
             client_addr: self.peer,
             db: self.credentials.db.clone(),
@@ -790,7 +790,7 @@ fn backend_capabilities(credentials: &Credentials, service: &Service) -> u32 {
 
 fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> SessionInfo {
     SessionInfo {
-        id,
+        id: SessionId(id),
         user: credentials.user.clone(),
         client_addr: peer,
         db: credentials.db.clone(),

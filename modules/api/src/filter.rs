@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 
+use crate::ids::SessionId;
 use crate::router::{RouteError, RouteReason};
 use crate::server::{Server, ServerName};
 
@@ -24,7 +25,7 @@ use crate::server::{Server, ServerName};
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     /// The session id (also the client's `CONNECTION_ID()` as the proxy numbers sessions).
-    pub session_id: u32,
+    pub session_id: SessionId,
     pub user: String,
     pub client_addr: SocketAddr,
     /// The database given at login.
@@ -39,7 +40,7 @@ pub struct ClientInfo {
 /// A login the proxy refused: the filters hear of it through [`Filter::on_login_failed`].
 #[derive(Debug, Clone)]
 pub struct LoginFailure<'a> {
-    pub session_id: u32,
+    pub session_id: SessionId,
     pub user: &'a str,
     pub client_addr: SocketAddr,
     pub db: Option<&'a str>,

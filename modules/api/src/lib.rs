@@ -10,6 +10,7 @@
 mod address;
 pub mod duration;
 mod filter;
+mod ids;
 mod monitor;
 mod router;
 mod server;
@@ -18,6 +19,7 @@ pub use address::AddressPattern;
 pub use filter::{
     ClientInfo, Filter, FilterSession, LoginFailure, ReplyInfo, RouteHint, RoutedTo, Verdict,
 };
+pub use ids::SessionId;
 pub use monitor::{AdminFlag, ClusterState, Monitor, ReplicationSource, ServerState};
 pub use router::{
     GtidWait, HistoryLimit, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router,

@@ -13,12 +13,13 @@ use std::time::Duration;
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 
+use crate::ids::SessionId;
 use crate::server::{Server, ServerName, ServerSet};
 
 /// What a router knows of the client session it serves.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub id: u32,
+    pub id: SessionId,
     pub user: String,
     pub client_addr: std::net::SocketAddr,
     pub db: Option<String>,

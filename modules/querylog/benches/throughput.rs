@@ -69,7 +69,7 @@ fn drive(log: &QueryLog, thread: u32, records: u64) -> (Duration, Duration) {
     while made < records {
         session += 1;
         let client = ClientInfo {
-            session_id: thread * 1_000_000 + session,
+            session_id: switchyard_api::SessionId(thread * 1_000_000 + session),
             user: "sbtest".into(),
             client_addr: "10.1.2.3:51544".parse().unwrap(),
             db: Some("sbtest".into()),

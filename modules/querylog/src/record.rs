@@ -62,7 +62,7 @@ pub(crate) struct ProxyPart<'a> {
 
 #[derive(Serialize)]
 pub(crate) struct SessionPart {
-    pub id: u32,
+    pub id: switchyard_api::SessionId,
     pub seq: u64,
     pub in_txn: Option<bool>,
     pub autocommit: Option<bool>,

@@ -278,7 +278,7 @@ impl QueryLogSession {
 
     fn send(&mut self, json: Vec<u8>) {
         self.json_hint = json.len() + 64;
-        self.shared.feed.send(self.client.session_id, json);
+        self.shared.feed.send(self.client.session_id.get(), json);
     }
 
     fn proxy(&self) -> ProxyPart<'_> {

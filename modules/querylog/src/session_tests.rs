@@ -32,7 +32,7 @@ fn setup(options: Value) -> (Arc<Shared>, Receiver<Item>) {
 
 fn client() -> ClientInfo {
     ClientInfo {
-        session_id: 8812345,
+        session_id: switchyard_api::SessionId(8812345),
         user: "app".into(),
         client_addr: "10.1.2.3:51544".parse().unwrap(),
         db: Some("shop".into()),
@@ -334,7 +334,7 @@ fn disconnect_and_unanswered_commands() {
 #[test]
 fn login_failed_record_shape() {
     let f = LoginFailure {
-        session_id: 77,
+        session_id: switchyard_api::SessionId(77),
         user: "mallory",
         client_addr: "[2001:db8::5]:40000".parse::<SocketAddr>().unwrap(),
         db: Some("hr"),
@@ -812,7 +812,7 @@ fn a_padded_failed_login_is_capped() {
     let user = "é".repeat(40_000);
     let message = format!("Unknown database '{db}'");
     let f = LoginFailure {
-        session_id: 78,
+        session_id: switchyard_api::SessionId(78),
         user: &user,
         client_addr: "10.0.0.1:4000".parse::<SocketAddr>().unwrap(),
         db: Some(&db),

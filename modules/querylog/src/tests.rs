@@ -21,7 +21,7 @@ fn config(options: serde_json::Value) -> QueryLogConfig {
 
 fn client(id: u32, user: &str) -> ClientInfo {
     ClientInfo {
-        session_id: id,
+        session_id: switchyard_api::SessionId(id),
         user: user.into(),
         client_addr: "10.1.2.3:51544".parse().unwrap(),
         db: None,
@@ -157,7 +157,7 @@ fn excluded_sessions_and_login_failures() {
     s.on_close(None);
     assert_eq!(log.stats().queued + log.stats().delivered, 0);
     let failure = |user, addr: &str| LoginFailure {
-        session_id: 9,
+        session_id: switchyard_api::SessionId(9),
         user,
         client_addr: addr.parse().unwrap(),
         db: None,

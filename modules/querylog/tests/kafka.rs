@@ -68,7 +68,7 @@ fn config(options: Value) -> QueryLogConfig {
 
 fn client(id: u32) -> ClientInfo {
     ClientInfo {
-        session_id: id,
+        session_id: switchyard_api::SessionId(id),
         user: "app".into(),
         client_addr: "10.1.2.3:51544".parse().unwrap(),
         db: Some("shop".into()),
@@ -203,7 +203,7 @@ fn one_record_per_event_in_order_per_session() {
         &info(&done, Some(&db1), None),
     );
     log.on_login_failed(&LoginFailure {
-        session_id: 303,
+        session_id: switchyard_api::SessionId(303),
         user: "mallory",
         client_addr: "10.6.6.6:4000".parse().unwrap(),
         db: None,

@@ -62,7 +62,7 @@ fn replica_falls_back_to_primary_but_primary_does_not_fall_back() {
     let r = router(RoleOptions::One(RoleOption::Primary));
     assert_eq!(chosen(&r, &s), None);
     let mut session = r.new_session(&SessionInfo {
-        id: 1,
+        id: switchyard_api::SessionId(1),
         user: "app".into(),
         client_addr: "127.0.0.1:5".parse().unwrap(),
         db: None,
@@ -96,7 +96,7 @@ fn session_sticks_to_its_server() {
     let s = set(&[("db1", ServerRole::Primary)]);
     let r = router(RoleOptions::One(RoleOption::Primary));
     let info = SessionInfo {
-        id: 1,
+        id: switchyard_api::SessionId(1),
         user: "u".into(),
         client_addr: "127.0.0.1:5".parse().unwrap(),
         db: None,

@@ -37,7 +37,7 @@ fn servers() -> ServerSet {
 
 fn info() -> SessionInfo {
     SessionInfo {
-        id: 1,
+        id: switchyard_api::SessionId(1),
         user: "bench".into(),
         client_addr: "127.0.0.1:40000".parse().unwrap(),
         db: None,

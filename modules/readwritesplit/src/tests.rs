@@ -55,7 +55,7 @@ fn edit(servers: &mut ServerSet, name: &str, f: impl FnOnce(&mut Server)) {
 
 fn info() -> SessionInfo {
     SessionInfo {
-        id: 1,
+        id: switchyard_api::SessionId(1),
         user: "app".into(),
         client_addr: "127.0.0.1:5000".parse().unwrap(),
         db: None,

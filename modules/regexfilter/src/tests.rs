@@ -8,7 +8,7 @@ fn filter(options: serde_json::Value) -> RegexFilter {
 
 fn client(user: &str, addr: &str) -> ClientInfo {
     ClientInfo {
-        session_id: 1,
+        session_id: switchyard_api::SessionId(1),
         user: user.into(),
         client_addr: addr.parse::<SocketAddr>().unwrap(),
         db: None,
