@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use switchyard_api::{
     ClientInfo, Filter, FilterSession, ReplyInfo, RouteError, RouteHint, RouteReason, RoutedTo,
-    Server, Verdict,
+    Server, StmtId, Verdict,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_QUERY, COM_STMT_PREPARE};
@@ -35,7 +35,7 @@ pub(super) struct Current {
     reason: Option<RouteReason>,
     /// The error the proxy answered with: code, SQLSTATE, message.
     error: Option<(u16, [u8; 5], String)>,
-    statement_id: Option<u32>,
+    statement_id: Option<StmtId>,
     /// The hint the filters attached.
     pub(super) hint: Option<RouteHint>,
 }
@@ -101,7 +101,7 @@ impl Chain {
         | Command::StmtFetch { stmt_id, .. }
         | Command::StmtSendLongData { stmt_id } = *cmd
         {
-            self.current.statement_id = Some(stmt_id);
+            self.current.statement_id = Some(StmtId(stmt_id));
         }
         let mut rewritten: Option<Packet> = None;
         let mut from = 0;
@@ -176,7 +176,7 @@ impl Chain {
 
     /// The command prepared the statement the client knows as `id`.
     pub(super) fn prepared(&mut self, id: u32) {
-        self.current.statement_id = Some(id);
+        self.current.statement_id = Some(StmtId(id));
     }
 
     /// The proxy answered the command with an error.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use switchyard_api::{GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName};
+use switchyard_api::{
+    GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName, StmtId,
+};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::packets::errors::*;
@@ -241,7 +243,7 @@ impl Session {
         self.router.on_reply(&Reply {
             server,
             summary: self.tracker.summary(),
-            prepared_id,
+            prepared_id: prepared_id.map(StmtId),
             last_gtid: self.gtid.as_deref().filter(|_| fresh),
         });
     }
@@ -602,7 +604,7 @@ impl Session {
         };
         match cmd {
             Command::StmtClose { .. } => {
-                self.router.on_statement_closed(id);
+                self.router.on_statement_closed(StmtId(id));
                 if let Some(stmt) = self.prepared.remove(id) {
                     for on in stmt.backends {
                         if let Some(b) = self

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 
-use crate::ids::SessionId;
+use crate::ids::{SessionId, StmtId};
 use crate::router::{RouteError, RouteReason};
 use crate::server::{Server, ServerName};
 
@@ -139,7 +139,7 @@ pub struct ReplyInfo<'a> {
     pub last_byte: Duration,
     /// The client-visible id of a statement this command prepared, or executed, closed,
     /// reset or fetched from.
-    pub statement_id: Option<u32>,
+    pub statement_id: Option<StmtId>,
 }
 
 /// The per-service (or per-config, shared by the services that list it) half of a filter.

@@ -19,7 +19,7 @@ pub use address::AddressPattern;
 pub use filter::{
     ClientInfo, Filter, FilterSession, LoginFailure, ReplyInfo, RouteHint, RoutedTo, Verdict,
 };
-pub use ids::SessionId;
+pub use ids::{SessionId, StmtId};
 pub use monitor::{AdminFlag, ClusterState, Monitor, ReplicationSource, ServerState};
 pub use router::{
     GtidWait, HistoryLimit, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Router,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 
-use crate::ids::SessionId;
+use crate::ids::{SessionId, StmtId};
 use crate::server::{Server, ServerName, ServerSet};
 
 /// What a router knows of the client session it serves.
@@ -162,7 +162,7 @@ pub struct Reply<'a> {
     pub server: &'a ServerName,
     pub summary: &'a ReplySummary,
     /// The client-visible id of a statement the command prepared (`COM_STMT_PREPARE`).
-    pub prepared_id: Option<u32>,
+    pub prepared_id: Option<StmtId>,
     /// The GTID of the session's last write, when the server reported it in this reply
     /// (session tracking of `last_gtid`, requested by the runtime when the router wants it).
     pub last_gtid: Option<&'a str>,
@@ -229,7 +229,7 @@ pub trait RouterSession: Send {
     fn on_reply(&mut self, _reply: &Reply<'_>) {}
 
     /// The client closed prepared statement `id` (its client-visible id).
-    fn on_statement_closed(&mut self, _id: u32) {}
+    fn on_statement_closed(&mut self, _id: StmtId) {}
 
     /// The session state was reset on every backend (COM_RESET_CONNECTION, or a refused
     /// COM_CHANGE_USER): temporary tables, user variables, prepared statements and open

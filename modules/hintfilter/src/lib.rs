@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchyard_api::{
-    ClientInfo, Filter, FilterSession, ReplyInfo, RouteHint, ServerName, Verdict,
+    ClientInfo, Filter, FilterSession, ReplyInfo, RouteHint, ServerName, StmtId, Verdict,
 };
 use switchyard_protocol::caps::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
 use switchyard_protocol::Command;
@@ -91,7 +91,7 @@ struct HintSession {
     named: HashMap<String, Target>,
     stack: Vec<Target>,
     /// The hints of binary prepared statements, by the client's statement id.
-    prepared: HashMap<u32, Target>,
+    prepared: HashMap<StmtId, Target>,
     /// The hint of the COM_STMT_PREPARE in flight, kept once its id is known.
     preparing: Option<Target>,
     /// The server whose reply the client got last, for `route to last`.
@@ -195,11 +195,13 @@ impl FilterSession for HintSession {
                 self.preparing = self.read(sql);
                 None
             }
-            Command::StmtExecute { stmt_id, .. } => {
-                self.prepared.get(&stmt_id).or(self.stack.last()).cloned()
-            }
+            Command::StmtExecute { stmt_id, .. } => self
+                .prepared
+                .get(&StmtId(stmt_id))
+                .or(self.stack.last())
+                .cloned(),
             Command::StmtClose { stmt_id } => {
-                self.prepared.remove(&stmt_id);
+                self.prepared.remove(&StmtId(stmt_id));
                 None
             }
             Command::ResetConnection => {

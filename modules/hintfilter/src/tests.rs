@@ -38,7 +38,7 @@ fn answered(s: &mut HintSession, by: &str, summary: ReplySummary, statement_id: 
         started: Instant::now(),
         first_byte: None,
         last_byte: Duration::ZERO,
-        statement_id,
+        statement_id: statement_id.map(switchyard_api::StmtId),
     });
 }
 

@@ -85,7 +85,7 @@ pub(crate) struct QueryPart<'a> {
     #[serde(skip_serializing_if = "is_false")]
     pub invalid_utf8: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub statement_id: Option<u32>,
+    pub statement_id: Option<switchyard_api::StmtId>,
     pub digest: Option<Digest>,
     pub digest_text: Option<&'a str>,
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard_api::{ClientInfo, FilterSession, LoginFailure, ReplyInfo, Verdict};
+use switchyard_api::{ClientInfo, FilterSession, LoginFailure, ReplyInfo, StmtId, Verdict};
 use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::Command;
 
@@ -155,7 +155,7 @@ enum Effect {
     /// `COM_STMT_PREPARE`: a statement id to remember.
     Prepare,
     /// `COM_STMT_CLOSE`: a statement id to forget (there is no reply to wait for).
-    Close(u32),
+    Close(StmtId),
     /// `COM_RESET_CONNECTION`, `COM_CHANGE_USER`: the prepared statements are gone.
     Reset,
 }
@@ -166,7 +166,7 @@ struct Pending {
     /// False when `match` / `exclude` leave the statement out.
     recorded: bool,
     text: Option<TextRef>,
-    statement_id: Option<u32>,
+    statement_id: Option<StmtId>,
     effect: Effect,
 }
 
@@ -181,7 +181,7 @@ pub(crate) struct QueryLogSession {
     status: Option<u16>,
     opened: Instant,
     /// Client statement id → its text (`None`: the statement is not recorded).
-    statements: HashMap<u32, Option<Arc<Text>>>,
+    statements: HashMap<StmtId, Option<Arc<Text>>>,
     pending: Option<Pending>,
     closed: bool,
     /// The size of the last record, to size the next one's buffer.
@@ -226,10 +226,14 @@ impl QueryLogSession {
             | Command::StmtFetch { stmt_id, .. }
             | Command::StmtReset { stmt_id }
             | Command::StmtSendLongData { stmt_id } => {
-                return Some(self.on_statement(command, stmt_id, Effect::None))
+                return Some(self.on_statement(command, StmtId(stmt_id), Effect::None))
             }
             Command::StmtClose { stmt_id } => {
-                return Some(self.on_statement(command, stmt_id, Effect::Close(stmt_id)))
+                return Some(self.on_statement(
+                    command,
+                    StmtId(stmt_id),
+                    Effect::Close(StmtId(stmt_id)),
+                ))
             }
             Command::ResetConnection | Command::ChangeUser(_) => (None, Effect::Reset),
             _ => (None, Effect::None),
@@ -255,7 +259,7 @@ impl QueryLogSession {
     }
 
     /// A command on a prepared statement: it carries the statement's text and fate.
-    fn on_statement(&self, command: &'static str, id: u32, effect: Effect) -> Pending {
+    fn on_statement(&self, command: &'static str, id: StmtId, effect: Effect) -> Pending {
         let (recorded, text) = match self.statements.get(&id) {
             Some(Some(t)) => (true, Some(TextRef::Shared(t.clone()))),
             Some(None) => (false, None),

@@ -577,7 +577,7 @@ fn prepared_statements_carry_their_text() {
         ..ReplySummary::default()
     };
     let mut info = reply(&prepared, None);
-    info.statement_id = Some(5);
+    info.statement_id = Some(switchyard_api::StmtId(5));
     let r = &run(
         &mut s,
         &rx,
@@ -590,7 +590,7 @@ fn prepared_statements_carry_their_text() {
 
     let rows = ok_rows(1);
     let mut info = reply(&rows, None);
-    info.statement_id = Some(5);
+    info.statement_id = Some(switchyard_api::StmtId(5));
     let r = &run(
         &mut s,
         &rx,
@@ -646,7 +646,7 @@ fn prepared_statements_carry_their_text() {
     // A failed prepare remembers nothing.
     let failed = err(1064, b"42000");
     let mut info = reply(&failed, None);
-    info.statement_id = Some(6);
+    info.statement_id = Some(switchyard_api::StmtId(6));
     run(&mut s, &rx, Command::StmtPrepare(b"SELEC oops"), &info);
     let r = &run(
         &mut s,
@@ -666,7 +666,7 @@ fn a_reset_forgets_prepared_statements() {
     let mut info_summary = ok_affected(0);
     info_summary.result_sets = 0;
     let mut info = reply(&info_summary, None);
-    info.statement_id = Some(1);
+    info.statement_id = Some(switchyard_api::StmtId(1));
     run(&mut s, &rx, Command::StmtPrepare(b"SELECT ?"), &info);
     let ok = ok_affected(0);
     run(&mut s, &rx, Command::ResetConnection, &reply(&ok, None));
@@ -688,7 +688,7 @@ fn excluded_prepares_exclude_their_executions() {
     drain(&rx);
     let summary = ReplySummary::default();
     let mut info = reply(&summary, None);
-    info.statement_id = Some(3);
+    info.statement_id = Some(switchyard_api::StmtId(3));
     assert!(run(
         &mut s,
         &rx,
@@ -707,7 +707,7 @@ fn excluded_prepares_exclude_their_executions() {
     )
     .is_empty());
     assert!(run(&mut s, &rx, Command::StmtClose { stmt_id: 3 }, &info).is_empty());
-    info.statement_id = Some(4);
+    info.statement_id = Some(switchyard_api::StmtId(4));
     assert_eq!(
         run(&mut s, &rx, Command::StmtPrepare(b"SELECT 1"), &info).len(),
         1

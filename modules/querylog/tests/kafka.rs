@@ -104,7 +104,7 @@ fn info<'a>(
         started: Instant::now(),
         first_byte: Some(Duration::from_micros(50)),
         last_byte: Duration::from_micros(80),
-        statement_id: stmt,
+        statement_id: stmt.map(switchyard_api::StmtId),
     }
 }
 

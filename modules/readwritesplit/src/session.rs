@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_api::{
     GtidWait, Reply, RouteError, RouteHint, RoutePlan, RouteReason, RouteTarget, RouterSession,
-    Server, ServerName, ServerRole, ServerSet,
+    Server, ServerName, ServerRole, ServerSet, StmtId,
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
@@ -148,7 +148,7 @@ pub(crate) struct RwSplitSession {
     temp_tables: Vec<TableName>,
     /// Text prepared statements by name (names ignore ASCII case).
     text_prepared: Vec<(Vec<u8>, Arc<Prepared>)>,
-    binary_prepared: HashMap<u32, Arc<Prepared>>,
+    binary_prepared: HashMap<StmtId, Arc<Prepared>>,
     /// The server whose reply the client got last.
     previous: Option<ServerName>,
     /// Servers this session has a working connection to, as far as the router knows.
@@ -255,7 +255,7 @@ impl RouterSession for RwSplitSession {
                 self.everywhere(false, servers)
             }
             Command::StmtExecute { stmt_id, .. } => {
-                match self.binary_prepared.get(&stmt_id).cloned() {
+                match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
                     Some(p) => self.route(&p.class, &p.sql, servers, false),
                     None => self.unknown(servers),
                 }
@@ -315,7 +315,7 @@ impl RouterSession for RwSplitSession {
         }
     }
 
-    fn on_statement_closed(&mut self, id: u32) {
+    fn on_statement_closed(&mut self, id: StmtId) {
         self.binary_prepared.remove(&id);
     }
 

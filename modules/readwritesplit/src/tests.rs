@@ -129,7 +129,7 @@ impl Fixture {
         self.session.on_reply(&Reply {
             server,
             summary: &summary,
-            prepared_id,
+            prepared_id: prepared_id.map(switchyard_api::StmtId),
             last_gtid,
         });
     }
@@ -1312,7 +1312,7 @@ fn a_closed_statement_is_forgotten() {
         flags: 0,
     };
     assert!(is_replica(&target(&f.plan(exec))));
-    f.session.on_statement_closed(3);
+    f.session.on_statement_closed(switchyard_api::StmtId(3));
     // Unknown statements go to the primary (which answers with the server's error).
     assert_eq!(target(&f.plan(exec)), "db1");
 }
