@@ -346,13 +346,10 @@ impl Accounts {
         self.extended_capabilities
             .store(info.extended_capabilities, Ordering::Relaxed);
         let timeout = s.connect_timeout;
-        let rows = match tokio::time::timeout(
-            timeout,
-            query(&mut io, info.capabilities, PRIV_QUERY),
-        )
-        .await
+        let set = match tokio::time::timeout(timeout, query(&mut io, info.capabilities, PRIV_QUERY))
+            .await
         {
-            Ok(Ok(rows)) => rows,
+            Ok(Ok(set)) => set,
             Err(_) => return Err("timed out reading mysql.global_priv".into()),
             Ok(Err(e)) => {
                 warn!(
@@ -375,7 +372,7 @@ impl Accounts {
                 .into_owned()
         };
         let yes = |v: &Option<bytes::Bytes>| matches!(v.as_deref(), Some(b"1" | b"Y"));
-        let accounts = rows
+        let accounts = set
             .rows
             .iter()
             .filter(|r| r.len() == 7)

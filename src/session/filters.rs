@@ -65,14 +65,6 @@ pub(super) enum Step {
     Answer(RouteError),
 }
 
-/// What one pass over the filters ended with.
-enum Pass {
-    Done,
-    Answer(RouteError),
-    /// The filter at this index rewrote the SQL; the ones after it see the new text.
-    Rewrite(usize, Vec<u8>),
-}
-
 impl Chain {
     /// Starts the service's filters for a logged-in client.
     pub(super) fn start(filters: &[Arc<dyn Filter>], client: ClientInfo) -> Self {
@@ -104,8 +96,7 @@ impl Chain {
             self.current.statement_id = Some(StmtId(stmt_id));
         }
         let mut rewritten: Option<Packet> = None;
-        let mut from = 0;
-        loop {
+        for filter in &mut self.filters {
             let parsed;
             let cmd = match &rewritten {
                 None => cmd,
@@ -117,14 +108,17 @@ impl Chain {
                     Err(_) => break,
                 },
             };
-            match self.pass(from, cmd) {
-                Pass::Done => break,
-                Pass::Answer(e) => return Step::Answer(e),
-                Pass::Rewrite(at, sql) => {
-                    let code = match cmd {
-                        Command::Query(_) => COM_QUERY,
-                        _ => COM_STMT_PREPARE,
-                    };
+            let code = match cmd {
+                Command::Query(_) => Some(COM_QUERY),
+                Command::StmtPrepare(_) => Some(COM_STMT_PREPARE),
+                _ => None,
+            };
+            match filter.on_command(cmd) {
+                Verdict::Pass => {}
+                Verdict::Hint(hint) => self.current.hint = Some(hint),
+                Verdict::Answer(e) => return Step::Answer(e),
+                Verdict::Rewrite(sql) => {
+                    let Some(code) = code else { continue };
                     let mut payload = BytesMut::with_capacity(1 + sql.len());
                     payload.put_u8(code);
                     payload.put_slice(&sql);
@@ -133,7 +127,6 @@ impl Chain {
                         last_seq: packet.last_seq,
                         payload: Bytes::from(payload),
                     });
-                    from = at + 1;
                 }
             }
         }
@@ -141,21 +134,6 @@ impl Chain {
             Some(p) => Step::Rewritten(p),
             None => Step::Forward,
         }
-    }
-
-    /// Runs `cmd` through the filters from index `from` on, until one answers or rewrites it.
-    fn pass(&mut self, from: usize, cmd: &Command<'_>) -> Pass {
-        let rewritable = matches!(cmd, Command::Query(_) | Command::StmtPrepare(_));
-        for (i, filter) in self.filters.iter_mut().enumerate().skip(from) {
-            match filter.on_command(cmd) {
-                Verdict::Pass => {}
-                Verdict::Hint(hint) => self.current.hint = Some(hint),
-                Verdict::Answer(e) => return Pass::Answer(e),
-                Verdict::Rewrite(sql) if rewritable => return Pass::Rewrite(i, sql),
-                Verdict::Rewrite(_) => {}
-            }
-        }
-        Pass::Done
     }
 
     /// The backend `server` answered the command, routed there for `reason`.
@@ -257,7 +235,12 @@ impl Session {
         packet: &Packet,
         cmd: Command<'_>,
     ) -> Result<bool, super::SessionError> {
-        let Some(chain) = self.chain.as_mut() else {
+        // COM_QUIT ends the session (the filters hear of it through on_close).
+        let chain = self
+            .chain
+            .as_mut()
+            .filter(|_| !matches!(cmd, Command::Quit));
+        let Some(chain) = chain else {
             return self.dispatch(packet, cmd).await;
         };
         let result = match chain.on_command(packet, &cmd) {

@@ -563,11 +563,7 @@ impl Session {
                     .await?;
                 continue;
             };
-            let go_on = if self.chain.is_some() && !matches!(cmd, Command::Quit) {
-                self.filtered(&packet, cmd).await?
-            } else {
-                self.dispatch(&packet, cmd).await?
-            };
+            let go_on = self.filtered(&packet, cmd).await?;
             if !go_on {
                 return Ok(());
             }

@@ -1,41 +1,33 @@
 //! Ids that cross the contract, as types of their own so that one cannot stand for another.
+//! Each serialises as its number.
 
 use std::fmt;
 
 use serde::Serialize;
 
-/// A client session's id: the connection id its client sees (in the handshake, as
-/// `CONNECTION_ID()` and in the processlist), unique for the proxy's lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct SessionId(pub u32);
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
 
-impl SessionId {
-    pub fn get(self) -> u32 {
-        self.0
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+id_type!(
+    /// A client session's id: the connection id its client sees (in the handshake, as
+    /// `CONNECTION_ID()` and in the processlist), unique for the proxy's lifetime.
+    SessionId
+);
 
-/// A prepared statement's id as the client knows it: the proxy's own numbering, the same
-/// whichever backends the statement was prepared on (each has its own id for it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct StmtId(pub u32);
-
-impl StmtId {
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for StmtId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+id_type!(
+    /// A prepared statement's id as the client knows it: the proxy's own numbering, the same
+    /// whichever backends the statement was prepared on (each has its own id for it).
+    StmtId
+);

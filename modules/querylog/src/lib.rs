@@ -122,7 +122,7 @@ impl Filter for QueryLog {
             return;
         }
         let json = session::login_failed_record(&sh.instance, f);
-        sh.feed.send(f.session_id.get(), json);
+        sh.feed.send(f.session_id.0, json);
     }
 
     fn diagnostics(&self) -> serde_json::Value {

@@ -801,9 +801,7 @@ impl Worker {
         log_stats(&self.name, &s, "querylog: stopped");
         self.control.set_done();
     }
-}
 
-impl Worker {
     /// Sends what librdkafka holds, linger or not, and serves its delivery reports until
     /// nothing is in flight or the deadline passes.
     ///

@@ -229,11 +229,8 @@ impl QueryLogSession {
                 return Some(self.on_statement(command, StmtId(stmt_id), Effect::None))
             }
             Command::StmtClose { stmt_id } => {
-                return Some(self.on_statement(
-                    command,
-                    StmtId(stmt_id),
-                    Effect::Close(StmtId(stmt_id)),
-                ))
+                let id = StmtId(stmt_id);
+                return Some(self.on_statement(command, id, Effect::Close(id)));
             }
             Command::ResetConnection | Command::ChangeUser(_) => (None, Effect::Reset),
             _ => (None, Effect::None),
@@ -282,7 +279,7 @@ impl QueryLogSession {
 
     fn send(&mut self, json: Vec<u8>) {
         self.json_hint = json.len() + 64;
-        self.shared.feed.send(self.client.session_id.get(), json);
+        self.shared.feed.send(self.client.session_id.0, json);
     }
 
     fn proxy(&self) -> ProxyPart<'_> {
