@@ -101,14 +101,16 @@ def test_causal_reads_none_counts_stale_reads(rws_proxy, tables):
 
 def test_a_read_the_replicas_cannot_catch_up_with_runs_on_the_primary(rws_proxy, tables):
     """Replicas that do not reach the session's last write within causal_reads_timeout: the
-    read runs where the router's plan says (the primary) and sees the write."""
-    from conftest import wait_replicated
-    from test_rws_failures import root_sql
+    read runs where the router's plan says (the primary) and sees the write. A read lock on
+    the table holds each replica's SQL thread back while both replication threads keep
+    running, so the monitor goes on seeing healthy replicas and the router picks one."""
+    from conftest import REPLICA_PORTS, direct, wait_replicated
     t = tables("id INT PRIMARY KEY, v INT")
     wait_replicated()
-    for i in (2, 3):
-        root_sql(i, "STOP SLAVE SQL_THREAD")
+    locks = [direct(port, database="test") for port in REPLICA_PORTS]
     try:
+        for c in locks:
+            c.cursor().execute(f"LOCK TABLES {t} READ")
         with rws_proxy.service("rws_local") as c, c.cursor() as cur:
             cur.execute(f"INSERT INTO {t} (id, v) VALUES (1, 7)")
             offset = rws_proxy.log_size()
@@ -116,6 +118,7 @@ def test_a_read_the_replicas_cannot_catch_up_with_runs_on_the_primary(rws_proxy,
             assert cur.fetchone() == (7, 1)
         assert "causal read: the replica is behind" in rws_proxy.log_since(offset)
     finally:
-        for i in (2, 3):
-            root_sql(i, "START SLAVE SQL_THREAD")
+        for c in locks:
+            c.close()
         wait_replicated()
+        rws_proxy.wait_healthy(30)
