@@ -80,7 +80,7 @@ servers:
   - { name: db2, address: "$HOST:$((PRIMARY_PORT + 1))" }
   - { name: db3, address: "$HOST:$((PRIMARY_PORT + 2))" }
 monitors:
-  - { name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, interval: 1s }
+  - { name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, options: { interval: 1s } }
 filters:
   - { name: audit, module: querylog, brokers: "$HOST:9092", topic: $TOPIC, instance: soak }
 services:

@@ -456,7 +456,7 @@ async fn overview(State(rt): State<Shared>) -> Json<Value> {
 
 /// `/metrics`: Prometheus text; the live state is sampled now.
 async fn metrics(State(rt): State<Shared>) -> Response {
-    use crate::metrics::{FeedSample, MonitorSample, Scrape, ServerSample};
+    use crate::metrics::{ModuleSamples, MonitorSample, Scrape, ServerSample};
     let generation = rt.generation();
     let servers = generation
         .config
@@ -479,15 +479,19 @@ async fn metrics(State(rt): State<Shared>) -> Response {
         .iter()
         .map(|m| MonitorSample::from_cluster(&m.config.name, &m.monitor.subscribe().borrow()))
         .collect();
-    let feeds = generation
+    let modules = generation
         .filters
         .iter()
-        .filter_map(|f| FeedSample::from_diagnostics(&f.config.name, &f.filter.diagnostics()))
+        .map(|f| ModuleSamples {
+            label: "filter",
+            instance: f.config.name.clone(),
+            samples: f.filter.metrics(),
+        })
         .collect();
     let text = crate::metrics::render(&Scrape {
         servers,
         monitors,
-        feeds,
+        modules,
         blocked_hosts: rt.host_blocks.blocked_count(),
     });
     (

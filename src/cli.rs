@@ -59,10 +59,16 @@ pub fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Some(Cmd::Check)) {
+        for w in config.warnings() {
+            eprintln!("warning: {w}");
+        }
         println!("{origin}: OK");
         return ExitCode::SUCCESS;
     }
     crate::logging::init(&config.log);
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
     let threads = config
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

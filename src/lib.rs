@@ -41,8 +41,8 @@ pub fn validate(config: &Config) -> ConfigErrors {
             errors.extend(e);
         }
     }
-    for (index, filter) in config.filters.iter().enumerate() {
-        if let Err(e) = registry::FilterModule::parse(filter, config, index) {
+    for index in 0..config.filters.len() {
+        if let Err(e) = registry::check_filter(config, index) {
             errors.extend(e);
         }
     }

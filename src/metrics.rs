@@ -4,7 +4,7 @@
 //! Every label value comes from the config (service, listener, server, monitor and filter names)
 //! or from a fixed set named here; SQL text and user names are never labels.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,11 +98,6 @@ struct Metrics {
     server_connections: IntGaugeVec,
     monitor_check: GaugeVec,
     monitor_ticks: IntCounterVec,
-    audit_records: IntCounterVec,
-    audit_spilled: IntCounterVec,
-    audit_resent: IntCounterVec,
-    audit_shrunk: IntCounterVec,
-    audit_queued: IntGaugeVec,
     /// Each service's handles, made on its first session.
     services: Mutex<HashMap<String, Arc<ServiceMetrics>>>,
     /// One scrape at a time: a scrape resets and refills the scrape-time gauges.
@@ -325,41 +320,6 @@ impl Metrics {
                 "switchyard_monitor_ticks_total",
                 "Monitor rounds completed (checks of every server).",
                 &["monitor"],
-            ),
-            audit_records: counter(
-                r,
-                "switchyard_audit_records_total",
-                "Audit records by how they ended: delivered (Kafka acknowledged), failed \
-                 (refused, timed out, or not written to the spill file) or dropped (queue or \
-                 spill file full, shutdown). Each record ends in exactly one.",
-                &["filter", "outcome"],
-            ),
-            audit_spilled: counter(
-                r,
-                "switchyard_audit_records_spilled_total",
-                "Times an audit record was written to the spill file because Kafka did not \
-                 take it.",
-                &["filter"],
-            ),
-            audit_resent: counter(
-                r,
-                "switchyard_audit_records_resent_total",
-                "Audit records delivered from the spill file (also counted as delivered).",
-                &["filter"],
-            ),
-            audit_shrunk: counter(
-                r,
-                "switchyard_audit_records_shrunk_total",
-                "Audit records that Kafka refused as too large and that were cut down and \
-                 sent again.",
-                &["filter"],
-            ),
-            audit_queued: gauge(
-                r,
-                "switchyard_audit_records_queued",
-                "Audit records in flight: queued, in the Kafka client or unsent in the spill \
-                 file.",
-                &["filter"],
             ),
             services: Mutex::default(),
             scrape: Mutex::default(),
@@ -701,8 +661,8 @@ pub struct Scrape {
     /// Each server once.
     pub servers: Vec<ServerSample>,
     pub monitors: Vec<MonitorSample>,
-    /// The audit feeds (`querylog` filters).
-    pub feeds: Vec<FeedSample>,
+    /// What the filters report of themselves.
+    pub modules: Vec<ModuleSamples>,
     /// Client addresses whose logins are refused now (login throttling).
     pub blocked_hosts: usize,
 }
@@ -748,38 +708,6 @@ impl MonitorSample {
     }
 }
 
-/// One audit feed's counters (see the `querylog` filter's `FeedStats`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeedSample {
-    /// The filter's name.
-    pub name: String,
-    pub delivered: u64,
-    pub failed: u64,
-    pub dropped: u64,
-    pub spilled: u64,
-    pub resent: u64,
-    pub shrunk: u64,
-    pub queued: u64,
-}
-
-impl FeedSample {
-    /// The counters of a `querylog` filter's `diagnostics()`; `None` for a filter whose
-    /// diagnostics have none (another module).
-    pub fn from_diagnostics(name: &str, diagnostics: &serde_json::Value) -> Option<FeedSample> {
-        let n = |key: &str| diagnostics.get(key).and_then(serde_json::Value::as_u64);
-        Some(FeedSample {
-            name: name.to_string(),
-            delivered: n("delivered")?,
-            failed: n("failed")?,
-            dropped: n("dropped")?,
-            spilled: n("spilled").unwrap_or(0),
-            resent: n("resent").unwrap_or(0),
-            shrunk: n("shrunk").unwrap_or(0),
-            queued: n("queued").unwrap_or(0),
-        })
-    }
-}
-
 /// Sets the scrape-time gauges from `scrape` and returns every metric in the Prometheus text
 /// format (version 0.0.4; serve it as `text/plain; version=0.0.4; charset=utf-8`).
 pub fn render(scrape: &Scrape) -> String {
@@ -795,19 +723,10 @@ pub fn render(scrape: &Scrape) -> String {
         &m.server_lag,
         &m.server_gtid_behind,
         &m.server_connections,
-        &m.audit_queued,
     ] {
         g.reset();
     }
-    for c in [
-        &m.monitor_ticks,
-        &m.audit_records,
-        &m.audit_spilled,
-        &m.audit_resent,
-        &m.audit_shrunk,
-    ] {
-        c.reset();
-    }
+    m.monitor_ticks.reset();
     m.monitor_check.reset();
     m.blocked_hosts
         .set(i64::try_from(scrape.blocked_hosts).unwrap_or(i64::MAX));
@@ -844,27 +763,19 @@ pub fn render(scrape: &Scrape) -> String {
                 .set(*us as f64 / 1e6);
         }
     }
-    for f in &scrape.feeds {
-        let name = f.name.as_str();
-        for (outcome, n) in [
-            ("delivered", f.delivered),
-            ("failed", f.failed),
-            ("dropped", f.dropped),
-        ] {
-            m.audit_records
-                .with_label_values(&[name, outcome])
-                .inc_by(n);
-        }
-        m.audit_spilled.with_label_values(&[name]).inc_by(f.spilled);
-        m.audit_resent.with_label_values(&[name]).inc_by(f.resent);
-        m.audit_shrunk.with_label_values(&[name]).inc_by(f.shrunk);
-        set(&m.audit_queued, &[name], f.queued);
-    }
     let mut out = String::with_capacity(16 * 1024);
-    // Encoding only fails on invalid metric families, which the registry does not produce.
-    let _ = TextEncoder::new().encode_utf8(&m.registry.gather(), &mut out);
+    let mut families = m.registry.gather();
+    let taken: HashSet<&str> = families.iter().map(|f| f.name()).collect();
+    let from_modules = modules::gather(&scrape.modules, &taken);
+    families.extend(from_modules);
+    // Encoding only fails on invalid metric families, which the registries do not produce.
+    let _ = TextEncoder::new().encode_utf8(&families, &mut out);
     out
 }
+
+mod modules;
+
+pub use modules::ModuleSamples;
 
 #[cfg(test)]
 mod tests;

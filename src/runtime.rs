@@ -268,7 +268,7 @@ impl Runtime {
             }
         };
         let old = self.generation();
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = config.warnings().iter().map(|w| w.to_string()).collect();
         // The admin API keeps the address and credentials it started with; a reload that
         // would change them (or drop them) is refused rather than half applied, so that it
         // never looks as if the API had been closed or its password changed.
@@ -373,7 +373,7 @@ impl Runtime {
             monitors.push(match same {
                 Some(m) => m.clone(),
                 None => {
-                    let monitor = registry::start_monitor(mc, &config);
+                    let monitor = registry::start_monitor(mc, &config)?;
                     info!(monitor = %mc.name, module = %mc.module, servers = ?mc.servers, "monitor started");
                     Arc::new(MonitorEntry {
                         config: mc.clone(),
@@ -385,14 +385,12 @@ impl Runtime {
         }
 
         let mut filters = Vec::new();
-        for (index, fc) in config.filters.iter().enumerate() {
+        for fc in &config.filters {
             let same = old.and_then(|g| g.filters.iter().find(|f| f.config == *fc));
             filters.push(match same {
                 Some(f) => f.clone(),
                 None => {
-                    let module = registry::FilterModule::parse(fc, &config, index)
-                        .map_err(|e| e.to_string())?;
-                    let filter = module.build(&fc.name)?;
+                    let filter = registry::build_filter(fc)?;
                     info!(filter = %fc.name, module = %fc.module, "filter started");
                     Arc::new(FilterEntry {
                         config: fc.clone(),
@@ -450,7 +448,7 @@ impl Runtime {
                 &|name| self.server_stats(name),
             ));
             if let Some(m) = monitor {
-                follow_monitor(&service, &m.monitor, &m.config).await;
+                follow_monitor(&service, &m.monitor).await;
             }
             if !service.reload_accounts().await {
                 warn!(service = %service.name, "the account table could not be loaded yet; clients cannot log in until a server answers");
@@ -591,13 +589,9 @@ async fn reap_retired(runtime: Weak<Runtime>) {
 /// Gives `service` the roles its monitor publishes, from now on, for as long as the service
 /// is in use. Waits (a bounded time) for the monitor's first round, so that the first clients
 /// meet the cluster as it is.
-async fn follow_monitor(
-    service: &Arc<Service>,
-    monitor: &Arc<dyn Monitor>,
-    config: &MonitorConfig,
-) {
+async fn follow_monitor(service: &Arc<Service>, monitor: &Arc<dyn Monitor>) {
     let mut rx = monitor.subscribe();
-    let first_round = config.connect_timeout + config.read_timeout + Duration::from_secs(1);
+    let first_round = monitor.round_deadline() + Duration::from_secs(1);
     if tokio::time::timeout(first_round, rx.wait_for(|c| c.ticks > 0))
         .await
         .is_err()

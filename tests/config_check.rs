@@ -73,6 +73,29 @@ fn a_valid_config_checks_ok_without_reaching_any_server() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn monitor_options_beside_module_still_check_ok_with_a_warning() {
+    let dir = temp_dir("sy-check-legacy");
+    let monitor = "monitors:
+  - name: repl
+    module: mariadbmon
+    servers: [db1, db2]
+    user: monitor
+    password: monitor
+    ⟦interval: 500ms
+";
+    let (text, line, col) = unmark(&(base(free_port()) + monitor));
+    let path = write(&dir, "legacy.yaml", &text);
+    let (code, out, err) = check(&path);
+    assert_eq!(code, Some(0), "stdout {out:?} stderr {err:?}");
+    let expected = format!(
+        "warning: {}:{line}:{col}: monitors[0].interval: deprecated: monitor options belong under `options:`",
+        path.display()
+    );
+    assert!(err.starts_with(&expected), "{err:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// One defect each: (what, config with a ⟦ marker where the problem must be reported, words
 /// the message must contain).
 fn broken_configs() -> Vec<(&'static str, String, &'static [&'static str])> {

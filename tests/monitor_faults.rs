@@ -419,10 +419,11 @@ servers:
     servers: [{monitored}]
     user: monitor
     password: monitor
-    interval: {interval}ms
-    failcount: {FAILCOUNT}
-    connect_timeout: {timeout}ms
-    read_timeout: {timeout}ms
+    options:
+      interval: {interval}ms
+      failcount: {FAILCOUNT}
+      connect_timeout: {timeout}ms
+      read_timeout: {timeout}ms
 services:
   - name: rw
     router: readconnroute

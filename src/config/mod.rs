@@ -11,8 +11,10 @@
 //!   located errors;
 //! - `error.rs`: [`ConfigError`], [`ConfigErrors`].
 
+mod admin_section;
 mod de;
 mod error;
+mod legacy;
 mod options;
 mod validate;
 mod yaml;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchyard_api::duration;
 
+pub use admin_section::{admin_section, AdminSection};
 pub use error::{ConfigError, ConfigErrors};
 pub use options::ModuleOptions;
 
@@ -281,18 +284,10 @@ pub struct MonitorConfig {
     pub user: String,
     /// Password of the monitor's user.
     pub password: String,
-    /// Time between two checks of each server, like `1s` or `200ms`; default `1s`.
-    #[serde(default = "default_monitor_interval", with = "duration")]
-    pub interval: Duration,
-    /// Consecutive failed checks before a server is marked down; default 2.
-    #[serde(default = "default_failcount")]
-    pub failcount: u32,
-    /// How long a check may take to connect; default `2s`.
-    #[serde(default = "default_monitor_timeout", with = "duration")]
-    pub connect_timeout: Duration,
-    /// How long a check may wait for a server's answer; default `2s`.
-    #[serde(default = "default_monitor_timeout", with = "duration")]
-    pub read_timeout: Duration,
+    /// The monitor module's own options, like `interval`; default: none. (Older files wrote
+    /// them beside `module`; they are still read, with a warning.)
+    #[serde(default = "default_options")]
+    pub options: ModuleOptions,
 }
 
 impl fmt::Debug for MonitorConfig {
@@ -304,10 +299,7 @@ impl fmt::Debug for MonitorConfig {
             .field("servers", &self.servers)
             .field("user", &self.user)
             .field("password", &"<redacted>")
-            .field("interval", &self.interval)
-            .field("failcount", &self.failcount)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("read_timeout", &self.read_timeout)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -338,18 +330,6 @@ impl fmt::Debug for AdminConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
-}
-
-fn default_monitor_interval() -> Duration {
-    Duration::from_secs(1)
-}
-
-fn default_failcount() -> u32 {
-    2
-}
-
-fn default_monitor_timeout() -> Duration {
-    Duration::from_secs(2)
 }
 
 fn default_drain_timeout() -> Duration {
@@ -457,24 +437,25 @@ pub fn parse_checked(
 }
 
 fn parse_into(text: &str, origin: &str, errors: &mut Vec<ConfigError>) -> Option<Config> {
-    let root = match yaml::parse(text, origin, errors) {
+    let mut root = match yaml::parse(text, origin, errors) {
         Ok(root) => root,
         Err(error) => {
             errors.push(error);
             return None;
         }
     };
+    let warnings = legacy::move_monitor_options(&mut root, origin, errors);
     let (config, pruned) = de::deserialize_all::<Config>(&root, origin, errors);
     let mut config = config?;
-    let source = Source::new(Arc::from(origin), &root);
+    let source = Source::new(Arc::from(origin), &root, warnings);
     attach_sources(&mut config, &root, &pruned, &source);
     validate::check(&config, &root, &pruned, origin, errors);
     config.source = source;
     Some(config)
 }
 
-/// Gives each service its source and its options their located YAML (serde only saw the
-/// values).
+/// Gives each service its source, and services, filters and monitors their options as located
+/// YAML (serde only saw the values).
 fn attach_sources(config: &mut Config, root: &Node, pruned: &de::Pruned, source: &Source) {
     let items = validate::live_items(root.get("filters"), pruned);
     if items.len() == config.filters.len() {
@@ -486,6 +467,12 @@ fn attach_sources(config: &mut Config, root: &Node, pruned: &de::Pruned, source:
             filter.options = ModuleOptions::new(source.origin.clone(), node);
         }
     }
+    let items = validate::live_items(root.get("monitors"), pruned);
+    if items.len() == config.monitors.len() {
+        for (monitor, item) in config.monitors.iter_mut().zip(items) {
+            monitor.options = ModuleOptions::new(source.origin.clone(), options_node(item, pruned));
+        }
+    }
     let items = validate::live_items(root.get("services"), pruned);
     if items.len() != config.services.len() {
         return;
@@ -493,11 +480,15 @@ fn attach_sources(config: &mut Config, root: &Node, pruned: &de::Pruned, source:
     for (service, item) in config.services.iter_mut().zip(items) {
         service.source = source.clone();
         service.path = item.path.clone();
-        let node = match item.entry("options") {
-            Some(entry) if !pruned.contains(&entry.value.id) => entry.value.clone(),
-            _ => Node::empty_map(0, item.loc, format!("{}.options", item.path)),
-        };
-        service.options = ModuleOptions::new(source.origin.clone(), node);
+        service.options = ModuleOptions::new(source.origin.clone(), options_node(item, pruned));
+    }
+}
+
+/// The `options` map of an item, or an empty one placed on the item.
+fn options_node(item: &Node, pruned: &de::Pruned) -> Node {
+    match item.entry("options") {
+        Some(entry) if !pruned.contains(&entry.value.id) => entry.value.clone(),
+        _ => Node::empty_map(0, item.loc, format!("{}.options", item.path)),
     }
 }
 
@@ -505,6 +496,11 @@ impl Config {
     /// The server named `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// What the file spells in a deprecated way, located like errors; read as before.
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.source.warnings
     }
 
     /// The service named `name`.
@@ -530,10 +526,12 @@ impl Config {
 struct Source {
     origin: Arc<str>,
     locations: Arc<BTreeMap<String, Location>>,
+    /// What was read but should be written otherwise (deprecated spellings).
+    warnings: Arc<[ConfigError]>,
 }
 
 impl Source {
-    fn new(origin: Arc<str>, root: &Node) -> Self {
+    fn new(origin: Arc<str>, root: &Node, warnings: Vec<ConfigError>) -> Self {
         fn walk(node: &Node, locations: &mut BTreeMap<String, Location>) {
             locations.insert(node.path.clone(), node.loc);
             match &node.kind {
@@ -547,6 +545,7 @@ impl Source {
         Source {
             origin,
             locations: Arc::new(locations),
+            warnings: warnings.into(),
         }
     }
 

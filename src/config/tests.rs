@@ -721,3 +721,93 @@ fn drain_timeout() {
         "{e:?}"
     );
 }
+
+/// A config with one monitor whose entry ends with the lines `monitor` (line 9 on).
+fn with_monitor(monitor: &[&str]) -> String {
+    let mut lines = vec![
+        "servers:",
+        "  - { name: db1, address: 127.0.0.1:3307 }",
+        "monitors:",
+        "  - name: m",
+        "    module: mariadbmon",
+        "    servers: [db1]",
+        "    user: u",
+        "    password: p",
+    ];
+    lines.extend(monitor);
+    lines.extend([
+        "services:",
+        "  - { name: app, router: readconnroute, servers: [db1], user: u, password: p, monitor: m }",
+        "listeners:",
+        "  - { name: app, service: app, address: 127.0.0.1:4006 }",
+    ]);
+    yaml(&lines)
+}
+
+#[test]
+fn monitor_options_sit_under_options_and_old_files_still_read() {
+    use switchyard_mariadbmon::MariaDbMonConfig;
+    let new = parse(
+        &with_monitor(&["    options: { interval: 200ms, failcount: 3 }"]),
+        "test.yaml",
+    )
+    .unwrap();
+    assert!(new.warnings().is_empty());
+    let options: MariaDbMonConfig = new.monitors[0].options.parse().unwrap();
+    assert_eq!(
+        (options.interval, options.failcount),
+        (Duration::from_millis(200), 3)
+    );
+
+    // Beside `module`, as older files wrote them: the same config, one warning per key.
+    let old = parse(
+        &with_monitor(&["    interval: 200ms", "    failcount: 3"]),
+        "test.yaml",
+    )
+    .unwrap();
+    assert_eq!(old, new);
+    let warnings: Vec<String> = old.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("test.yaml:9:5: monitors[0].interval: deprecated: monitor options belong under `options:`"),
+        "{warnings:?}"
+    );
+    // A mix of both places works; the same key in both is an error at the old one.
+    let mixed = parse(
+        &with_monitor(&["    interval: 200ms", "    options: { failcount: 3 }"]),
+        "test.yaml",
+    )
+    .unwrap();
+    assert_eq!(mixed, new);
+    let e = errors(&with_monitor(&[
+        "    interval: 200ms",
+        "    options: { interval: 1s }",
+    ]));
+    assert_eq!(
+        e,
+        ["test.yaml:9:5: monitors[0].interval: `interval` is set here and under `options:`; keep the one under `options:`"]
+    );
+}
+
+#[test]
+fn the_monitor_module_checks_its_options_where_they_are_written() {
+    let errors = |monitor: &[&str]| -> Vec<String> {
+        match parse_checked(&with_monitor(monitor), "test.yaml", &crate::validate) {
+            Ok(_) => panic!("expected errors"),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    };
+    assert_eq!(
+        errors(&["    options:", "      interval: 0s"]),
+        ["test.yaml:10:17: monitors[0].options.interval: must be greater than zero"]
+    );
+    assert_eq!(
+        errors(&["    failcount: 0"]),
+        ["test.yaml:9:16: monitors[0].failcount: must be at least 1"]
+    );
+    let e = errors(&["    options: { intervall: 1s }"]);
+    assert!(
+        e[0].starts_with("test.yaml:9:16: monitors[0].options: unknown field `intervall`"),
+        "{e:?}"
+    );
+}

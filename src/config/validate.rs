@@ -50,12 +50,6 @@ pub(crate) fn check(
             checker.not_empty(&monitor.module, item, "module");
             checker.not_empty(&monitor.user, item, "user");
             checker.service_servers(&monitor.servers, item, server_names.as_deref());
-            checker.not_zero(monitor.interval, item, "interval");
-            checker.not_zero(monitor.connect_timeout, item, "connect_timeout");
-            checker.not_zero(monitor.read_timeout, item, "read_timeout");
-            if monitor.failcount == 0 {
-                checker.at(item.get("failcount"), item, "must be at least 1");
-            }
         }
     }
     let filter_names = declared_names(root, "filters", pruned);

@@ -158,7 +158,21 @@ impl Node {
         }
     }
 
-    /// Same content, wherever it was written.
+    /// A plain scalar `text` at `loc` with `path`.
+    pub fn scalar(id: usize, loc: Location, path: String, text: &str) -> Node {
+        Node {
+            id,
+            loc,
+            path,
+            kind: Kind::Scalar {
+                text: text.to_string(),
+                plain: true,
+            },
+        }
+    }
+
+    /// Same content, wherever it was written, and in whatever order a map's keys were (keys
+    /// are unique: duplicates are refused when parsing).
     pub fn same_value(&self, other: &Node) -> bool {
         match (&self.kind, &other.kind) {
             (Kind::Scalar { text: a, plain: pa }, Kind::Scalar { text: b, plain: pb }) => {
@@ -169,9 +183,10 @@ impl Node {
             }
             (Kind::Map(a), Kind::Map(b)) => {
                 a.len() == b.len()
-                    && a.iter()
-                        .zip(b)
-                        .all(|(a, b)| a.key.same_value(&b.key) && a.value.same_value(&b.value))
+                    && a.iter().all(|a| {
+                        b.iter()
+                            .any(|b| a.key.same_value(&b.key) && a.value.same_value(&b.value))
+                    })
             }
             _ => false,
         }

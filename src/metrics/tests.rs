@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_api::{ServerRole, ServerState, ServerStats};
+use switchyard_api::{MetricSample, ServerRole, ServerState, ServerStats};
 use switchyard_protocol::reply::ReplyError;
 
 use super::*;
@@ -173,28 +173,51 @@ fn sessions_gauge_follows_the_session_handles() {
     assert_eq!(open(), 0);
 }
 
+/// What a `querylog` filter reports of itself (see its `Filter::metrics`).
+fn feed(delivered: u64, dropped: u64, queued: u64) -> ModuleSamples {
+    let records = |outcome: &'static str, n: u64| {
+        MetricSample::counter("audit_records_total", "Audit records.", n).label("outcome", outcome)
+    };
+    ModuleSamples {
+        label: "filter",
+        instance: "render-audit".into(),
+        samples: vec![
+            records("delivered", delivered),
+            records("dropped", dropped),
+            MetricSample::gauge("audit_records_queued", "In flight.", queued as f64),
+        ],
+    }
+}
+
 #[test]
-fn feed_counters_come_from_querylog_diagnostics() {
-    let diagnostics = serde_json::json!({
-        "topic": "mysql-audit", "brokers": "127.0.0.1:9092", "instance": "a", "spill_file": null,
-        "delivered": 10, "failed": 1, "dropped": 2, "spilled": 3, "resent": 4, "queued": 5,
-        "shrunk": 6,
+fn module_samples_that_do_not_fit_are_left_out() {
+    let bad = ModuleSamples {
+        label: "filter",
+        instance: "odd".into(),
+        samples: vec![
+            // The runtime's own family: not a module's to report.
+            MetricSample::gauge("sessions", "Sessions.", 1.0),
+            MetricSample::counter("odd_total", "Odd.", 3),
+            // Another kind, then other labels, than the family's first sample.
+            MetricSample::gauge("odd_total", "Odd.", 4.0),
+            MetricSample::counter("odd_total", "Odd.", 5).label("x", "y"),
+        ],
+    };
+    let text = render(&Scrape {
+        modules: vec![bad],
+        ..Scrape::default()
     });
     assert_eq!(
-        FeedSample::from_diagnostics("audit", &diagnostics),
-        Some(FeedSample {
-            name: "audit".into(),
-            delivered: 10,
-            failed: 1,
-            dropped: 2,
-            spilled: 3,
-            resent: 4,
-            shrunk: 6,
-            queued: 5,
-        })
+        sample(&text, "switchyard_odd_total", r#"filter="odd""#),
+        Some(3.0),
+        "{text}"
     );
-    let regex = serde_json::json!({ "match": "x", "replace": "y" });
-    assert_eq!(FeedSample::from_diagnostics("patch", &regex), None);
+    assert_eq!(
+        text.matches("# TYPE switchyard_sessions ").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains(r#"x="y""#), "{text}");
 }
 
 #[test]
@@ -249,13 +272,7 @@ fn render_shows_scrape_gauges_and_drops_servers_gone() {
             ticks: 9,
             check_us: vec![("render-db1".into(), 2500)],
         }],
-        feeds: vec![FeedSample {
-            name: "render-audit".into(),
-            delivered: 5,
-            dropped: 1,
-            queued: 2,
-            ..FeedSample::default()
-        }],
+        modules: vec![feed(5, 1, 2)],
         blocked_hosts: 2,
     };
     let text = render(&scrape);
@@ -370,7 +387,7 @@ fn render_shows_scrape_gauges_and_drops_servers_gone() {
     // sampled from elsewhere follow their source.
     scrape.servers.truncate(1);
     scrape.monitors.clear();
-    scrape.feeds[0].delivered = 6;
+    scrape.modules = vec![feed(6, 1, 2)];
     let text = render(&scrape);
     assert!(!text.contains("render-db2"), "{text}");
     assert!(!text.contains("render-mon"));

@@ -58,7 +58,7 @@ servers:
   - { name: f2, address: "127.0.0.1:3318" }
   - { name: f3, address: "127.0.0.1:3319" }
 monitors:
-  - { name: fmon, module: mariadbmon, servers: [f1, f2, f3], user: monitor, password: monitor, interval: 500ms }
+  - { name: fmon, module: mariadbmon, servers: [f1, f2, f3], user: monitor, password: monitor, options: { interval: 500ms } }
 services:
   - { name: rcr, router: readconnroute, servers: [f1, f2, f3], user: switchyard, password: switchyard,
       monitor: fmon, options: { router_options: primary } }

@@ -45,7 +45,7 @@ SERVERS_YAML = f"""servers:
   - {{ name: db3, address: "{HOST}:{REPLICA_PORTS[1]}", role: replica }}
 """
 MONITOR_YAML = """monitors:
-  - { name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, interval: 200ms }
+  - { name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, options: { interval: 200ms } }
 """
 
 

@@ -328,7 +328,7 @@ def test_reload_good_and_bad_configs(admin_proxy):
         assert len(errors) == 2, errors
         assert all(re.match(rf"{re.escape(str(cfg))}:\d+:\d+: ", e) for e in errors), errors
         assert errors[0].startswith(f"{cfg}:{threadz}:1: ") and "threadz" in errors[0], errors
-        assert errors[1].startswith(f"{cfg}:{interval}:") and "monitors[0].interval" in errors[1], errors
+        assert errors[1].startswith(f"{cfg}:{interval}:") and "monitors[0].options.interval" in errors[1], errors
         # The running config stays: old and new sessions work, the monitor goes on.
         with c.cursor() as cur:
             cur.execute("SELECT @@server_id")

@@ -258,7 +258,7 @@ def test_reload_good_and_bad(admin_proxy):
         assert len(lines) == 3, r.stderr
         for line in lines[1:]:
             assert re.match(rf"  {re.escape(str(cfg))}:\d+:\d+: ", line), line
-        assert "threadz" in lines[1] and "monitors[0].interval" in lines[2], r.stderr
+        assert "threadz" in lines[1] and "monitors[0].options.interval" in lines[2], r.stderr
         # --json: the API's answer on stdout, still exit 1.
         r = failed(admin_proxy, "--json", "reload")
         body = json.loads(r.stdout)

@@ -65,7 +65,7 @@ log: {{ level: "info,switchyard=debug" }}
 drain_timeout: {drain}
 servers:
 {lines}{extra_servers}monitors:
-  - {{ name: repl, module: mariadbmon, servers: [{names}], user: monitor, password: monitor, interval: 200ms }}
+  - {{ name: repl, module: mariadbmon, servers: [{names}], user: monitor, password: monitor, options: {{ interval: 200ms }} }}
 services:
   - name: rws
     router: readwritesplit

@@ -106,7 +106,7 @@ servers:
   - {{ name: db2, address: "{HOST}:{REPLICA_PORTS[0]}" }}
   - {{ name: db3, address: "{HOST}:{REPLICA_PORTS[1]}" }}
 monitors:
-  - {{ name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, interval: 200ms }}
+  - {{ name: repl, module: mariadbmon, servers: [db1, db2, db3], user: monitor, password: monitor, options: {{ interval: 200ms }} }}
 filters:
   - {{ name: patch, module: regexfilter, match: 'FROM\\s+sy_old_(\\w+)', replace: 'FROM sy_new_$1', users: [app] }}
   - {{ name: audit, module: querylog, brokers: "{KAFKA}", topic: {TOPICS["audit"]}, instance: test-proxy, max_text_bytes: 100, stats_interval: 1s }}

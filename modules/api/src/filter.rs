@@ -154,6 +154,11 @@ pub trait Filter: Send + Sync {
     /// The filter's state for the admin API and logs (counters and the like).
     fn diagnostics(&self) -> serde_json::Value;
 
+    /// The filter's numbers for `/metrics`; the runtime adds the label `filter="<name>"`.
+    fn metrics(&self) -> Vec<crate::MetricSample> {
+        Vec::new()
+    }
+
     /// What is wrong with the filter, when it works in a degraded way (an audit feed that
     /// cannot reach Kafka); `/health` reports it.
     fn health(&self) -> Option<String> {

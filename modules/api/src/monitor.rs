@@ -147,4 +147,8 @@ pub trait Monitor: Send + Sync {
 
     /// The monitor's own state for the admin API.
     fn diagnostics(&self) -> serde_json::Value;
+
+    /// The longest one round of checks may take. The runtime waits for the first round (a
+    /// little longer than this) before its services count servers as down.
+    fn round_deadline(&self) -> Duration;
 }

@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchyard_api::{
-    ClientInfo, Filter, FilterSession, ReplyInfo, RouteHint, ServerName, StmtId, Verdict,
+    ClientInfo, Filter, FilterModule, FilterSession, ReplyInfo, RouteHint, ServerName, StmtId,
+    Verdict,
 };
 use switchyard_protocol::caps::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
 use switchyard_protocol::Command;
@@ -63,6 +64,15 @@ struct Counters {
 impl HintFilter {
     pub fn new(_config: HintFilterConfig) -> Self {
         HintFilter::default()
+    }
+}
+
+impl FilterModule for HintFilter {
+    const NAME: &'static str = "hintfilter";
+    type Config = HintFilterConfig;
+
+    fn build(_name: &str, config: HintFilterConfig) -> Result<Arc<dyn Filter>, String> {
+        Ok(Arc::new(HintFilter::new(config)))
     }
 }
 

@@ -1,22 +1,29 @@
-//! The configuration of a `mariadbmon` monitor and the servers it watches.
+//! The options of a `mariadbmon` monitor, the `options:` of its entry in the config file.
 
 use std::time::Duration;
 
-use switchyard_api::ServerName;
+use serde::Deserialize;
+use switchyard_api::OptionError;
 
-/// Settings of a `mariadbmon` monitor. The runtime reads them from the monitor's entry in the
-/// config file (where they are validated); the servers, user and password are passed to
+pub use switchyard_api::MonitoredServer;
+
+/// Settings of a `mariadbmon` monitor; every one has a default. The servers, user and
+/// password are the monitor entry's own keys and are passed to
 /// [`MariaDbMon::start`](crate::MariaDbMon::start) separately.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MariaDbMonConfig {
     /// Time between two checks of each server.
+    #[serde(with = "switchyard_api::duration")]
     pub interval: Duration,
     /// Consecutive failed checks before a server is `down`; until then it keeps its last
     /// known state, marked unreachable.
     pub failcount: u32,
     /// Time allowed to open the monitor's connection to a server and log in.
+    #[serde(with = "switchyard_api::duration")]
     pub connect_timeout: Duration,
     /// Time allowed for a server to answer each of the monitor's queries.
+    #[serde(with = "switchyard_api::duration")]
     pub read_timeout: Duration,
 }
 
@@ -33,6 +40,23 @@ impl Default for MariaDbMonConfig {
 }
 
 impl MariaDbMonConfig {
+    /// Refuses values no monitor can work with: zero times, a `failcount` of zero.
+    pub fn check(&self) -> Result<(), OptionError> {
+        for (key, value) in [
+            ("interval", self.interval),
+            ("connect_timeout", self.connect_timeout),
+            ("read_timeout", self.read_timeout),
+        ] {
+            if value.is_zero() {
+                return Err((key, "must be greater than zero".into()));
+            }
+        }
+        if self.failcount == 0 {
+            return Err(("failcount", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
     /// The longest one check of one server may take: a connect and a login, then the queries.
     pub fn check_deadline(&self) -> Duration {
         self.connect_timeout.max(MIN_TIMEOUT) + self.read_timeout.max(MIN_TIMEOUT)
@@ -50,26 +74,6 @@ impl MariaDbMonConfig {
 
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const MIN_TIMEOUT: Duration = Duration::from_millis(10);
-
-/// A server the monitor watches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitoredServer {
-    /// The server's name in the config.
-    pub name: ServerName,
-    /// `host:port`, as the config gives it. Replicas are matched to their source by comparing
-    /// this with their `Master_Host:Master_Port` (and by `server_id` when that fails).
-    pub address: String,
-}
-
-impl MonitoredServer {
-    /// A server named `name` at `address` (`host:port`).
-    pub fn new(name: &str, address: &str) -> Self {
-        MonitoredServer {
-            name: ServerName::new(name),
-            address: address.to_string(),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -89,5 +93,18 @@ mod tests {
             MariaDbMonConfig::default().check_deadline(),
             Duration::from_secs(4)
         );
+    }
+
+    #[test]
+    fn check_names_the_option() {
+        let zero = |f: fn(&mut MariaDbMonConfig)| {
+            let mut c = MariaDbMonConfig::default();
+            f(&mut c);
+            c.check().unwrap_err().0
+        };
+        assert_eq!(zero(|c| c.interval = Duration::ZERO), "interval");
+        assert_eq!(zero(|c| c.read_timeout = Duration::ZERO), "read_timeout");
+        assert_eq!(zero(|c| c.failcount = 0), "failcount");
+        assert!(MariaDbMonConfig::default().check().is_ok());
     }
 }

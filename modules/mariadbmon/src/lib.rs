@@ -8,7 +8,7 @@
 //! checks. Every state change is logged once, with its reason; operator flags are kept by the
 //! monitor and published at once.
 //!
-//! - [`config`]: [`MariaDbMonConfig`] and [`MonitoredServer`];
+//! - [`config`]: [`MariaDbMonConfig`], the monitor's options;
 //! - [`probe`]: one check of one server (`SELECT @@server_id, ...` and
 //!   `SHOW ALL SLAVES STATUS`) into a raw [`probe::Probe`];
 //! - [`topology`]: pure rules from probes to roles, primary, lag and problems, and the events
@@ -29,7 +29,7 @@ use std::task::Poll;
 use std::time::SystemTime;
 
 use serde_json::json;
-use switchyard_api::{AdminFlag, ClusterState, Monitor};
+use switchyard_api::{AdminFlag, ClusterState, Monitor, MonitorAccount, MonitorModule};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::MissedTickBehavior;
@@ -38,9 +38,6 @@ use tracing::{debug, info, warn};
 pub use config::{MariaDbMonConfig, MonitoredServer};
 use probe::{Checked, Prober};
 use topology::{Event, Level, Topology};
-
-/// The module name the config uses.
-pub const MODULE: &str = "mariadbmon";
 
 /// A running `mariadbmon` monitor. Dropping it stops its task.
 pub struct MariaDbMon {
@@ -125,6 +122,24 @@ impl Drop for MariaDbMon {
     }
 }
 
+impl MonitorModule for MariaDbMon {
+    const NAME: &'static str = "mariadbmon";
+    type Config = MariaDbMonConfig;
+
+    fn check(config: &MariaDbMonConfig) -> Result<(), switchyard_api::OptionError> {
+        config.check()
+    }
+
+    fn start(
+        name: &str,
+        servers: Vec<MonitoredServer>,
+        account: MonitorAccount,
+        config: MariaDbMonConfig,
+    ) -> Arc<dyn Monitor> {
+        MariaDbMon::start(name, servers, account.user, account.password, config)
+    }
+}
+
 impl Monitor for MariaDbMon {
     fn name(&self) -> &str {
         &self.shared.name
@@ -149,6 +164,10 @@ impl Monitor for MariaDbMon {
         Ok(())
     }
 
+    fn round_deadline(&self) -> std::time::Duration {
+        self.shared.config.check_deadline()
+    }
+
     fn diagnostics(&self) -> serde_json::Value {
         let state = self.state();
         let c = &self.shared.config;
@@ -169,7 +188,7 @@ impl Monitor for MariaDbMon {
                 .collect()
         };
         json!({
-            "module": MODULE,
+            "module": <MariaDbMon as MonitorModule>::NAME,
             "name": self.shared.name,
             "user": self.shared.user,
             "config": {

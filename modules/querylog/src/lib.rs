@@ -40,7 +40,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use switchyard_api::{ClientInfo, Filter, FilterSession, LoginFailure};
+use switchyard_api::{
+    ClientInfo, Filter, FilterModule, FilterSession, LoginFailure, MetricSample, OptionError,
+};
 
 pub use config::QueryLogConfig;
 pub use feed::FeedStats;
@@ -103,6 +105,19 @@ impl QueryLog {
     }
 }
 
+impl FilterModule for QueryLog {
+    const NAME: &'static str = "querylog";
+    type Config = QueryLogConfig;
+
+    fn check(config: &QueryLogConfig) -> Result<(), OptionError> {
+        config.check()
+    }
+
+    fn build(name: &str, config: QueryLogConfig) -> Result<Arc<dyn Filter>, String> {
+        Ok(Arc::new(QueryLog::new(name, config)?))
+    }
+}
+
 impl Filter for QueryLog {
     fn new_session(&self, client: &ClientInfo) -> Box<dyn FilterSession> {
         if self
@@ -146,6 +161,48 @@ impl Filter for QueryLog {
                 .queue_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    fn metrics(&self) -> Vec<MetricSample> {
+        let s = self.stats();
+        let records = |outcome: &'static str, n: u64| {
+            MetricSample::counter(
+                "audit_records_total",
+                "Audit records by how they ended: delivered (Kafka acknowledged), failed \
+                 (refused, timed out, or not written to the spill file) or dropped (queue or \
+                 spill file full, shutdown). Each record ends in exactly one.",
+                n,
+            )
+            .label("outcome", outcome)
+        };
+        vec![
+            records("delivered", s.delivered),
+            records("failed", s.failed),
+            records("dropped", s.dropped),
+            MetricSample::counter(
+                "audit_records_spilled_total",
+                "Times an audit record was written to the spill file because Kafka did not \
+                 take it.",
+                s.spilled,
+            ),
+            MetricSample::counter(
+                "audit_records_resent_total",
+                "Audit records delivered from the spill file (also counted as delivered).",
+                s.resent,
+            ),
+            MetricSample::counter(
+                "audit_records_shrunk_total",
+                "Audit records that Kafka refused as too large and that were cut down and \
+                 sent again.",
+                s.shrunk,
+            ),
+            MetricSample::gauge(
+                "audit_records_queued",
+                "Audit records in flight: queued, in the Kafka client or unsent in the spill \
+                 file.",
+                s.queued as f64,
+            ),
+        ]
     }
 
     fn health(&self) -> Option<String> {

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use switchyard_api::{
-    RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterSession, Server, ServerRole,
-    ServerSet, SessionInfo,
+    RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterModule, RouterSession, Server,
+    ServerRole, ServerSet, SessionInfo,
 };
 use switchyard_protocol::Command;
 
@@ -54,6 +54,15 @@ impl ReadConnRoute {
                 None
             }
         })
+    }
+}
+
+impl RouterModule for ReadConnRoute {
+    const NAME: &'static str = "readconnroute";
+    type Config = ReadConnRouteConfig;
+
+    fn build(config: ReadConnRouteConfig) -> Arc<dyn Router> {
+        Arc::new(ReadConnRoute::new(config))
     }
 }
 

@@ -22,7 +22,7 @@ mod session;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use switchyard_api::{HistoryLimit, Router, RouterSession, SessionInfo};
+use switchyard_api::{HistoryLimit, Router, RouterModule, RouterSession, SessionInfo};
 
 pub use config::{CausalReads, PrimaryFailureMode, ReadWriteSplitConfig, ReplicaSelection};
 
@@ -56,6 +56,15 @@ impl ReadWriteSplit {
     /// The options the router runs with.
     pub fn config(&self) -> &ReadWriteSplitConfig {
         &self.shared.config
+    }
+}
+
+impl RouterModule for ReadWriteSplit {
+    const NAME: &'static str = "readwritesplit";
+    type Config = ReadWriteSplitConfig;
+
+    fn build(config: ReadWriteSplitConfig) -> Arc<dyn Router> {
+        Arc::new(ReadWriteSplit::new(config))
     }
 }
 

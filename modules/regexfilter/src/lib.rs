@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use regex::bytes::Regex;
-use switchyard_api::{ClientInfo, Filter, FilterSession, Verdict};
+use switchyard_api::{ClientInfo, Filter, FilterModule, FilterSession, OptionError, Verdict};
 use switchyard_protocol::Command;
 
 pub use config::RegexFilterConfig;
@@ -53,6 +53,19 @@ impl RegexFilter {
         let c = &self.shared.config;
         (c.users.is_empty() || c.users.iter().any(|u| u == user))
             && (c.clients.is_empty() || c.clients.iter().any(|p| p.matches(client.ip())))
+    }
+}
+
+impl FilterModule for RegexFilter {
+    const NAME: &'static str = "regexfilter";
+    type Config = RegexFilterConfig;
+
+    fn check(config: &RegexFilterConfig) -> Result<(), OptionError> {
+        config.check()
+    }
+
+    fn build(_name: &str, config: RegexFilterConfig) -> Result<Arc<dyn Filter>, String> {
+        Ok(Arc::new(RegexFilter::new(config).map_err(|(_, e)| e)?))
     }
 }
 
