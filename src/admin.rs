@@ -33,6 +33,7 @@ use tower_service::Service as _;
 use tracing::{debug, info, warn};
 
 use crate::config::{AdminConfig, Role};
+use crate::error::{Error, ErrorKind};
 use crate::runtime::{FilterEntry, Generation, Lifecycle, MonitorEntry, Runtime};
 
 type Shared = Arc<Runtime>;
@@ -273,8 +274,8 @@ async fn set_listener(rt: Shared, name: String, action: String) -> Response {
     };
     match rt.set_listener(&name, run).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) if e.starts_with("no listener") => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::CONFLICT, e),
+        Err(e) if e.kind() == ErrorKind::NotFound => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }
 
@@ -572,17 +573,17 @@ const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(250);
 impl Guard {
     /// The guard for `config`, bound at `bound`: refused when the address is not a loopback
     /// one and no credentials are set (whatever the config's address said).
-    pub fn new(config: &AdminConfig, bound: SocketAddr) -> Result<Guard, String> {
+    pub fn new(config: &AdminConfig, bound: SocketAddr) -> Result<Guard, Error> {
         let credentials = match (&config.user, &config.password) {
             (Some(u), Some(p)) => Some(format!("{u}:{p}")),
             _ => None,
         };
         if credentials.is_none() && !bound.ip().to_canonical().is_loopback() {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "the admin API would listen on {bound}, beyond this machine, without \
                  credentials: set admin.user and admin.password, or listen on a loopback \
                  address like 127.0.0.1"
-            ));
+            )));
         }
         Ok(Guard {
             credentials,

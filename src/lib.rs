@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod ctl;
+pub mod error;
 pub mod host_blocks;
 pub mod listener;
 pub mod logging;
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use config::{Config, ConfigErrors};
+use error::Error;
 use runtime::Runtime;
 
 /// How long filters may take to finish at shutdown (the audit feed flushing to Kafka).
@@ -65,32 +67,29 @@ pub struct RunOptions {
 
 /// Runs the proxy: reloads on SIGHUP; on SIGTERM or SIGINT drains, flushes the filters and
 /// returns; a second SIGTERM or SIGINT exits at once.
-pub async fn run(config: Config, options: RunOptions) -> Result<(), String> {
+pub async fn run(config: Config, options: RunOptions) -> Result<(), Error> {
     let admin = config.admin.clone();
     let drain_timeout = config.drain_timeout;
     let pid_file = options
         .pid_file
         .as_deref()
         .map(pidfile::PidFile::check)
-        .transpose()?;
+        .transpose()
+        .map_err(Error::PidFile)?;
     // Before anything can tell systemd or Pacemaker that the proxy is up: a signal sent
     // right after that must find the handlers in place.
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot catch SIGTERM: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?;
+    let catch = |kind, what| signal(kind).map_err(|source| Error::System { what, source });
+    let mut term = catch(SignalKind::terminate(), "cannot catch SIGTERM")?;
+    let mut int = catch(SignalKind::interrupt(), "cannot catch SIGINT")?;
+    let mut hup = catch(SignalKind::hangup(), "cannot catch SIGHUP")?;
     let runtime = Runtime::start(config, options.config_path).await?;
     let (stop_admin, admin_stopped) = watch::channel(false);
     let mut admin_task = None;
     if let Some(ac) = &admin {
-        let listener = TcpListener::bind(&ac.address)
-            .await
-            .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| format!("the admin API cannot listen on {}: {e}", ac.address))?;
+        let cannot = |e| Error::listen("the admin API", &ac.address, e);
+        let listener = TcpListener::bind(&ac.address).await.map_err(cannot)?;
+        let bound = listener.local_addr().map_err(cannot)?;
         let guard = admin::Guard::new(ac, bound)?;
         info!(address = %bound, "admin API listening");
         admin_task = Some(tokio::spawn(admin::serve(
@@ -100,7 +99,10 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), String> {
             admin_stopped,
         )));
     }
-    let _pid_file = pid_file.map(|p| p.write()).transpose()?;
+    let _pid_file = pid_file
+        .map(|p| p.write())
+        .transpose()
+        .map_err(Error::PidFile)?;
     runtime::notify(&[sd_notify::NotifyState::Ready]);
     info!("ready");
 

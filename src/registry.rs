@@ -19,6 +19,7 @@ use switchyard_regexfilter::RegexFilter;
 use crate::config::{
     Config, ConfigErrors, FilterConfig, ModuleOptions, MonitorConfig, ServiceConfig,
 };
+use crate::error::Error;
 
 const ROUTERS: &[RouterEntry] = &[router::<ReadConnRoute>(), router::<ReadWriteSplit>()];
 
@@ -47,11 +48,11 @@ pub fn check_filter(config: &Config, index: usize) -> Result<(), ConfigErrors> {
 }
 
 /// Starts a checked filter (a `querylog` starts its producer thread).
-pub fn build_filter(filter: &FilterConfig) -> Result<Arc<dyn Filter>, String> {
+pub fn build_filter(filter: &FilterConfig) -> Result<Arc<dyn Filter>, Error> {
     let entry = find(FILTERS, "filter module", &filter.module)
-        .map_err(|e| format!("filter '{}': {e}", filter.name))?;
+        .map_err(|e| Error::Module(format!("filter '{}': {e}", filter.name)))?;
     (entry.start)(&filter.name, &filter.options)
-        .map_err(|e| format!("filter '{}': {e}", filter.name))
+        .map_err(|e| Error::Module(format!("filter '{}': {e}", filter.name)))
 }
 
 /// Checks that the monitor at `monitors[index]` names a known module that accepts its options.
@@ -63,9 +64,9 @@ pub fn check_monitor(config: &Config, index: usize) -> Result<(), ConfigErrors> 
 }
 
 /// Starts a checked monitor on the current runtime.
-pub fn start_monitor(monitor: &MonitorConfig, config: &Config) -> Result<Arc<dyn Monitor>, String> {
+pub fn start_monitor(monitor: &MonitorConfig, config: &Config) -> Result<Arc<dyn Monitor>, Error> {
     let entry = find(MONITORS, "monitor module", &monitor.module)
-        .map_err(|e| format!("monitor '{}': {e}", monitor.name))?;
+        .map_err(|e| Error::Module(format!("monitor '{}': {e}", monitor.name)))?;
     let servers = monitor
         .servers
         .iter()
@@ -77,7 +78,7 @@ pub fn start_monitor(monitor: &MonitorConfig, config: &Config) -> Result<Arc<dyn
         password: monitor.password.clone(),
     };
     (entry.start)(&monitor.name, servers, account, &monitor.options)
-        .map_err(|e| format!("monitor '{}': {e}", monitor.name))
+        .map_err(|e| Error::Module(format!("monitor '{}': {e}", monitor.name)))
 }
 
 /// One module of a kind: its name, the check of its options when the config is loaded, and

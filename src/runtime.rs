@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigErrors, FilterConfig, ListenerConfig, MonitorConfig};
+use crate::error::Error;
 use crate::host_blocks::HostBlocks;
 use crate::registry;
 use crate::service::Service;
@@ -135,7 +136,7 @@ impl Runtime {
     pub async fn start(
         config: Config,
         config_path: Option<PathBuf>,
-    ) -> Result<Arc<Runtime>, String> {
+    ) -> Result<Arc<Runtime>, Error> {
         let host_blocks =
             HostBlocks::new(config.max_auth_errors_until_block, config.auth_block_time);
         let runtime = Arc::new(Runtime {
@@ -196,18 +197,21 @@ impl Runtime {
     }
 
     /// Stops or starts accepting on listener `name`. Sessions it started go on.
-    pub async fn set_listener(&self, name: &str, run: bool) -> Result<bool, String> {
+    pub async fn set_listener(&self, name: &str, run: bool) -> Result<bool, Error> {
         let mut slots = self.listeners.lock().await;
         let slot = slots
             .iter_mut()
             .find(|s| s.config.name == name)
-            .ok_or_else(|| format!("no listener named '{name}'"))?;
+            .ok_or_else(|| Error::NotFound {
+                what: "listener",
+                name: name.to_string(),
+            })?;
         if run == slot.running.is_some() {
             return Ok(false);
         }
         if run {
             if self.lifecycle() != Lifecycle::Running {
-                return Err("the proxy is shutting down".to_string());
+                return Err(Error::ShuttingDown);
             }
             let listener = bind(&slot.config).await?;
             slot.running = Some(spawn_listener(listener, slot.ctx.clone()));
@@ -257,7 +261,7 @@ impl Runtime {
 
     async fn reload_now(&self) -> Result<Vec<String>, Vec<String>> {
         if self.lifecycle() != Lifecycle::Running {
-            return Err(vec!["the proxy is shutting down".to_string()]);
+            return Err(vec![Error::ShuttingDown.to_string()]);
         }
         let lines = |errors: ConfigErrors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
         let config = match &self.config_path {
@@ -285,7 +289,10 @@ impl Runtime {
         if config.log != old.config.log {
             warnings.push("a change of log takes effect at the next restart".into());
         }
-        let generation = self.build(config, Some(&old)).await.map_err(|e| vec![e])?;
+        let generation = self
+            .build(config, Some(&old))
+            .await
+            .map_err(|e| vec![e.to_string()])?;
 
         // Bind what is new before changing anything, so that a taken port rejects the reload.
         // A listener is the same one when its address is (its name or service may change).
@@ -293,7 +300,10 @@ impl Runtime {
         let mut bound = HashMap::new();
         for lc in &generation.config.listeners {
             if !slots.iter().any(|s| s.config.address == lc.address) {
-                bound.insert(lc.name.clone(), bind(lc).await.map_err(|e| vec![e])?);
+                bound.insert(
+                    lc.name.clone(),
+                    bind(lc).await.map_err(|e| vec![e.to_string()])?,
+                );
             }
         }
         let mut kept = Vec::new();
@@ -351,7 +361,7 @@ impl Runtime {
 
     /// Builds the monitors, filters and services of `config`, reusing those of `old` whose
     /// configuration is the same.
-    async fn build(&self, config: Config, old: Option<&Generation>) -> Result<Generation, String> {
+    async fn build(&self, config: Config, old: Option<&Generation>) -> Result<Generation, Error> {
         let addresses = |servers: &[String]| -> Vec<String> {
             servers
                 .iter()
@@ -438,7 +448,7 @@ impl Runtime {
                 });
                 continue;
             }
-            let router = registry::build_router(sc).map_err(|e| e.to_string())?;
+            let router = registry::build_router(sc).map_err(|e| Error::Module(e.to_string()))?;
             let service = Arc::new(Service::new(
                 sc,
                 &config,
@@ -538,13 +548,10 @@ impl Runtime {
     }
 }
 
-async fn bind(lc: &ListenerConfig) -> Result<TcpListener, String> {
-    TcpListener::bind(&lc.address).await.map_err(|e| {
-        format!(
-            "listener '{}' cannot listen on {}: {e}",
-            lc.name, lc.address
-        )
-    })
+async fn bind(lc: &ListenerConfig) -> Result<TcpListener, Error> {
+    TcpListener::bind(&lc.address)
+        .await
+        .map_err(|e| Error::listen(format!("listener '{}'", lc.name), &lc.address, e))
 }
 
 fn spawn_listener(listener: TcpListener, ctx: Arc<ArcSwap<ListenerContext>>) -> Running {
