@@ -36,8 +36,6 @@ pub(super) struct Current {
     /// The error the proxy answered with: code, SQLSTATE, message.
     error: Option<(u16, [u8; 5], String)>,
     statement_id: Option<StmtId>,
-    /// The hint the filters attached.
-    pub(super) hint: Option<RouteHint>,
 }
 
 impl Current {
@@ -50,17 +48,17 @@ impl Current {
             reason: None,
             error: None,
             statement_id: None,
-            hint: None,
         }
     }
 }
 
 /// What the filters made of a command.
 pub(super) enum Step {
-    /// Dispatch the client's packet as it is.
-    Forward,
+    /// Dispatch the client's packet as it is, with the hint the filters attached (the last
+    /// one wins).
+    Forward(Option<RouteHint>),
     /// Dispatch this packet instead: a filter rewrote the SQL.
-    Rewritten(Packet),
+    Rewritten(Packet, Option<RouteHint>),
     /// A filter answered it with this error.
     Answer(RouteError),
 }
@@ -96,6 +94,7 @@ impl Chain {
             self.current.statement_id = Some(StmtId(stmt_id));
         }
         let mut rewritten: Option<Packet> = None;
+        let mut hint = None;
         for filter in &mut self.filters {
             let parsed;
             let cmd = match &rewritten {
@@ -115,7 +114,7 @@ impl Chain {
             };
             match filter.on_command(cmd) {
                 Verdict::Pass => {}
-                Verdict::Hint(hint) => self.current.hint = Some(hint),
+                Verdict::Hint(h) => hint = Some(h),
                 Verdict::Answer(e) => return Step::Answer(e),
                 Verdict::Rewrite(sql) => {
                     let Some(code) = code else { continue };
@@ -131,8 +130,8 @@ impl Chain {
             }
         }
         match rewritten {
-            Some(p) => Step::Rewritten(p),
-            None => Step::Forward,
+            Some(p) => Step::Rewritten(p, hint),
+            None => Step::Forward(hint),
         }
     }
 
@@ -241,13 +240,13 @@ impl Session {
             .as_mut()
             .filter(|_| !matches!(cmd, Command::Quit));
         let Some(chain) = chain else {
-            return self.dispatch(packet, cmd).await;
+            return self.dispatch(packet, cmd, None).await;
         };
         let result = match chain.on_command(packet, &cmd) {
-            Step::Forward => self.dispatch(packet, cmd).await,
+            Step::Forward(hint) => self.dispatch(packet, cmd, hint.as_ref()).await,
             // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-            Step::Rewritten(packet) => match Command::parse(&packet.payload) {
-                Ok(cmd) => self.dispatch(&packet, cmd).await,
+            Step::Rewritten(packet, hint) => match Command::parse(&packet.payload) {
+                Ok(cmd) => self.dispatch(&packet, cmd, hint.as_ref()).await,
                 Err(e) => Err(e.into()),
             },
             Step::Answer(e) => self

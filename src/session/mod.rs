@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteError, RouterSession, ServerName, SessionId, SessionInfo};
+use switchyard_api::{RouteError, RouteHint, RouterSession, ServerName, SessionId, SessionInfo};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
@@ -571,8 +571,14 @@ impl Session {
         }
     }
 
-    /// Runs one client command, `cmd` parsed from `packet`. Returns false when the client quit.
-    async fn dispatch(&mut self, packet: &Packet, cmd: Command<'_>) -> Result<bool, SessionError> {
+    /// Runs one client command, `cmd` parsed from `packet`, routed by `hint` if the filters
+    /// gave one. Returns false when the client quit.
+    async fn dispatch(
+        &mut self,
+        packet: &Packet,
+        cmd: Command<'_>,
+        hint: Option<&RouteHint>,
+    ) -> Result<bool, SessionError> {
         let statement = match cmd {
             Command::StmtExecute { stmt_id, .. } => self.prepared.find(stmt_id),
             _ => None,
@@ -601,20 +607,20 @@ impl Session {
             }
             Command::InitDb(db) => {
                 let db = String::from_utf8_lossy(db).into_owned();
-                self.forward(packet, cmd).await?;
+                self.forward(packet, cmd, hint).await?;
                 self.switched_db(Some(db));
             }
             Command::Query(sql) => match kill::parse(sql) {
                 kill::Parsed::Other => {
                     let db = switchyard_sql::classify::use_target(sql);
-                    self.forward(packet, cmd).await?;
+                    self.forward(packet, cmd, hint).await?;
                     self.switched_db(db);
                 }
                 kill::Parsed::Kill(k) => self.kill(k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtPrepare(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => self.forward(packet, cmd).await?,
+                kill::Parsed::Other => self.forward(packet, cmd, hint).await?,
                 kill::Parsed::Kill(k) => self.prepare_kill(packet, k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
@@ -622,7 +628,7 @@ impl Session {
             | Command::StmtClose { .. }
             | Command::StmtReset { .. }
             | Command::StmtFetch { .. } => self.statement_command(packet, cmd).await?,
-            _ => self.forward(packet, cmd).await?,
+            _ => self.forward(packet, cmd, hint).await?,
         }
         Ok(true)
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{
-    GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName, StmtId,
+    GtidWait, Reply, RouteError, RouteHint, RoutePlan, RouteTarget, Server, ServerName, StmtId,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
@@ -61,16 +61,16 @@ impl From<SessionError> for Failure {
 }
 
 impl Session {
-    /// Routes one command and relays its reply.
+    /// Routes one command (by `hint`, when the filters gave one) and relays its reply.
     pub(super) async fn forward(
         &mut self,
         packet: &Packet,
         cmd: Command<'_>,
+        hint: Option<&RouteHint>,
     ) -> Result<(), SessionError> {
         let mut attempt = 0;
         loop {
             let servers = self.service.servers.load();
-            let hint = self.chain.as_ref().and_then(|c| c.current.hint.as_ref());
             let plan = match hint {
                 Some(hint) => self.router.plan_hinted(&cmd, &servers, hint),
                 None => self.router.plan(&cmd, &servers),

@@ -160,11 +160,29 @@ pub(crate) struct RwSplitSession {
     /// The server that had the primary role when last seen.
     primary_name: Option<ServerName>,
     causal: Causal,
-    /// The hint a filter attached to the command being planned; it takes the place of a
-    /// comment hint.
-    filter_hint: Option<RouteHint>,
-    /// The replication lag limit a filter's hint set for the command being planned.
-    lag_hint: Option<Duration>,
+}
+
+/// What a filter's hint asks of one plan: a target (in place of a comment hint), or a
+/// replication lag limit (in place of the router's own).
+#[derive(Clone, Copy, Default)]
+struct Hints<'h> {
+    target: Option<&'h RouteHint>,
+    max_lag: Option<Duration>,
+}
+
+impl<'h> Hints<'h> {
+    fn of(hint: &'h RouteHint) -> Self {
+        match hint {
+            RouteHint::MaxReplicationLag(limit) => Hints {
+                target: None,
+                max_lag: Some(*limit),
+            },
+            target => Hints {
+                target: Some(target),
+                max_lag: None,
+            },
+        }
+    }
 }
 
 impl RwSplitSession {
@@ -191,8 +209,6 @@ impl RwSplitSession {
             abandoned: None,
             primary_name: None,
             causal: Causal::default(),
-            filter_hint: None,
-            lag_hint: None,
         }
     }
 }
@@ -209,7 +225,7 @@ impl RouterSession for RwSplitSession {
                 "no primary server is available".to_string(),
             ));
         }
-        match self.pick_replica(servers, false) {
+        match self.pick_replica(servers, false, None) {
             Some(r) => {
                 self.mark_open(&r.name);
                 self.previous = Some(r.name.clone());
@@ -227,50 +243,11 @@ impl RouterSession for RwSplitSession {
         servers: &ServerSet,
         hint: &RouteHint,
     ) -> RoutePlan {
-        match hint {
-            RouteHint::MaxReplicationLag(limit) => self.lag_hint = Some(*limit),
-            other => self.filter_hint = Some(other.clone()),
-        }
-        let plan = self.plan(cmd, servers);
-        self.filter_hint = None;
-        self.lag_hint = None;
-        plan
+        self.plan_with(cmd, servers, Hints::of(hint))
     }
 
     fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
-        self.waiting_on = None;
-        self.may_write = false;
-        self.switching_db = None;
-        self.pending_prepare = None;
-        self.expect_status = cmd.reply_has_status();
-        match *cmd {
-            Command::Query(sql) => self.query(sql, servers),
-            Command::StmtPrepare(sql) => {
-                // Prepared everywhere, so that it can run wherever its executions go.
-                let class = classify_with_mode(sql, self.sql_mode);
-                self.pending_prepare = Some(Arc::new(Prepared {
-                    class,
-                    sql: sql.into(),
-                }));
-                self.everywhere(false, servers)
-            }
-            Command::StmtExecute { stmt_id, .. } => {
-                match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
-                    Some(p) => self.route(&p.class, &p.sql, servers, false),
-                    None => self.unknown(servers),
-                }
-            }
-            Command::InitDb(db) => {
-                self.switching_db = Some(String::from_utf8_lossy(db).into_owned());
-                self.everywhere(true, servers)
-            }
-            Command::SetOption(_) => self.everywhere(true, servers),
-            Command::FieldList(payload) => self.field_list(payload, servers),
-            Command::Ping | Command::Statistics | Command::StmtFetch { .. } => {
-                self.previous_or_read(servers)
-            }
-            _ => self.unknown(servers),
-        }
+        self.plan_with(cmd, servers, Hints::default())
     }
 
     fn on_reply(&mut self, reply: &Reply<'_>) {
@@ -368,7 +345,43 @@ impl RouterSession for RwSplitSession {
 }
 
 impl RwSplitSession {
-    fn query(&mut self, sql: &[u8], servers: &ServerSet) -> RoutePlan {
+    /// Plans one command; `hints` are those of the filters, if any.
+    fn plan_with(&mut self, cmd: &Command<'_>, servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
+        self.may_write = false;
+        self.switching_db = None;
+        self.pending_prepare = None;
+        self.expect_status = cmd.reply_has_status();
+        match *cmd {
+            Command::Query(sql) => self.query(sql, servers, hints),
+            Command::StmtPrepare(sql) => {
+                // Prepared everywhere, so that it can run wherever its executions go.
+                let class = classify_with_mode(sql, self.sql_mode);
+                self.pending_prepare = Some(Arc::new(Prepared {
+                    class,
+                    sql: sql.into(),
+                }));
+                self.everywhere(false, servers)
+            }
+            Command::StmtExecute { stmt_id, .. } => {
+                match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
+                    Some(p) => self.route(&p.class, &p.sql, servers, false, hints),
+                    None => self.unknown(servers),
+                }
+            }
+            Command::InitDb(db) => {
+                self.switching_db = Some(String::from_utf8_lossy(db).into_owned());
+                self.everywhere(true, servers)
+            }
+            Command::SetOption(_) => self.everywhere(true, servers),
+            Command::FieldList(payload) => self.field_list(payload, servers, hints),
+            Command::Ping | Command::Statistics | Command::StmtFetch { .. } => {
+                self.previous_or_read(servers, hints)
+            }
+            _ => self.unknown(servers),
+        }
+    }
+
+    fn query(&mut self, sql: &[u8], servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
         let class = classify_with_mode(sql, self.sql_mode);
         match class.kind {
             StatementKind::Set => self.follow_sql_mode(sql),
@@ -391,12 +404,12 @@ impl RwSplitSession {
                         .map(|(_, p)| p.clone())
                 });
                 if let Some(p) = prepared {
-                    return self.route(&p.class, &p.sql, servers, false);
+                    return self.route(&p.class, &p.sql, servers, false, hints);
                 }
             }
             _ => {}
         }
-        self.route(&class, sql, servers, true)
+        self.route(&class, sql, servers, true, hints)
     }
 
     /// `DROP DATABASE` of the session's default database leaves the primary's session without
@@ -482,6 +495,7 @@ impl RwSplitSession {
         sql: &[u8],
         servers: &ServerSet,
         dedup: bool,
+        hints: Hints<'_>,
     ) -> RoutePlan {
         let f = c.flags;
         let primary = self.primary(servers);
@@ -543,14 +557,14 @@ impl RwSplitSession {
         }
         if f.contains(Flags::BEGIN_TRX) {
             if f.contains(Flags::BEGIN_READ_ONLY_TRX) && self.autocommit {
-                return self.read_only_begin(primary, servers);
+                return self.read_only_begin(primary, servers, hints);
             }
             return self.on_primary(primary, RouteReason::Transaction);
         }
         if f.intersects(Flags::COMMIT | Flags::ROLLBACK) {
             return self.on_primary(primary, RouteReason::Transaction);
         }
-        if let Some(plan) = self.hinted(f, sql, primary, servers) {
+        if let Some(plan) = self.hinted(f, sql, primary, servers, hints) {
             return plan;
         }
         if f.intersects(previous()) && !f.intersects(primary_only() | Flags::WRITE) {
@@ -582,7 +596,7 @@ impl RwSplitSession {
         if self.mentions_temp_table(sql) {
             return self.on_primary(primary, RouteReason::TempTable);
         }
-        self.read(primary, servers)
+        self.read(primary, servers, hints)
     }
 
     /// Where a statement goes because a transaction is open (or autocommit is off); `None`
@@ -632,8 +646,13 @@ impl RwSplitSession {
     }
 
     /// `START TRANSACTION READ ONLY`: one replica for the whole transaction.
-    fn read_only_begin(&mut self, primary: Option<&Arc<Server>>, servers: &ServerSet) -> RoutePlan {
-        if let Some(r) = self.pick_replica(servers, true) {
+    fn read_only_begin(
+        &mut self,
+        primary: Option<&Arc<Server>>,
+        servers: &ServerSet,
+        hints: Hints<'_>,
+    ) -> RoutePlan {
+        if let Some(r) = self.pick_replica(servers, true, hints.max_lag) {
             if self.abandoned.as_ref() == Some(&r.name) {
                 // The new transaction ends the stale one.
                 self.abandoned = None;
@@ -658,9 +677,9 @@ impl RwSplitSession {
         sql: &[u8],
         primary: Option<&Arc<Server>>,
         servers: &ServerSet,
+        hints: Hints<'_>,
     ) -> Option<RoutePlan> {
-        let attached = self.filter_hint.take();
-        let hint = match &attached {
+        let hint = match hints.target {
             Some(RouteHint::Primary) => Hint::Primary,
             Some(RouteHint::Replica) => Hint::Replica,
             Some(RouteHint::Server(name)) => Hint::Server(name.as_str().as_bytes()),
@@ -669,7 +688,7 @@ impl RwSplitSession {
         let read = f.contains(Flags::READ) && !f.contains(Flags::WRITE);
         let mut plan = match hint {
             Hint::Primary => self.on_primary(primary, RouteReason::Hint),
-            Hint::Replica => match self.pick_replica(servers, false) {
+            Hint::Replica => match self.pick_replica(servers, false, hints.max_lag) {
                 Some(r) => self.on_replica(r, RouteReason::Hint, primary),
                 None => self.on_primary(primary, RouteReason::Hint),
             },
@@ -686,12 +705,17 @@ impl RwSplitSession {
     }
 
     /// An autocommit read: a replica by policy, else the primary if it may take reads.
-    fn read(&mut self, primary: Option<&Arc<Server>>, servers: &ServerSet) -> RoutePlan {
+    fn read(
+        &mut self,
+        primary: Option<&Arc<Server>>,
+        servers: &ServerSet,
+        hints: Hints<'_>,
+    ) -> RoutePlan {
         let causal = self.shared.config.causal_reads != CausalReads::None;
         if let Some(p) = primary.filter(|_| causal && self.causal.unseen) {
             return retryable(plan(p, RouteReason::ReadOnPrimary));
         }
-        if let Some(r) = self.pick_replica(servers, false) {
+        if let Some(r) = self.pick_replica(servers, false, hints.max_lag) {
             return self.on_replica(r, RouteReason::Read, primary);
         }
         let config = &self.shared.config;
@@ -797,7 +821,7 @@ impl RwSplitSession {
     }
 
     /// COM_FIELD_LIST: a read, of a table named in the command.
-    fn field_list(&mut self, payload: &[u8], servers: &ServerSet) -> RoutePlan {
+    fn field_list(&mut self, payload: &[u8], servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
         let table = payload.split(|&b| b == 0).next().unwrap_or_default();
         let c = Classification {
             kind: StatementKind::Show,
@@ -816,11 +840,11 @@ impl RwSplitSession {
             }
             return self.on_primary(primary, RouteReason::TempTable);
         }
-        self.route(&c, b"", servers, false)
+        self.route(&c, b"", servers, false, hints)
     }
 
     /// COM_PING, COM_STATISTICS: the server the session used last, else like a read.
-    fn previous_or_read(&mut self, servers: &ServerSet) -> RoutePlan {
+    fn previous_or_read(&mut self, servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
         if let Some(s) = self.previous_server(servers) {
             return plan(s, RouteReason::Previous);
         }
@@ -828,7 +852,7 @@ impl RwSplitSession {
             flags: Flags::READ,
             ..Classification::default()
         };
-        self.route(&c, b"", servers, false)
+        self.route(&c, b"", servers, false, hints)
     }
 
     fn previous_server<'s>(&self, servers: &'s ServerSet) -> Option<&'s Arc<Server>> {
@@ -856,12 +880,13 @@ impl RwSplitSession {
         &mut self,
         servers: &'s ServerSet,
         allow_abandoned: bool,
+        max_lag: Option<Duration>,
     ) -> Option<&'s Arc<Server>> {
         if !self.failed.is_empty() {
             self.expire_failed(servers);
         }
         let config = &self.shared.config;
-        let lag_limit = self.lag_hint.or(config.max_replication_lag);
+        let lag_limit = max_lag.or(config.max_replication_lag);
         let past_gtid = (config.causal_reads == CausalReads::Fast && !self.causal.gtid.is_empty())
             .then_some(self.causal.gtid.as_str());
         let qualifies = |s: &Server| {
