@@ -1,8 +1,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_api::{MetricSample, ServerRole, ServerState, ServerStats};
-use switchyard_protocol::reply::ReplyError;
+use switchyard_api::{
+    ClusterState, MetricSample, Server, ServerName, ServerRole, ServerState, ServerStats,
+};
+use switchyard_protocol::reply::{ReplyError, ReplySummary};
+
+use super::handles::login_reason;
 
 use super::*;
 
