@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
-use switchyard_api::{AdminFlag, ServerRole};
+use switchyard_api::{AdminFlag, ServerRole, SessionId};
 use tracing::info;
 
 use crate::config::Role;
@@ -258,7 +258,7 @@ pub(super) async fn set_listener(rt: Shared, name: String, action: String) -> Re
     }
 }
 
-pub(super) fn session_view(id: u32, s: &crate::session::registry::SessionEntry) -> Value {
+pub(super) fn session_view(id: SessionId, s: &crate::session::registry::SessionEntry) -> Value {
     let age = SystemTime::now()
         .duration_since(s.started)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -297,8 +297,8 @@ pub(super) async fn show_session(State(rt): State<Shared>, Path(id): Path<String
             format!("'{id}' is not a session id (a connection id, like 42)"),
         );
     };
-    match rt.sessions.get(id) {
-        Some(s) => Json(session_view(id, &s)).into_response(),
+    match rt.sessions.get(SessionId(id)) {
+        Some(s) => Json(session_view(SessionId(id), &s)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no session with id {id}")),
     }
 }

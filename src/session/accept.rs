@@ -22,7 +22,7 @@ pub(super) const TOO_MANY: &str = "Too many connections";
 /// Runs a client session to its end. Never panics on peer input; logs how it ended.
 pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>) {
     let id = ctx.registry.next_id();
-    let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, service = %ctx.service.name);
+    let span = tracing::info_span!("session", id = id.0, client = %peer, user = tracing::field::Empty, service = %ctx.service.name);
     async move {
         let _ = stream.set_nodelay(true);
         let metrics = crate::metrics::service(&ctx.service.name);
@@ -137,7 +137,7 @@ pub(super) fn report_refusal(
     listener: &str,
     host_blocks: &HostBlocks,
     metrics: &crate::metrics::ServiceMetrics,
-    session_id: u32,
+    session_id: SessionId,
     peer: SocketAddr,
     r: &Refusal,
 ) {
@@ -151,7 +151,7 @@ pub(super) fn report_refusal(
         );
     }
     let failure = switchyard_api::LoginFailure {
-        session_id: SessionId(session_id),
+        session_id,
         user: r.user.as_deref().unwrap_or(""),
         client_addr: peer,
         db: r.db.as_deref(),

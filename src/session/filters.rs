@@ -152,8 +152,8 @@ impl Chain {
     }
 
     /// The command prepared the statement the client knows as `id`.
-    pub(super) fn prepared(&mut self, id: u32) {
-        self.current.statement_id = Some(StmtId(id));
+    pub(super) fn prepared(&mut self, id: StmtId) {
+        self.current.statement_id = Some(id);
     }
 
     /// The proxy answered the command with an error.

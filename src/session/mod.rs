@@ -72,7 +72,7 @@ pub struct ListenerContext {
 }
 
 struct Session {
-    id: u32,
+    id: SessionId,
     client: PacketIo<TcpStream>,
     /// The open backends; the first is the one opened at login.
     backends: Vec<Backend>,
@@ -117,14 +117,14 @@ struct Session {
 impl Session {
     async fn start(
         mut client: PacketIo<TcpStream>,
-        id: u32,
+        id: SessionId,
         peer: SocketAddr,
         ctx: &ListenerContext,
         metrics: &Arc<crate::metrics::ServiceMetrics>,
         pending: PendingLogin,
     ) -> Result<(Session, Admission), SessionError> {
         let service = ctx.service.clone();
-        let credentials = login::login(&mut client, id, peer, &service).await;
+        let credentials = login::login(&mut client, id.0, peer, &service).await;
         drop(pending);
         let credentials = credentials?;
         let Some(admission) = service.admit() else {
@@ -200,7 +200,7 @@ impl Session {
             return;
         }
         let client = switchyard_api::ClientInfo {
-            session_id: SessionId(self.id),
+            session_id: self.id,
             user: self.credentials.user.clone(),
             client_addr: self.peer,
             db: self.credentials.db.clone(),
@@ -448,9 +448,9 @@ fn backend_capabilities(credentials: &Credentials, service: &Service) -> u32 {
     credentials.capabilities | track
 }
 
-fn session_info(id: u32, peer: SocketAddr, credentials: &Credentials) -> SessionInfo {
+fn session_info(id: SessionId, peer: SocketAddr, credentials: &Credentials) -> SessionInfo {
     SessionInfo {
-        id: SessionId(id),
+        id,
         user: credentials.user.clone(),
         client_addr: peer,
         db: credentials.db.clone(),

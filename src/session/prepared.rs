@@ -5,13 +5,17 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use switchyard_api::ServerName;
+use switchyard_api::{ServerName, StmtId};
+
+/// A statement's id on one backend (the client knows it by its [`StmtId`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendStmtId(pub u32);
 
 /// A statement as one backend knows it.
 #[derive(Debug, Clone)]
 pub struct OnBackend {
     pub server: ServerName,
-    pub id: u32,
+    pub id: BackendStmtId,
     /// The backend has seen the parameter types the client sent last, so an execute without
     /// types means the same there.
     pub types_sent: bool,
@@ -57,26 +61,26 @@ impl Statement {
 #[derive(Debug, Default)]
 pub struct Prepared {
     last_id: u32,
-    statements: HashMap<u32, Statement>,
+    statements: HashMap<StmtId, Statement>,
 }
 
 use switchyard_protocol::stmt::LAST_PREPARED_STMT_ID as LAST_PREPARED;
 
 impl Prepared {
     /// Registers a statement being prepared; returns its client-visible id.
-    pub fn add(&mut self, prepare: Bytes) -> u32 {
+    pub fn add(&mut self, prepare: Bytes) -> StmtId {
         loop {
             self.last_id = self.last_id.wrapping_add(1);
             if self.last_id != 0
                 && self.last_id != LAST_PREPARED
-                && !self.statements.contains_key(&self.last_id)
+                && !self.statements.contains_key(&StmtId(self.last_id))
             {
                 break;
             }
         }
         let reads_thread_ids = switchyard_sql::reads_thread_ids(&prepare[1..]);
         self.statements.insert(
-            self.last_id,
+            StmtId(self.last_id),
             Statement {
                 reads_thread_ids,
                 kill: None,
@@ -88,11 +92,12 @@ impl Prepared {
                 long_data: None,
             },
         );
-        self.last_id
+        StmtId(self.last_id)
     }
 
-    /// Resolves the client's id (`LAST_PREPARED` included) to a known statement id.
-    pub fn resolve(&self, client_id: u32) -> Option<u32> {
+    /// Resolves the id a client command carries (`LAST_PREPARED` included) to a known
+    /// statement.
+    pub fn resolve(&self, client_id: u32) -> Option<StmtId> {
         let id = self.named(client_id);
         self.statements.contains_key(&id).then_some(id)
     }
@@ -103,28 +108,28 @@ impl Prepared {
     }
 
     /// The id `client_id` stands for: itself, or the last prepared for `LAST_PREPARED`.
-    fn named(&self, client_id: u32) -> u32 {
+    fn named(&self, client_id: u32) -> StmtId {
         if client_id == LAST_PREPARED {
-            self.last_id
+            StmtId(self.last_id)
         } else {
-            client_id
+            StmtId(client_id)
         }
     }
 
-    pub fn get(&self, id: u32) -> Option<&Statement> {
+    pub fn get(&self, id: StmtId) -> Option<&Statement> {
         self.statements.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: u32) -> Option<&mut Statement> {
+    pub fn get_mut(&mut self, id: StmtId) -> Option<&mut Statement> {
         self.statements.get_mut(&id)
     }
 
-    pub fn remove(&mut self, id: u32) -> Option<Statement> {
+    pub fn remove(&mut self, id: StmtId) -> Option<Statement> {
         self.statements.remove(&id)
     }
 
     /// Records that `server` knows statement `id` as `backend_id`.
-    pub fn set_backend(&mut self, id: u32, server: &ServerName, backend_id: u32) {
+    pub fn set_backend(&mut self, id: StmtId, server: &ServerName, backend_id: BackendStmtId) {
         if let Some(s) = self.statements.get_mut(&id) {
             s.backends.retain(|b| &b.server != server);
             s.backends.push(OnBackend {
@@ -162,15 +167,15 @@ mod tests {
         let mut p = Prepared::default();
         let a = p.add(Bytes::from_static(b"\x16SELECT 1"));
         let b = p.add(Bytes::from_static(b"\x16SELECT 2"));
-        assert_eq!((a, b), (1, 2));
+        assert_eq!((a, b), (StmtId(1), StmtId(2)));
         let (db1, db2) = (ServerName::new("db1"), ServerName::new("db2"));
-        p.set_backend(a, &db1, 7);
-        p.set_backend(a, &db2, 3);
-        assert_eq!(p.get(a).unwrap().on(&db2).unwrap().id, 3);
+        p.set_backend(a, &db1, BackendStmtId(7));
+        p.set_backend(a, &db2, BackendStmtId(3));
+        assert_eq!(p.get(a).unwrap().on(&db2).unwrap().id, BackendStmtId(3));
         assert_eq!(p.resolve(LAST_PREPARED), Some(b));
         p.forget_server(&db2);
         assert!(p.get(a).unwrap().on(&db2).is_none());
         assert!(p.remove(a).is_some());
-        assert_eq!(p.resolve(a), None);
+        assert_eq!(p.resolve(a.0), None);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
-use switchyard_api::{Server, ServerName};
+use switchyard_api::{Server, ServerName, SessionId};
 
 /// What `KILL <id>` and the admin API need to know of a session.
 #[derive(Debug, Clone)]
@@ -54,34 +54,34 @@ impl LiveState {
 #[derive(Debug, Default)]
 pub struct SessionRegistry {
     next_id: AtomicU32,
-    sessions: Mutex<HashMap<u32, SessionEntry>>,
+    sessions: Mutex<HashMap<SessionId, SessionEntry>>,
 }
 
 impl SessionRegistry {
     /// A new connection id; ids start at 1 and skip 0 when they wrap.
-    pub fn next_id(&self) -> u32 {
+    pub fn next_id(&self) -> SessionId {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
             if id != 0 {
-                return id;
+                return SessionId(id);
             }
         }
     }
 
-    pub fn set(&self, id: u32, entry: SessionEntry) {
+    pub fn set(&self, id: SessionId, entry: SessionEntry) {
         self.lock().insert(id, entry);
     }
 
-    pub fn get(&self, id: u32) -> Option<SessionEntry> {
+    pub fn get(&self, id: SessionId) -> Option<SessionEntry> {
         self.lock().get(&id).cloned()
     }
 
-    pub fn remove(&self, id: u32) {
+    pub fn remove(&self, id: SessionId) {
         self.lock().remove(&id);
     }
 
     /// Every live session, by id.
-    pub fn list(&self) -> Vec<(u32, SessionEntry)> {
+    pub fn list(&self) -> Vec<(SessionId, SessionEntry)> {
         let mut all: Vec<_> = self.lock().iter().map(|(id, e)| (*id, e.clone())).collect();
         all.sort_by_key(|(id, _)| *id);
         all
@@ -94,7 +94,7 @@ impl SessionRegistry {
             e.backends
                 .iter()
                 .filter(|(s, _)| &s.name == server)
-                .map(|(_, thread)| (u64::from(*thread), u64::from(*id)))
+                .map(|(_, thread)| (u64::from(*thread), u64::from(id.0)))
         });
         threads.collect()
     }
@@ -104,7 +104,7 @@ impl SessionRegistry {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, SessionEntry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionEntry>> {
         // A panic while holding this lock cannot leave the map inconsistent: take it anyway.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -113,7 +113,7 @@ impl SessionRegistry {
 /// Removes a session from the registry when the session ends, however it ends.
 pub struct Registration {
     pub registry: Arc<SessionRegistry>,
-    pub id: u32,
+    pub id: SessionId,
 }
 
 impl Drop for Registration {

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use bytes::Buf;
+use switchyard_api::StmtId;
 use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
 use switchyard_protocol::codec::{frame_header, HEADER_LEN};
 use switchyard_protocol::conn::PacketIo;
@@ -49,7 +50,7 @@ impl Session {
     pub(super) async fn relay(
         &mut self,
         index: usize,
-        prepared_id: Option<u32>,
+        prepared_id: Option<StmtId>,
     ) -> Result<(), RelayFail> {
         let untrack =
             self.wants_gtid() && self.credentials.capabilities & CLIENT_SESSION_TRACK == 0;
@@ -69,7 +70,7 @@ impl Session {
         let backend = &mut backends[index];
         let mut ids = thread_ids.map(|format| {
             let sessions = registry.threads_on(&backend.server.name);
-            let own = (u64::from(backend.info.connection_id), u64::from(*id));
+            let own = (u64::from(backend.info.connection_id), u64::from(id.0));
             IdRewrite::new(format, sessions, own, backend.info.extended_capabilities)
         });
         let watch_ok = untrack || gtid.is_some();
@@ -107,7 +108,7 @@ impl Session {
                         chain.current.first_byte = Some(std::time::Instant::now());
                     }
                     if let Some(id) = prepared_id.filter(|_| len >= 5 && buf[start] == 0) {
-                        buf[start + 1..start + 5].copy_from_slice(&id.to_le_bytes());
+                        buf[start + 1..start + 5].copy_from_slice(&id.0.to_le_bytes());
                     }
                 }
                 // A packet rewritten into `scratch` goes to the client in place of the

@@ -17,6 +17,7 @@ use switchyard_protocol::stmt::{execute_param_types, execute_with_types, set_com
 use switchyard_protocol::text_query;
 use tracing::{debug, info};
 
+use super::prepared::BackendStmtId;
 use super::relay::{self, RelayFail};
 use super::{Session, SessionError};
 
@@ -214,8 +215,8 @@ impl Session {
     pub(super) fn remember_statement(
         &mut self,
         index: usize,
-        execute: Option<u32>,
-        prepared_id: Option<u32>,
+        execute: Option<StmtId>,
+        prepared_id: Option<StmtId>,
     ) {
         let name = self.backends[index].server.name.clone();
         if let Some(id) = execute {
@@ -227,7 +228,8 @@ impl Session {
         if let Some(id) = prepared_id {
             match self.tracker.summary().prepared {
                 Some(p) => {
-                    self.prepared.set_backend(id, &name, p.stmt_id);
+                    self.prepared
+                        .set_backend(id, &name, BackendStmtId(p.stmt_id));
                     if let Some(s) = self.prepared.get_mut(id) {
                         s.params = p.params;
                     }
@@ -243,14 +245,14 @@ impl Session {
     pub(super) fn replied(
         &mut self,
         server: &switchyard_api::ServerName,
-        prepared_id: Option<u32>,
+        prepared_id: Option<StmtId>,
     ) {
         self.status = self.tracker.summary().status;
         let fresh = std::mem::take(&mut self.gtid_fresh);
         self.router.on_reply(&Reply {
             server,
             summary: self.tracker.summary(),
-            prepared_id: prepared_id.map(StmtId),
+            prepared_id,
             last_gtid: self.gtid.as_deref().filter(|_| fresh),
         });
     }
@@ -322,7 +324,7 @@ impl Session {
     pub(super) async fn execute_packet(
         &mut self,
         index: usize,
-        id: u32,
+        id: StmtId,
         payload: &[u8],
     ) -> Result<(), Failure> {
         self.ensure_prepared(index, id).await?;
@@ -340,7 +342,11 @@ impl Session {
     }
 
     /// Prepares statement `id` on the backend at `index` unless it has it.
-    pub(super) async fn ensure_prepared(&mut self, index: usize, id: u32) -> Result<(), Failure> {
+    pub(super) async fn ensure_prepared(
+        &mut self,
+        index: usize,
+        id: StmtId,
+    ) -> Result<(), Failure> {
         let name = &self.backends[index].server.name;
         match self.prepared.get(id).and_then(|s| s.on(name)) {
             Some(_) => Ok(()),
@@ -349,7 +355,7 @@ impl Session {
     }
 
     /// Prepares statement `id` on the backend at `index`, which did not have it.
-    pub(super) async fn prepare_on(&mut self, index: usize, id: u32) -> Result<(), Failure> {
+    pub(super) async fn prepare_on(&mut self, index: usize, id: StmtId) -> Result<(), Failure> {
         let Some(prepare) = self.prepared.get(id).map(|s| s.prepare.clone()) else {
             return Ok(());
         };
@@ -362,7 +368,8 @@ impl Session {
         match summary.prepared {
             Some(p) => {
                 let name = self.backends[index].server.name.clone();
-                self.prepared.set_backend(id, &name, p.stmt_id);
+                self.prepared
+                    .set_backend(id, &name, BackendStmtId(p.stmt_id));
                 Ok(())
             }
             None => Err(Failure::Unsent {
@@ -468,6 +475,6 @@ pub(super) fn build_execute(
     if let Some(on) = stmt.on_mut(server) {
         on.types_sent = true;
     }
-    let backend_id = stmt.on(server).map_or(0, |b| b.id);
+    let backend_id = stmt.on(server).map_or(0, |b| b.id.0);
     set_command_stmt_id(scratch, backend_id);
 }

@@ -11,6 +11,7 @@ use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::stmt::{execute_with_types, set_command_stmt_id, LAST_PREPARED_STMT_ID};
 
+use super::prepared::BackendStmtId;
 use super::relay::{self, RelayFail};
 use super::route::{build_execute, Failure};
 use super::statement_command::close_statement;
@@ -131,7 +132,8 @@ impl Session {
         let ok = summary.error.is_none();
         let chosen_name = self.backends[chosen].server.name.clone();
         if let (Some(id), Some(p)) = (prepared_id, summary.prepared) {
-            self.prepared.set_backend(id, &chosen_name, p.stmt_id);
+            self.prepared
+                .set_backend(id, &chosen_name, BackendStmtId(p.stmt_id));
             if let Some(s) = self.prepared.get_mut(id) {
                 s.params = p.params;
             }
@@ -157,11 +159,12 @@ impl Session {
                             ),
                         ));
                         if let Some(p) = theirs.prepared {
-                            to_close.push((i, p.stmt_id));
+                            to_close.push((i, BackendStmtId(p.stmt_id)));
                         }
                     } else if let (Some(id), Some(p)) = (prepared_id, theirs.prepared) {
                         if ok {
-                            self.prepared.set_backend(id, &b.server.name, p.stmt_id);
+                            self.prepared
+                                .set_backend(id, &b.server.name, BackendStmtId(p.stmt_id));
                         }
                     }
                 }

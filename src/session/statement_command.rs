@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteTarget, ServerName, StmtId};
+use switchyard_api::{RouteTarget, ServerName};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::stmt::set_command_stmt_id;
 
+use super::prepared::BackendStmtId;
 use super::relay::{self, RelayFail};
 use super::{Session, SessionError};
 
@@ -39,7 +40,7 @@ impl Session {
         };
         match cmd {
             Command::StmtClose { .. } => {
-                self.router.on_statement_closed(StmtId(id));
+                self.router.on_statement_closed(id);
                 if let Some(stmt) = self.prepared.remove(id) {
                     for on in stmt.backends {
                         if let Some(b) = self
@@ -98,7 +99,7 @@ impl Session {
                 let Some(holder) = holder else {
                     return Ok(());
                 };
-                let backend_id = stmt.on(&holder).map_or(0, |b| b.id);
+                let backend_id = stmt.on(&holder).map_or(BackendStmtId(0), |b| b.id);
                 stmt.long_data = Some(holder.clone());
                 let index = self
                     .backends
@@ -219,17 +220,17 @@ impl Session {
 }
 
 /// Copies a statement-bound command into `scratch` with the backend's statement id.
-fn with_stmt_id(scratch: &mut BytesMut, payload: &[u8], backend_id: u32) {
+fn with_stmt_id(scratch: &mut BytesMut, payload: &[u8], backend_id: BackendStmtId) {
     scratch.clear();
     scratch.extend_from_slice(payload);
-    set_command_stmt_id(scratch, backend_id);
+    set_command_stmt_id(scratch, backend_id.0);
 }
 
 /// Sends COM_STMT_CLOSE for a backend's statement id (it has no reply).
-pub(super) async fn close_statement(backend: &mut crate::backend::Backend, stmt_id: u32) {
+pub(super) async fn close_statement(backend: &mut crate::backend::Backend, stmt_id: BackendStmtId) {
     let mut payload = [0u8; 5];
     payload[0] = COM_STMT_CLOSE;
-    payload[1..].copy_from_slice(&stmt_id.to_le_bytes());
+    payload[1..].copy_from_slice(&stmt_id.0.to_le_bytes());
     backend.io.queue(0, &payload);
     let _ = backend.io.flush().await;
 }

@@ -2,7 +2,7 @@
 //! query or a prepared statement), COM_CHANGE_USER and COM_RESET_CONNECTION.
 
 use bytes::{Bytes, BytesMut};
-use switchyard_api::RouteTarget;
+use switchyard_api::{RouteTarget, SessionId};
 use switchyard_protocol::auth::{self, NATIVE_PLUGIN};
 use switchyard_protocol::caps::SERVER_STATUS_AUTOCOMMIT;
 use switchyard_protocol::codec::Packet;
@@ -28,7 +28,7 @@ impl Session {
     pub(super) async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
         let target = u32::try_from(k.id)
             .ok()
-            .and_then(|id| self.registry.get(id))
+            .and_then(|id| self.registry.get(SessionId(id)))
             .map(|t| t.backends)
             .unwrap_or_default();
         if target.is_empty() {
@@ -108,7 +108,7 @@ impl Session {
         }
         // PREPARE_OK with no columns and no parameters: nothing follows it.
         let mut ok = [0u8; 12];
-        ok[1..5].copy_from_slice(&id.to_le_bytes());
+        ok[1..5].copy_from_slice(&id.0.to_le_bytes());
         self.client.queue(self.reply_seq, &ok);
         self.client.flush().await?;
         Ok(())
