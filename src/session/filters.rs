@@ -1,55 +1,25 @@
-//! The session's filter chain: each command passes through the service's filters in order
-//! before it is dispatched, and every filter sees how it ended. Sessions of services without
-//! filters have no chain and pay nothing for it.
+//! The session's filter chain around each command: the command passes through the service's
+//! filters in order before it is dispatched, and every filter is told its [`Outcome`] after.
+//! Sessions of services without filters have no chain and pay nothing for it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use switchyard_api::{
-    ClientInfo, Filter, FilterSession, ReplyInfo, RouteError, RouteHint, RouteReason, RoutedTo,
-    Server, StmtId, Verdict,
-};
+use switchyard_api::{ClientInfo, Filter, FilterSession, RouteError, RouteHint, Verdict};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_QUERY, COM_STMT_PREPARE};
-use switchyard_protocol::reply::{ReplyError, ReplySummary};
+use switchyard_protocol::reply::ReplySummary;
 
+use super::outcome::Outcome;
 use super::Session;
 
-/// The filters' halves for one session, and what is known of the command in flight.
+/// The filters' halves for one session.
 pub(super) struct Chain {
     filters: Vec<Box<dyn FilterSession>>,
     /// Who the session is, for the filters' halves started after a COM_CHANGE_USER.
     client: ClientInfo,
     /// The filters to start afresh once the command in flight (a COM_CHANGE_USER) is told.
     restart: Option<Vec<Arc<dyn Filter>>>,
-    pub(super) current: Current,
-}
-
-/// The command in flight, as the filters will be told about it.
-pub(super) struct Current {
-    started: Instant,
-    pub(super) first_byte: Option<Instant>,
-    server: Option<Arc<Server>>,
-    routed_to: RoutedTo,
-    reason: Option<RouteReason>,
-    /// The error the proxy answered with: code, SQLSTATE, message.
-    error: Option<(u16, [u8; 5], String)>,
-    statement_id: Option<StmtId>,
-}
-
-impl Current {
-    fn new() -> Self {
-        Current {
-            started: Instant::now(),
-            first_byte: None,
-            server: None,
-            routed_to: RoutedTo::Proxy,
-            reason: None,
-            error: None,
-            statement_id: None,
-        }
-    }
 }
 
 /// What the filters made of a command.
@@ -70,7 +40,6 @@ impl Chain {
             filters: filters.iter().map(|f| f.new_session(&client)).collect(),
             client,
             restart: None,
-            current: Current::new(),
         }
     }
 
@@ -84,15 +53,6 @@ impl Chain {
 
     /// Passes a client command (`cmd`, parsed from `packet`) through the filters, in order.
     pub(super) fn on_command(&mut self, packet: &Packet, cmd: &Command<'_>) -> Step {
-        self.current = Current::new();
-        if let Command::StmtExecute { stmt_id, .. }
-        | Command::StmtClose { stmt_id }
-        | Command::StmtReset { stmt_id }
-        | Command::StmtFetch { stmt_id, .. }
-        | Command::StmtSendLongData { stmt_id } = *cmd
-        {
-            self.current.statement_id = Some(StmtId(stmt_id));
-        }
         let mut rewritten: Option<Packet> = None;
         let mut hint = None;
         for filter in &mut self.filters {
@@ -135,77 +95,11 @@ impl Chain {
         }
     }
 
-    /// The backend `server` answered the command, routed there for `reason`.
-    pub(super) fn routed(&mut self, server: &Arc<Server>, reason: Option<RouteReason>) {
-        let c = &mut self.current;
-        c.routed_to = RoutedTo::for_role(server.role);
-        c.server = Some(server.clone());
-        c.reason = reason;
-    }
-
-    /// A session command ran on every open backend; the client got `server`'s reply.
-    pub(super) fn routed_all(&mut self, server: &Arc<Server>) {
-        let c = &mut self.current;
-        c.routed_to = RoutedTo::All;
-        c.server = Some(server.clone());
-        c.reason = Some(RouteReason::SessionCommand);
-    }
-
-    /// The command prepared the statement the client knows as `id`.
-    pub(super) fn prepared(&mut self, id: StmtId) {
-        self.current.statement_id = Some(id);
-    }
-
-    /// The proxy answered the command with an error.
-    pub(super) fn answered(&mut self, code: u16, sqlstate: &str, message: &str) {
-        let mut state = *b"HY000";
-        if sqlstate.len() == 5 {
-            state.copy_from_slice(sqlstate.as_bytes());
-        }
-        self.current.error = Some((code, state, message.to_string()));
-    }
-
     /// Tells every filter how the command ended; `backend` is the summary of the reply the
     /// client got from a backend, if it got one.
-    pub(super) fn on_reply(&mut self, backend: &ReplySummary) {
-        let c = &self.current;
-        let local;
-        let summary = match &c.error {
-            Some((code, sqlstate, _)) => {
-                local = ReplySummary {
-                    error: Some(ReplyError {
-                        code: *code,
-                        sqlstate: *sqlstate,
-                    }),
-                    ..ReplySummary::default()
-                };
-                &local
-            }
-            None if c.server.is_some() => backend,
-            None => {
-                local = ReplySummary::default();
-                &local
-            }
-        };
-        let reply = ReplyInfo {
-            summary,
-            proxy_error: c.error.as_ref().map(|(_, _, m)| m.as_str()),
-            server: if c.error.is_some() {
-                None
-            } else {
-                c.server.as_deref()
-            },
-            routed_to: if c.error.is_some() {
-                RoutedTo::Proxy
-            } else {
-                c.routed_to
-            },
-            reason: c.reason,
-            started: c.started,
-            first_byte: c.first_byte.map(|t| t - c.started),
-            last_byte: c.started.elapsed(),
-            statement_id: c.statement_id,
-        };
+    pub(super) fn on_reply(&mut self, outcome: &Outcome, backend: &ReplySummary) {
+        let mut local = ReplySummary::default();
+        let reply = outcome.reply_info(backend, &mut local);
         for filter in &mut self.filters {
             filter.on_reply(&reply);
         }
@@ -242,6 +136,7 @@ impl Session {
         let Some(chain) = chain else {
             return self.dispatch(packet, cmd, None).await;
         };
+        self.outcome = Some(Outcome::new(&cmd));
         let result = match chain.on_command(packet, &cmd) {
             Step::Forward(hint) => self.dispatch(packet, cmd, hint.as_ref()).await,
             // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
@@ -254,8 +149,8 @@ impl Session {
                 .await
                 .map(|()| true),
         };
-        if let Some(chain) = self.chain.as_mut() {
-            chain.on_reply(self.tracker.summary());
+        if let (Some(chain), Some(outcome)) = (self.chain.as_mut(), self.outcome.take()) {
+            chain.on_reply(&outcome, self.tracker.summary());
         }
         result
     }

@@ -23,6 +23,7 @@ mod filters;
 mod history;
 mod kill;
 mod login;
+mod outcome;
 mod prepared;
 pub mod registry;
 mod relay;
@@ -103,6 +104,8 @@ struct Session {
     reply_seq: u8,
     /// The service's filters; `None` when it has none.
     chain: Option<Box<filters::Chain>>,
+    /// How the command in flight is going, for the chain; `Some` only while a chain wraps it.
+    outcome: Option<outcome::Outcome>,
     /// What the admin API shows of the session as it runs.
     live: Arc<LiveState>,
     listener: Arc<str>,
@@ -156,6 +159,7 @@ impl Session {
             status: 0,
             reply_seq: 1,
             chain: None,
+            outcome: None,
             live: Arc::default(),
             listener: ctx.listener.clone(),
             started: std::time::SystemTime::now(),
@@ -222,8 +226,8 @@ impl Session {
 
     /// Answers the current command with an error; the session goes on.
     async fn answer(&mut self, code: u16, sqlstate: &str, msg: &str) -> Result<(), SessionError> {
-        if let Some(chain) = self.chain.as_mut() {
-            chain.answered(code, sqlstate, msg);
+        if let Some(o) = self.outcome.as_mut() {
+            o.answered(code, sqlstate, msg);
         }
         write_err(self.client.write_buf(), self.reply_seq, code, sqlstate, msg);
         self.metrics.answered(sqlstate);
@@ -242,8 +246,8 @@ impl Session {
     /// Ends the session with `e` as the client's last packet (sequence id `seq`:
     /// `reply_seq` in answer to a command, 0 when unsolicited).
     async fn end(&mut self, seq: u8, e: RouteError) -> SessionError {
-        if let Some(chain) = self.chain.as_mut() {
-            chain.answered(e.code, e.sqlstate, &e.message);
+        if let Some(o) = self.outcome.as_mut() {
+            o.answered(e.code, e.sqlstate, &e.message);
         }
         write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
         if seq == 0 {

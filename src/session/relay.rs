@@ -61,7 +61,7 @@ impl Session {
             scratch,
             gtid,
             gtid_fresh,
-            chain,
+            outcome,
             thread_ids,
             registry,
             id,
@@ -104,8 +104,8 @@ impl Session {
                     }
                 };
                 if std::mem::take(&mut first) {
-                    if let Some(chain) = chain.as_mut() {
-                        chain.current.first_byte = Some(std::time::Instant::now());
+                    if let Some(o) = outcome.as_mut() {
+                        o.first_byte();
                     }
                     if let Some(id) = prepared_id.filter(|_| len >= 5 && buf[start] == 0) {
                         buf[start + 1..start + 5].copy_from_slice(&id.0.to_le_bytes());

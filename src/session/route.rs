@@ -200,10 +200,10 @@ impl Session {
             self.remember_statement(index, execute, prepared_id);
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        if let Some(chain) = self.chain.as_mut() {
-            chain.routed(&self.backends[index].server, Some(plan.reason));
+        if let Some(o) = self.outcome.as_mut() {
+            o.routed(&self.backends[index].server, Some(plan.reason));
             if let Some(id) = prepared_id {
-                chain.prepared(id);
+                o.prepared(id);
             }
         }
         let server = self.backends[index].server.clone();

@@ -199,10 +199,10 @@ impl Session {
             }
         }
         let prepared_id = prepared_id.filter(|_| ok);
-        if let Some(chain) = self.chain.as_mut() {
-            chain.routed_all(&self.backends[chosen].server);
+        if let Some(o) = self.outcome.as_mut() {
+            o.routed_all(&self.backends[chosen].server);
             if let Some(id) = prepared_id {
-                chain.prepared(id);
+                o.prepared(id);
             }
         }
         self.replied(&chosen_name, prepared_id);

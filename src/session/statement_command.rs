@@ -205,8 +205,8 @@ impl Session {
         match outcome {
             Ok(()) => {
                 self.count_reply(index, false, started.elapsed());
-                if let Some(chain) = self.chain.as_mut() {
-                    chain.routed(&self.backends[index].server, None);
+                if let Some(o) = self.outcome.as_mut() {
+                    o.routed(&self.backends[index].server, None);
                 }
                 self.replied(server, None);
                 Ok(())

@@ -261,8 +261,8 @@ impl Session {
     /// A COM_CHANGE_USER to `user` was refused with this error: it is a failed login, counted
     /// and told to the filters as one, and the command ends in that error for them.
     fn change_refused(&mut self, user: &str, db: Option<&[u8]>, code: u16, state: &str, msg: &str) {
-        if let Some(chain) = self.chain.as_mut() {
-            chain.answered(code, state, msg);
+        if let Some(o) = self.outcome.as_mut() {
+            o.answered(code, state, msg);
         }
         let refusal = super::Refusal {
             code,
