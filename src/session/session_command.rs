@@ -18,15 +18,17 @@ use super::statement_command::close_statement;
 use super::{Session, SessionError};
 
 impl Session {
-    /// The backend whose reply a session command's client gets: the primary's if it is open,
-    /// else the first.
+    /// The open backend whose reply the client gets when a command runs on several: the
+    /// router's choice ([`switchyard_api::RouterSession::reply_from`]).
     pub(super) fn reply_backend(&self) -> usize {
         let servers = self.service.servers.load();
-        let primary = servers.primary().map(|p| p.name.clone());
-        self.backends
-            .iter()
-            .position(|b| Some(&b.server.name) == primary.as_ref())
-            .unwrap_or(0)
+        let mut open = self.backends.iter().map(|b| &b.server.name);
+        let i = self.router.reply_from(&mut open, &servers);
+        if i < self.backends.len() {
+            i
+        } else {
+            0
+        }
     }
 
     /// A session command: runs on every open backend; the client gets one reply; backends

@@ -52,8 +52,8 @@ pub enum RouteTarget {
     /// session history) if the session has none.
     Server(Arc<Server>),
     /// Every backend the session has open: a session command. The client gets the reply of
-    /// the primary (of the first backend opened, when no primary is open); a backend whose
-    /// reply disagrees is closed. The runtime keeps the command in the session history and
+    /// the backend [`RouterSession::reply_from`] picks; a backend whose reply disagrees is
+    /// closed. The runtime keeps the command in the session history and
     /// replays it on backends opened later; with `dedup`, an identical earlier entry is
     /// dropped (for commands whose effect does not depend on what ran before).
     All { dedup: bool },
@@ -235,6 +235,22 @@ pub trait RouterSession: Send {
     /// COM_CHANGE_USER): temporary tables, user variables, prepared statements and open
     /// transactions are gone. The session keeps its backends.
     fn on_reset(&mut self) {}
+
+    /// Whose reply the client gets when a command runs on several backends (a session
+    /// command, COM_STMT_RESET, COM_RESET_CONNECTION): a position in `open`, the session's
+    /// backends in the order they were opened (a position past the end means the first). By
+    /// default the primary's, when it is open, else the first opened: the primary's session
+    /// state is the one writes see.
+    fn reply_from(
+        &self,
+        open: &mut dyn Iterator<Item = &ServerName>,
+        servers: &ServerSet,
+    ) -> usize {
+        let primary = servers.primary().map(|p| &p.name);
+        open.enumerate()
+            .find(|(_, name)| Some(*name) == primary)
+            .map_or(0, |(i, _)| i)
+    }
 
     /// The session's backend on `server` failed or was closed (`why` says why, in words).
     /// Returns the error to end the session with, if it cannot go on without it. By default a

@@ -1373,3 +1373,20 @@ fn the_sessions_sql_mode_is_followed_quoted_or_bare() {
     f.run("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')", AUTOCOMMIT);
     assert!(f.route("max_sort_length:=1030").0.starts_with("all"));
 }
+
+#[test]
+fn several_backends_answer_with_the_primarys_reply() {
+    let f = Fixture::default();
+    let open = |names: &[&str]| -> usize {
+        let names: Vec<ServerName> = names.iter().map(|n| name(n)).collect();
+        f.session.reply_from(&mut names.iter(), &f.servers)
+    };
+    assert_eq!(open(&["db2", "db1", "db3"]), 1);
+    assert_eq!(open(&["db1"]), 0);
+    // Without the primary open, the first backend opened.
+    assert_eq!(open(&["db3", "db2"]), 0);
+    let mut no_primary = cluster();
+    edit(&mut no_primary, "db1", |s| s.role = ServerRole::Down);
+    let names = [name("db2"), name("db1")];
+    assert_eq!(f.session.reply_from(&mut names.iter(), &no_primary), 0);
+}
