@@ -39,7 +39,7 @@ const FILTER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn validate(config: &Config) -> ConfigErrors {
     let mut errors = ConfigErrors::new();
     for service in &config.services {
-        if let Err(e) = registry::build_router(service) {
+        if let Err(e) = registry::check_router(service) {
             errors.extend(e);
         }
     }

@@ -31,12 +31,19 @@ const FILTERS: &[FilterEntry] = &[
 
 const MONITORS: &[MonitorEntry] = &[monitor::<MariaDbMon>()];
 
-/// Builds the router of a service from its `router` name and `options`.
-pub fn build_router(service: &ServiceConfig) -> Result<Arc<dyn Router>, ConfigErrors> {
+/// Checks that a service names a known router that accepts its `options`.
+pub fn check_router(service: &ServiceConfig) -> Result<(), ConfigErrors> {
     let entry =
         find(ROUTERS, "router", &service.router).map_err(|msg| service.error_at("router", msg))?;
-    (entry.check)(&service.options)?;
-    (entry.start)(&service.options).map_err(|e| service.error_at("options", e).into())
+    (entry.check)(&service.options)
+}
+
+/// Builds the router of a checked service.
+pub fn build_router(service: &ServiceConfig) -> Result<Arc<dyn Router>, Error> {
+    let entry = find(ROUTERS, "router", &service.router)
+        .map_err(|e| Error::Module(format!("service '{}': {e}", service.name)))?;
+    (entry.start)(&service.options)
+        .map_err(|e| Error::Module(format!("service '{}': {e}", service.name)))
 }
 
 /// Checks that the filter at `filters[index]` names a known module that accepts its options.

@@ -37,13 +37,13 @@ pub(super) fn gather(modules: &[ModuleSamples], taken: &HashSet<&str>) -> Vec<Me
             let values: Vec<&str> = std::iter::once(module.instance.as_str())
                 .chain(s.labels.iter().map(|(_, v)| v.as_str()))
                 .collect();
-            let name = format!("switchyard_{}", s.family);
-            if taken.contains(name.as_str()) {
-                continue;
-            }
             let entry = match families.entry(s.family) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
+                    let name = format!("switchyard_{}", s.family);
+                    if taken.contains(name.as_str()) {
+                        continue;
+                    }
                     let opts = Opts::new(name, s.help);
                     let family = match s.kind {
                         MetricKind::Counter => CounterVec::new(opts, &names).map(|c| {

@@ -108,7 +108,7 @@ impl Runtime {
                 });
                 continue;
             }
-            let router = registry::build_router(sc).map_err(|e| Error::Module(e.to_string()))?;
+            let router = registry::build_router(sc)?;
             let service = Arc::new(Service::new(
                 sc,
                 &config,
