@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use switchyard_api::{ClientInfo, Filter, FilterSession, RouteError, RouteHint, Verdict};
+use switchyard_api::{
+    ClientInfo, Filter, FilterSession, RouteError, RouteHint, Statement, Verdict,
+};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_QUERY, COM_STMT_PREPARE};
 use switchyard_protocol::reply::ReplySummary;
@@ -24,11 +26,15 @@ pub(super) struct Chain {
 
 /// What the filters made of a command.
 pub(super) enum Step {
-    /// Dispatch the client's packet as it is, with the hint the filters attached (the last
-    /// one wins).
+    /// Dispatch it, with the hint the filters attached (the last one wins).
     Forward(Option<RouteHint>),
-    /// Dispatch this packet instead: a filter rewrote the SQL.
-    Rewritten(Packet, Option<RouteHint>),
+    /// A filter rewrote the SQL: the filters from `next` on see the new packet, with the hint
+    /// attached so far.
+    Rewritten {
+        packet: Packet,
+        next: usize,
+        hint: Option<RouteHint>,
+    },
     /// A filter answered it with this error.
     Answer(RouteError),
 }
@@ -51,28 +57,22 @@ impl Chain {
         self.restart = Some(filters.to_vec());
     }
 
-    /// Passes a client command (`cmd`, parsed from `packet`) through the filters, in order.
-    pub(super) fn on_command(&mut self, packet: &Packet, cmd: &Command<'_>) -> Step {
-        let mut rewritten: Option<Packet> = None;
-        let mut hint = None;
-        for filter in &mut self.filters {
-            let parsed;
-            let cmd = match &rewritten {
-                None => cmd,
-                Some(p) => match Command::parse(&p.payload) {
-                    Ok(c) => {
-                        parsed = c;
-                        &parsed
-                    }
-                    Err(_) => break,
-                },
-            };
-            let code = match cmd {
-                Command::Query(_) => Some(COM_QUERY),
-                Command::StmtPrepare(_) => Some(COM_STMT_PREPARE),
-                _ => None,
-            };
-            match filter.on_command(cmd) {
+    /// Passes a statement (parsed from `packet`) through the filters from `from` on, in order,
+    /// starting with the hint attached so far; stops at the first rewrite.
+    pub(super) fn on_command(
+        &mut self,
+        packet: &Packet,
+        stmt: &Statement<'_>,
+        from: usize,
+        mut hint: Option<RouteHint>,
+    ) -> Step {
+        let code = match stmt.command() {
+            Command::Query(_) => Some(COM_QUERY),
+            Command::StmtPrepare(_) => Some(COM_STMT_PREPARE),
+            _ => None,
+        };
+        for (i, filter) in self.filters.iter_mut().enumerate().skip(from) {
+            match filter.on_command(stmt) {
                 Verdict::Pass => {}
                 Verdict::Hint(h) => hint = Some(h),
                 Verdict::Answer(e) => return Step::Answer(e),
@@ -81,18 +81,20 @@ impl Chain {
                     let mut payload = BytesMut::with_capacity(1 + sql.len());
                     payload.put_u8(code);
                     payload.put_slice(&sql);
-                    rewritten = Some(Packet {
+                    let packet = Packet {
                         seq: packet.seq,
                         last_seq: packet.last_seq,
                         payload: Bytes::from(payload),
-                    });
+                    };
+                    return Step::Rewritten {
+                        packet,
+                        next: i + 1,
+                        hint,
+                    };
                 }
             }
         }
-        match rewritten {
-            Some(p) => Step::Rewritten(p, hint),
-            None => Step::Forward(hint),
-        }
+        Step::Forward(hint)
     }
 
     /// Tells every filter how the command ended; `backend` is the summary of the reply the
@@ -121,37 +123,66 @@ impl Chain {
 }
 
 impl Session {
-    /// Runs a client command through the filters, dispatches it, and tells the filters how
+    /// Runs a client statement through the filters, dispatches it, and tells the filters how
     /// it ended. Returns false when the client quit.
     pub(super) async fn filtered(
         &mut self,
         packet: &Packet,
-        cmd: Command<'_>,
+        stmt: Statement<'_>,
     ) -> Result<bool, super::SessionError> {
         // COM_QUIT ends the session (the filters hear of it through on_close).
-        let chain = self
-            .chain
-            .as_mut()
-            .filter(|_| !matches!(cmd, Command::Quit));
-        let Some(chain) = chain else {
-            return self.dispatch(packet, cmd, None).await;
-        };
-        self.outcome = Some(Outcome::new(&cmd));
-        let result = match chain.on_command(packet, &cmd) {
-            Step::Forward(hint) => self.dispatch(packet, cmd, hint.as_ref()).await,
-            // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-            Step::Rewritten(packet, hint) => match Command::parse(&packet.payload) {
-                Ok(cmd) => self.dispatch(&packet, cmd, hint.as_ref()).await,
-                Err(e) => Err(e.into()),
-            },
-            Step::Answer(e) => self
-                .answer(e.code, e.sqlstate, &e.message)
-                .await
-                .map(|()| true),
-        };
+        if self.chain.is_none() || matches!(stmt.command(), Command::Quit) {
+            return self.dispatch(packet, &stmt).await;
+        }
+        self.outcome = Some(Outcome::new(stmt.command()));
+        let result = self.through_chain(packet, stmt).await;
         if let (Some(chain), Some(outcome)) = (self.chain.as_mut(), self.outcome.take()) {
             chain.on_reply(&outcome, self.tracker.summary());
         }
         result
+    }
+
+    /// The chain's part of [`Session::filtered`]: each rewrite makes a new statement, which the
+    /// filters after the one that rewrote it see, and which is dispatched.
+    async fn through_chain(
+        &mut self,
+        packet: &Packet,
+        stmt: Statement<'_>,
+    ) -> Result<bool, super::SessionError> {
+        let Some(chain) = self.chain.as_mut() else {
+            return self.dispatch(packet, &stmt).await;
+        };
+        let (mut packet, mut next, mut hint) = match chain.on_command(packet, &stmt, 0, None) {
+            Step::Forward(hint) => return self.dispatch(packet, &stmt.with_hint(hint)).await,
+            Step::Answer(e) => return self.answer_filtered(e).await,
+            Step::Rewritten { packet, next, hint } => (packet, next, hint),
+        };
+        loop {
+            // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
+            let stmt = self.dialect.statement(Command::parse(&packet.payload)?);
+            let Some(chain) = self.chain.as_mut() else {
+                return self.dispatch(&packet, &stmt.with_hint(hint)).await;
+            };
+            match chain.on_command(&packet, &stmt, next, hint) {
+                Step::Forward(hint) => {
+                    return self.dispatch(&packet, &stmt.with_hint(hint)).await;
+                }
+                Step::Answer(e) => return self.answer_filtered(e).await,
+                Step::Rewritten {
+                    packet: p,
+                    next: n,
+                    hint: h,
+                } => {
+                    drop(stmt);
+                    (packet, next, hint) = (p, n, h);
+                }
+            }
+        }
+    }
+
+    async fn answer_filtered(&mut self, e: RouteError) -> Result<bool, super::SessionError> {
+        self.answer(e.code, e.sqlstate, &e.message)
+            .await
+            .map(|()| true)
     }
 }

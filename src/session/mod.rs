@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteError, RouteHint, RouterSession, SessionId, SessionInfo};
+use switchyard_api::{RouteError, RouterSession, SessionId, SessionInfo, SqlDialect, Statement};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
@@ -99,6 +99,8 @@ struct Session {
     scratch: BytesMut,
     /// The status flags of the last reply the client got.
     status: u16,
+    /// The session's `sql_mode` as far as it can be followed; statements are read in it.
+    dialect: SqlDialect,
     /// The sequence id of the proxy's answer to the current command: one after the command's
     /// last frame (a command of 16 MiB or more spans several).
     reply_seq: u8,
@@ -157,6 +159,7 @@ impl Session {
             thread_ids: None,
             scratch: BytesMut::new(),
             status: 0,
+            dialect: SqlDialect::default(),
             reply_seq: 1,
             chain: None,
             outcome: None,
@@ -357,7 +360,7 @@ impl Session {
                     .await?;
                 continue;
             };
-            let go_on = self.filtered(&packet, cmd).await?;
+            let go_on = self.filtered(&packet, self.dialect.statement(cmd)).await?;
             if !go_on {
                 return Ok(());
             }
@@ -365,14 +368,14 @@ impl Session {
         }
     }
 
-    /// Runs one client command, `cmd` parsed from `packet`, routed by `hint` if the filters
-    /// gave one. Returns false when the client quit.
+    /// Runs one client statement, parsed from `packet` (routed by its hint if the filters gave
+    /// one). Returns false when the client quit.
     async fn dispatch(
         &mut self,
         packet: &Packet,
-        cmd: Command<'_>,
-        hint: Option<&RouteHint>,
+        stmt: &Statement<'_>,
     ) -> Result<bool, SessionError> {
+        let cmd = *stmt.command();
         let statement = match cmd {
             Command::StmtExecute { stmt_id, .. } => self.prepared.find(stmt_id),
             _ => None,
@@ -400,29 +403,27 @@ impl Session {
                 .await?
             }
             Command::InitDb(db) => {
-                let db = String::from_utf8_lossy(db).into_owned();
-                self.forward(packet, cmd, hint).await?;
-                self.switched_db(Some(db));
+                self.forward(packet, stmt).await?;
+                self.switched_db(Some(&String::from_utf8_lossy(db)));
             }
             Command::Query(sql) => match kill::parse(sql) {
                 kill::Parsed::Other => {
-                    let db = switchyard_sql::classify::use_target(sql);
-                    self.forward(packet, cmd, hint).await?;
-                    self.switched_db(db);
+                    self.forward(packet, stmt).await?;
+                    self.switched_db(stmt.use_target());
                 }
                 kill::Parsed::Kill(k) => self.kill(k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtPrepare(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => self.forward(packet, cmd, hint).await?,
+                kill::Parsed::Other => self.forward(packet, stmt).await?,
                 kill::Parsed::Kill(k) => self.prepare_kill(packet, k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtSendLongData { .. }
             | Command::StmtClose { .. }
             | Command::StmtReset { .. }
-            | Command::StmtFetch { .. } => self.statement_command(packet, cmd).await?,
-            _ => self.forward(packet, cmd, hint).await?,
+            | Command::StmtFetch { .. } => self.statement_command(packet, stmt).await?,
+            _ => self.forward(packet, stmt).await?,
         }
         Ok(true)
     }
@@ -434,9 +435,9 @@ impl Session {
     }
 
     /// The command just forwarded switched the default database to `db`, if it succeeded.
-    fn switched_db(&self, db: Option<String>) {
+    fn switched_db(&self, db: Option<&str>) {
         if let Some(db) = db.filter(|_| self.tracker.summary().error.is_none()) {
-            self.live.set_db(Some(&db));
+            self.live.set_db(Some(db));
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{
-    GtidWait, Reply, RouteError, RouteHint, RoutePlan, RouteTarget, Server, ServerName, StmtId,
+    GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName, Statement, StmtId,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
@@ -60,28 +60,23 @@ impl From<SessionError> for Failure {
 }
 
 impl Session {
-    /// Routes one command (by `hint`, when the filters gave one) and relays its reply.
+    /// Routes one statement and relays its reply.
     pub(super) async fn forward(
         &mut self,
         packet: &Packet,
-        cmd: Command<'_>,
-        hint: Option<&RouteHint>,
+        stmt: &Statement<'_>,
     ) -> Result<(), SessionError> {
         let mut attempt = 0;
         loop {
-            let servers = self.service.servers.load();
-            let plan = match hint {
-                Some(hint) => self.router.plan_hinted(&cmd, &servers, hint),
-                None => self.router.plan(&cmd, &servers),
-            };
+            let plan = self.router.plan(stmt, &self.service.servers.load());
             let outcome = match &plan.target {
                 RouteTarget::Error(e) => return self.answer(e.code, e.sqlstate, &e.message).await,
                 RouteTarget::Close(e) => return Err(self.end(self.reply_seq, e.clone()).await),
                 RouteTarget::All { dedup } => {
-                    return self.session_command(packet, cmd, *dedup).await
+                    return self.session_command(packet, stmt, *dedup).await
                 }
                 RouteTarget::Server(server) => {
-                    self.run_on(server.clone(), packet, cmd, &plan).await
+                    self.run_on(server.clone(), packet, stmt, &plan).await
                 }
             };
             match outcome {
@@ -122,14 +117,15 @@ impl Session {
         }
     }
 
-    /// Runs `cmd` on `server` (opening it if needed) and relays the reply.
+    /// Runs `stmt` on `server` (opening it if needed) and relays the reply.
     pub(super) async fn run_on(
         &mut self,
         mut server: Arc<Server>,
         packet: &Packet,
-        cmd: Command<'_>,
+        stmt: &Statement<'_>,
         plan: &RoutePlan,
     ) -> Result<(), Failure> {
+        let cmd = *stmt.command();
         let execute = match cmd {
             Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
                 Some(id) => {
@@ -207,7 +203,7 @@ impl Session {
             }
         }
         let server = self.backends[index].server.clone();
-        self.replied(&server.name, prepared_id);
+        self.replied(&server.name, prepared_id, stmt);
         Ok(())
     }
 
@@ -241,13 +237,15 @@ impl Session {
         }
     }
 
-    /// Tells the router how the command ended.
+    /// Tells the router how `stmt` ended, and follows the session's dialect.
     pub(super) fn replied(
         &mut self,
         server: &switchyard_api::ServerName,
         prepared_id: Option<StmtId>,
+        stmt: &Statement<'_>,
     ) {
         self.status = self.tracker.summary().status;
+        self.dialect.on_reply(stmt, self.tracker.summary());
         let fresh = std::mem::take(&mut self.gtid_fresh);
         self.router.on_reply(&Reply {
             server,

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use switchyard_api::{RouteError, RouteTarget};
+use switchyard_api::{RouteError, RouteTarget, Statement};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::packets::errors::*;
@@ -36,9 +36,10 @@ impl Session {
     pub(super) async fn session_command(
         &mut self,
         packet: &Packet,
-        cmd: Command<'_>,
+        stmt: &Statement<'_>,
         dedup: bool,
     ) -> Result<(), SessionError> {
+        let cmd = *stmt.command();
         if self.backends.is_empty() {
             let plan = self.router.connect(&self.service.servers.load());
             let opened = match &plan.target {
@@ -207,7 +208,7 @@ impl Session {
                 o.prepared(id);
             }
         }
-        self.replied(&chosen_name, prepared_id);
+        self.replied(&chosen_name, prepared_id, stmt);
         Ok(())
     }
 

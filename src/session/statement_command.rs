@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteTarget, ServerName};
+use switchyard_api::{RouteTarget, ServerName, Statement};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::packets::errors::*;
@@ -20,8 +20,9 @@ impl Session {
     pub(super) async fn statement_command(
         &mut self,
         packet: &Packet,
-        cmd: Command<'_>,
+        stmt: &Statement<'_>,
     ) -> Result<(), SessionError> {
+        let cmd = *stmt.command();
         let (client_id, name) = match cmd {
             Command::StmtSendLongData { stmt_id } => (stmt_id, "mysqld_stmt_send_long_data"),
             Command::StmtClose { stmt_id } => (stmt_id, "mysqld_stmt_close"),
@@ -41,8 +42,8 @@ impl Session {
         match cmd {
             Command::StmtClose { .. } => {
                 self.router.on_statement_closed(id);
-                if let Some(stmt) = self.prepared.remove(id) {
-                    for on in stmt.backends {
+                if let Some(prepared) = self.prepared.remove(id) {
+                    for on in prepared.backends {
                         if let Some(b) = self
                             .backends
                             .iter_mut()
@@ -59,10 +60,10 @@ impl Session {
                 // backend that got it without running the statement would keep it and prepend
                 // it to the next round's.
                 // Where the router would run it now, if that backend has it.
-                let execute = Command::StmtExecute {
+                let execute = self.dialect.statement(Command::StmtExecute {
                     stmt_id: client_id,
                     flags: 0,
-                };
+                });
                 let planned = match self
                     .router
                     .plan(&execute, &self.service.servers.load())
@@ -75,23 +76,25 @@ impl Session {
                     .backends
                     .get(self.reply_backend())
                     .map(|b| b.server.name.clone());
-                let Some(stmt) = self.prepared.get_mut(id) else {
+                let Some(prepared) = self.prepared.get_mut(id) else {
                     return Ok(());
                 };
                 let open = |name: &ServerName| self.backends.iter().any(|b| &b.server.name == name);
-                let holder = stmt
+                let holder = prepared
                     .long_data
                     .clone()
                     .filter(|s| open(s))
-                    .or_else(|| planned.filter(|s| open(s) && stmt.on(s).is_some()))
+                    .or_else(|| planned.filter(|s| open(s) && prepared.on(s).is_some()))
                     .or_else(|| {
-                        stmt.last_server
+                        prepared
+                            .last_server
                             .clone()
-                            .filter(|s| open(s) && stmt.on(s).is_some())
+                            .filter(|s| open(s) && prepared.on(s).is_some())
                     })
-                    .or_else(|| reply_from.filter(|s| stmt.on(s).is_some()))
+                    .or_else(|| reply_from.filter(|s| prepared.on(s).is_some()))
                     .or_else(|| {
-                        stmt.backends
+                        prepared
+                            .backends
                             .iter()
                             .map(|b| b.server.clone())
                             .find(|s| open(s))
@@ -99,8 +102,8 @@ impl Session {
                 let Some(holder) = holder else {
                     return Ok(());
                 };
-                let backend_id = stmt.on(&holder).map_or(BackendStmtId(0), |b| b.id);
-                stmt.long_data = Some(holder.clone());
+                let backend_id = prepared.on(&holder).map_or(BackendStmtId(0), |b| b.id);
+                prepared.long_data = Some(holder.clone());
                 let index = self
                     .backends
                     .iter()
@@ -129,7 +132,7 @@ impl Session {
                     return self.answer(ER_STMT_HAS_NO_OPEN_CURSOR, "HY000", &msg).await;
                 };
                 with_stmt_id(&mut self.scratch, &packet.payload, backend_id);
-                self.run_bound(index, &cmd, &server).await
+                self.run_bound(index, stmt, &server).await
             }
             Command::StmtReset { .. } => {
                 let mut targets: Vec<_> = self.prepared.get(id).map_or(Vec::new(), |s| {
@@ -179,7 +182,7 @@ impl Session {
                     return self.unknown_statement(client_id, name).await;
                 };
                 with_stmt_id(&mut self.scratch, &packet.payload, chosen_id);
-                self.run_bound(index, &cmd, &chosen_server).await
+                self.run_bound(index, stmt, &chosen_server).await
             }
             _ => Ok(()),
         }
@@ -190,9 +193,10 @@ impl Session {
     pub(super) async fn run_bound(
         &mut self,
         index: usize,
-        cmd: &Command<'_>,
+        stmt: &Statement<'_>,
         server: &switchyard_api::ServerName,
     ) -> Result<(), SessionError> {
+        let cmd = stmt.command();
         let started = Instant::now();
         let backend = &mut self.backends[index];
         backend.io.queue(0, &self.scratch);
@@ -208,7 +212,7 @@ impl Session {
                 if let Some(o) = self.outcome.as_mut() {
                     o.routed(&self.backends[index].server, None);
                 }
-                self.replied(server, None);
+                self.replied(server, None, stmt);
                 Ok(())
             }
             Err(fail) => {

@@ -339,6 +339,7 @@ impl Session {
     /// Forgets the session state kept for the backends (after a reset or change of user).
     fn forget_state(&mut self) {
         self.router.on_reset();
+        self.dialect.reset();
         if let Some(h) = self.history.as_mut() {
             h.clear();
         }

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_protocol::reply::ReplySummary;
-use switchyard_protocol::Command;
 
 use crate::ids::{SessionId, StmtId};
 use crate::router::{RouteError, RouteReason};
 use crate::server::{Server, ServerName};
+use crate::statement::Statement;
 
 /// Who the session is: what filters know of it from the login on.
 #[derive(Debug, Clone)]
@@ -172,9 +172,9 @@ pub trait Filter: Send + Sync {
 
 /// The per-session half of a filter. Owned by one session task; never shared.
 pub trait FilterSession: Send {
-    /// A client command, before the router sees it. `cmd` is the command as the filters
-    /// before this one left it.
-    fn on_command(&mut self, cmd: &Command<'_>) -> Verdict;
+    /// A client command, before the router sees it. `stmt` is the command as the filters
+    /// before this one left it (a rewrite makes a new statement; hints come after).
+    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict;
 
     /// The command last seen by [`FilterSession::on_command`] has been answered (also when a
     /// filter after this one answered it).

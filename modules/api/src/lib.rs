@@ -2,10 +2,12 @@
 //!
 //! The runtime and the modules meet only here: a monitor publishes [`ClusterState`] snapshots,
 //! a router sees the servers of its service as a [`ServerSet`] snapshot built from them and
-//! answers each command with a [`RoutePlan`]; filters see each command before the router
-//! and a summary of each reply after it. Each module crate names itself and its options by
-//! implementing the trait of its kind ([`RouterModule`], [`FilterModule`], [`MonitorModule`]).
-//! Module crates depend on this crate (and on `switchyard-protocol`), never on the runtime.
+//! answers each command, a [`Statement`] parsed once and shared, with a [`RoutePlan`];
+//! filters see each statement before the router and a summary of each reply after it. Each
+//! module crate names itself and its options by implementing the trait of its kind
+//! ([`RouterModule`], [`FilterModule`], [`MonitorModule`]).
+//! Module crates depend on this crate (and on `switchyard-protocol` and `switchyard-sql`), never
+//! on the runtime.
 #![forbid(unsafe_code)]
 
 mod address;
@@ -17,6 +19,7 @@ mod module;
 mod monitor;
 mod router;
 mod server;
+mod statement;
 
 pub use address::AddressPattern;
 pub use filter::{
@@ -33,3 +36,4 @@ pub use router::{
     RouterSession, SessionInfo,
 };
 pub use server::{Server, ServerName, ServerRole, ServerSet, ServerStats};
+pub use statement::{SqlDialect, Statement};

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_protocol::reply::ReplySummary;
-use switchyard_protocol::Command;
 
 use crate::ids::{SessionId, StmtId};
 use crate::server::{Server, ServerName, ServerSet};
+use crate::statement::Statement;
 
 /// What a router knows of the client session it serves.
 #[derive(Debug, Clone)]
@@ -210,20 +210,10 @@ pub trait RouterSession: Send {
     /// reported as the server words them).
     fn connect(&mut self, servers: &ServerSet) -> RoutePlan;
 
-    /// Where `cmd` goes. Synchronous and free of I/O, so it can be tested without sockets.
-    fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan;
-
-    /// Where `cmd` goes when a filter attached a routing hint. By default the hint is ignored
-    /// (routers that keep one server per connection).
-    fn plan_hinted(
-        &mut self,
-        cmd: &Command<'_>,
-        servers: &ServerSet,
-        hint: &crate::RouteHint,
-    ) -> RoutePlan {
-        let _ = hint;
-        self.plan(cmd, servers)
-    }
+    /// Where `stmt` goes, by its routing hint too when a filter attached one (routers that
+    /// keep one server per connection ignore hints). Synchronous and free of I/O, so it can be
+    /// tested without sockets.
+    fn plan(&mut self, stmt: &Statement<'_>, servers: &ServerSet) -> RoutePlan;
 
     /// The reply to the command last planned has ended.
     fn on_reply(&mut self, _reply: &Reply<'_>) {}

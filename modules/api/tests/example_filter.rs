@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchyard_api::{
-    ClientInfo, Filter, FilterModule, FilterSession, OptionError, RouteError, Verdict,
+    ClientInfo, Filter, FilterModule, FilterSession, OptionError, RouteError, Statement, Verdict,
 };
-use switchyard_protocol::Command;
 
 /// `maxlength`: refuses SQL statements longer than `max_bytes`.
 pub struct MaxLength {
@@ -64,9 +63,9 @@ struct MaxLengthSession {
 }
 
 impl FilterSession for MaxLengthSession {
-    fn on_command(&mut self, cmd: &Command<'_>) -> Verdict {
-        match cmd {
-            Command::Query(sql) | Command::StmtPrepare(sql) if sql.len() > self.max_bytes => {
+    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+        match stmt.sql() {
+            Some(sql) if sql.len() > self.max_bytes => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 Verdict::Answer(RouteError {
                     code: 1105,
@@ -82,6 +81,7 @@ impl FilterSession for MaxLengthSession {
 
 use serde_json::json;
 use switchyard_api::SessionId;
+use switchyard_protocol::Command;
 
 fn client() -> ClientInfo {
     ClientInfo {
@@ -103,17 +103,20 @@ fn the_example_filter_refuses_long_statements_and_counts_them() {
     let filter = MaxLength::build("short", config).unwrap();
     let mut session = filter.new_session(&client());
     assert!(matches!(
-        session.on_command(&Command::Query(b"SELECT 1")),
+        session.on_command(&Command::Query(b"SELECT 1").into()),
         Verdict::Pass
     ));
-    match session.on_command(&Command::StmtPrepare(b"SELECT 1 + 1 + 1")) {
+    match session.on_command(&Command::StmtPrepare(b"SELECT 1 + 1 + 1").into()) {
         Verdict::Answer(e) => assert_eq!(
             (e.code, e.message.as_str()),
             (1105, "statement longer than 10 bytes")
         ),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(session.on_command(&Command::Ping), Verdict::Pass));
+    assert!(matches!(
+        session.on_command(&Command::Ping.into()),
+        Verdict::Pass
+    ));
     assert_eq!(filter.diagnostics(), json!({ "refused": 1 }));
 }
 

@@ -28,10 +28,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchyard_api::{
-    ClientInfo, Filter, FilterModule, FilterSession, ReplyInfo, RouteHint, ServerName, StmtId,
-    Verdict,
+    ClientInfo, Filter, FilterModule, FilterSession, ReplyInfo, RouteHint, ServerName, Statement,
+    StmtId, Verdict,
 };
-use switchyard_protocol::caps::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
 use switchyard_protocol::Command;
 use switchyard_sql::{contains_ignore_case, find_comment, may_have_comment, SqlMode};
 
@@ -93,11 +92,6 @@ impl Filter for HintFilter {
 /// A session's hints: the named ones, the stack, and those of its prepared statements.
 struct HintSession {
     counters: Arc<Counters>,
-    /// Learnt from the servers' status flags: it changes where a string ends, and so which
-    /// text is a comment.
-    mode: SqlMode,
-    /// Whether the reply to the command in flight carries the session's status flags.
-    expect_status: bool,
     named: HashMap<String, Target>,
     stack: Vec<Target>,
     /// The hints of binary prepared statements, by the client's statement id.
@@ -112,8 +106,6 @@ impl HintSession {
     fn new(counters: Arc<Counters>) -> Self {
         HintSession {
             counters,
-            mode: SqlMode::default(),
-            expect_status: false,
             named: HashMap::new(),
             stack: Vec::new(),
             prepared: HashMap::new(),
@@ -122,10 +114,11 @@ impl HintSession {
         }
     }
 
-    /// The hint for a statement text: its own, else the one on top of the stack.
-    fn read(&mut self, sql: &[u8]) -> Option<Target> {
+    /// The hint for a statement text read in `mode` (it decides where a string ends, and so
+    /// which text is a comment): its own, else the one on top of the stack.
+    fn read(&mut self, sql: &[u8], mode: SqlMode) -> Option<Target> {
         let own = if may_have_comment(sql) && contains_ignore_case(sql, TAG) {
-            match find_comment(sql, self.mode, syntax::parse) {
+            match find_comment(sql, mode, syntax::parse) {
                 Some(Ok(directive)) => self.apply(directive),
                 Some(Err(())) => self.ignore(),
                 None => None,
@@ -195,14 +188,14 @@ impl HintSession {
 }
 
 impl FilterSession for HintSession {
-    fn on_command(&mut self, cmd: &Command<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
         self.preparing = None;
-        self.expect_status = cmd.reply_has_status();
-        let target = match *cmd {
-            Command::Query(sql) => self.read(sql),
+        let mode = stmt.sql_mode();
+        let target = match *stmt.command() {
+            Command::Query(sql) => self.read(sql, mode),
             Command::StmtPrepare(sql) => {
                 // Applies to the executions; the preparation goes everywhere.
-                self.preparing = self.read(sql);
+                self.preparing = self.read(sql, mode);
                 None
             }
             Command::StmtExecute { stmt_id, .. } => self
@@ -237,10 +230,6 @@ impl FilterSession for HintSession {
         if let Some(server) = reply.server {
             if self.last.as_ref() != Some(&server.name) {
                 self.last = Some(server.name.clone());
-            }
-            if ok && self.expect_status {
-                self.mode.no_backslash_escapes =
-                    reply.summary.status & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
             }
         }
         if let (Some(target), Some(id), true) = (self.preparing.take(), reply.statement_id, ok) {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use switchyard_api::{ClientInfo, FilterSession, LoginFailure, ReplyInfo, StmtId, Verdict};
+use switchyard_api::{
+    ClientInfo, FilterSession, LoginFailure, ReplyInfo, Statement, StmtId, Verdict,
+};
 use switchyard_protocol::caps::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use switchyard_protocol::Command;
 
@@ -208,14 +210,16 @@ impl QueryLogSession {
         s
     }
 
-    fn pending_for(&self, cmd: &Command<'_>) -> Option<Pending> {
+    fn pending_for(&self, stmt: &Statement<'_>) -> Option<Pending> {
+        let cmd = stmt.command();
         let command = cmd.name();
         let (raw, effect) = match *cmd {
             // The disconnect record tells of it.
             Command::Quit => return None,
             Command::Query(sql) => (
                 Some(sql),
-                switchyard_sql::classify::use_target(sql).map_or(Effect::None, |mut db| {
+                stmt.use_target().map_or(Effect::None, |db| {
+                    let mut db = db.to_string();
                     cap_in_place(&mut db, NAME_MAX_BYTES);
                     Effect::UseDb(db)
                 }),
@@ -464,14 +468,14 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl FilterSession for QueryLogSession {
-    fn on_command(&mut self, cmd: &Command<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
         if let Some(p) = self.pending.take() {
             // The previous command never got its reply: record it as it is.
             if p.recorded {
                 self.emit_query(&p, None);
             }
         }
-        self.pending = self.pending_for(cmd);
+        self.pending = self.pending_for(stmt);
         Verdict::Pass
     }
 
@@ -524,7 +528,7 @@ impl FilterSession for QueryLogSession {
 pub(crate) struct Unrecorded;
 
 impl FilterSession for Unrecorded {
-    fn on_command(&mut self, _cmd: &Command<'_>) -> Verdict {
+    fn on_command(&mut self, _stmt: &Statement<'_>) -> Verdict {
         Verdict::Pass
     }
 }

@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use switchyard_api::{
     RouteError, RoutePlan, RouteReason, RouteTarget, Router, RouterModule, RouterSession, Server,
-    ServerRole, ServerSet, SessionInfo,
+    ServerRole, ServerSet, SessionInfo, Statement,
 };
-use switchyard_protocol::Command;
 
 pub use config::{ReadConnRouteConfig, RoleOption, RoleOptions};
 
@@ -94,7 +93,7 @@ impl RouterSession for ReadConnSession {
         self.current()
     }
 
-    fn plan(&mut self, _cmd: &Command<'_>, _servers: &ServerSet) -> RoutePlan {
+    fn plan(&mut self, _stmt: &Statement<'_>, _servers: &ServerSet) -> RoutePlan {
         self.current()
     }
 }

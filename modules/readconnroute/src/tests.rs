@@ -1,5 +1,6 @@
 use super::*;
 use switchyard_api::ServerStats;
+use switchyard_protocol::Command;
 
 fn set(roles: &[(&str, ServerRole)]) -> ServerSet {
     ServerSet {
@@ -103,7 +104,7 @@ fn session_sticks_to_its_server() {
     };
     let mut session = r.new_session(&info);
     let first = session.connect(&s);
-    let next = session.plan(&Command::Query(b"SELECT 1"), &s);
+    let next = session.plan(&Command::Query(b"SELECT 1").into(), &s);
     match (first.target, next.target) {
         (RouteTarget::Server(a), RouteTarget::Server(b)) => assert!(Arc::ptr_eq(&a, &b)),
         other => panic!("{other:?}"),

@@ -46,7 +46,7 @@ fn info() -> SessionInfo {
 
 /// Plans `sql` and answers it with `status` from the planned server (or the primary).
 fn step(session: &mut dyn RouterSession, servers: &ServerSet, sql: &[u8], reply: &Reply<'_>) {
-    let plan = session.plan(&Command::Query(black_box(sql)), servers);
+    let plan = session.plan(&Command::Query(black_box(sql)).into(), servers);
     black_box(&plan);
     session.on_reply(reply);
 }
@@ -98,7 +98,9 @@ fn route_benches(c: &mut Criterion) {
     let mut session = readconn.new_session(&info());
     session.connect(&servers);
     g.bench_function("readconnroute_point_select", |b| {
-        b.iter(|| black_box(session.plan(&Command::Query(black_box(POINT_SELECT)), &servers)))
+        b.iter(|| {
+            black_box(session.plan(&Command::Query(black_box(POINT_SELECT)).into(), &servers))
+        })
     });
     for (name, sql) in [
         ("classify_point_select", POINT_SELECT),

@@ -13,14 +13,13 @@ use std::time::{Duration, Instant};
 
 use switchyard_api::{
     GtidWait, Reply, RouteError, RouteHint, RoutePlan, RouteReason, RouteTarget, RouterSession,
-    Server, ServerName, ServerRole, ServerSet, StmtId,
+    Server, ServerName, ServerRole, ServerSet, Statement, StmtId,
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
-    SERVER_STATUS_NO_BACKSLASH_ESCAPES,
 };
 use switchyard_protocol::Command;
-use switchyard_sql::classify::{dropped_database, use_target};
+use switchyard_sql::classify::dropped_database;
 use switchyard_sql::{
     classify_with_mode, mentions_table, parse_prepare, statement_name, Classification, Flags,
     Lexer, SqlMode, StatementKind, TableName, TokenKind,
@@ -127,6 +126,7 @@ pub(crate) struct RwSplitSession {
     shared: Arc<Shared>,
     trx: Trx,
     autocommit: bool,
+    /// The `sql_mode` of the statement being planned (the runtime follows the session's).
     sql_mode: SqlMode,
     pinned: Pinned,
     /// The planned command's reply ends with server status flags worth reading.
@@ -237,17 +237,42 @@ impl RouterSession for RwSplitSession {
         }
     }
 
-    fn plan_hinted(
-        &mut self,
-        cmd: &Command<'_>,
-        servers: &ServerSet,
-        hint: &RouteHint,
-    ) -> RoutePlan {
-        self.plan_with(cmd, servers, Hints::of(hint))
-    }
-
-    fn plan(&mut self, cmd: &Command<'_>, servers: &ServerSet) -> RoutePlan {
-        self.plan_with(cmd, servers, Hints::default())
+    fn plan(&mut self, stmt: &Statement<'_>, servers: &ServerSet) -> RoutePlan {
+        let hints = stmt.hint().map_or_else(Hints::default, Hints::of);
+        self.sql_mode = stmt.sql_mode();
+        self.may_write = false;
+        self.switching_db = None;
+        self.pending_prepare = None;
+        let cmd = stmt.command();
+        self.expect_status = cmd.reply_has_status();
+        match *cmd {
+            Command::Query(sql) => self.query(stmt, sql, servers, hints),
+            Command::StmtPrepare(sql) => {
+                // Prepared everywhere, so that it can run wherever its executions go.
+                let class = stmt.classification().cloned().unwrap_or_default();
+                self.pending_prepare = Some(Arc::new(Prepared {
+                    class,
+                    sql: sql.into(),
+                }));
+                self.everywhere(false, servers)
+            }
+            Command::StmtExecute { stmt_id, .. } => {
+                match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
+                    Some(p) => self.route(&p.class, &p.sql, servers, false, hints),
+                    None => self.unknown(servers),
+                }
+            }
+            Command::InitDb(db) => {
+                self.switching_db = Some(String::from_utf8_lossy(db).into_owned());
+                self.everywhere(true, servers)
+            }
+            Command::SetOption(_) => self.everywhere(true, servers),
+            Command::FieldList(payload) => self.field_list(payload, servers, hints),
+            Command::Ping | Command::Statistics | Command::StmtFetch { .. } => {
+                self.previous_or_read(servers, hints)
+            }
+            _ => self.unknown(servers),
+        }
     }
 
     fn on_reply(&mut self, reply: &Reply<'_>) {
@@ -301,7 +326,6 @@ impl RouterSession for RwSplitSession {
         // on them is gone.
         self.trx = Trx::None;
         self.autocommit = true;
-        self.sql_mode = SqlMode::default();
         self.tables_locked = false;
         self.pinned = Pinned::Nothing;
         self.pending_prepare = None;
@@ -345,47 +369,18 @@ impl RouterSession for RwSplitSession {
 }
 
 impl RwSplitSession {
-    /// Plans one command; `hints` are those of the filters, if any.
-    fn plan_with(&mut self, cmd: &Command<'_>, servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
-        self.may_write = false;
-        self.switching_db = None;
-        self.pending_prepare = None;
-        self.expect_status = cmd.reply_has_status();
-        match *cmd {
-            Command::Query(sql) => self.query(sql, servers, hints),
-            Command::StmtPrepare(sql) => {
-                // Prepared everywhere, so that it can run wherever its executions go.
-                let class = classify_with_mode(sql, self.sql_mode);
-                self.pending_prepare = Some(Arc::new(Prepared {
-                    class,
-                    sql: sql.into(),
-                }));
-                self.everywhere(false, servers)
-            }
-            Command::StmtExecute { stmt_id, .. } => {
-                match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
-                    Some(p) => self.route(&p.class, &p.sql, servers, false, hints),
-                    None => self.unknown(servers),
-                }
-            }
-            Command::InitDb(db) => {
-                self.switching_db = Some(String::from_utf8_lossy(db).into_owned());
-                self.everywhere(true, servers)
-            }
-            Command::SetOption(_) => self.everywhere(true, servers),
-            Command::FieldList(payload) => self.field_list(payload, servers, hints),
-            Command::Ping | Command::Statistics | Command::StmtFetch { .. } => {
-                self.previous_or_read(servers, hints)
-            }
-            _ => self.unknown(servers),
-        }
-    }
-
-    fn query(&mut self, sql: &[u8], servers: &ServerSet, hints: Hints<'_>) -> RoutePlan {
-        let class = classify_with_mode(sql, self.sql_mode);
+    fn query(
+        &mut self,
+        stmt: &Statement<'_>,
+        sql: &[u8],
+        servers: &ServerSet,
+        hints: Hints<'_>,
+    ) -> RoutePlan {
+        let Some(class) = stmt.classification() else {
+            return self.unknown(servers);
+        };
         match class.kind {
-            StatementKind::Set => self.follow_sql_mode(sql),
-            StatementKind::Use => self.switching_db = use_target(sql),
+            StatementKind::Use => self.switching_db = stmt.use_target().map(str::to_string),
             StatementKind::Drop => self.dropping_database(sql),
             StatementKind::Lock => self.tables_locked = true,
             StatementKind::Unlock => self.tables_locked = false,
@@ -409,7 +404,7 @@ impl RwSplitSession {
             }
             _ => {}
         }
-        self.route(&class, sql, servers, true, hints)
+        self.route(class, sql, servers, true, hints)
     }
 
     /// `DROP DATABASE` of the session's default database leaves the primary's session without
@@ -422,46 +417,6 @@ impl RwSplitSession {
         {
             self.pinned = Pinned::Everything;
         }
-    }
-
-    /// Follows `SET [SESSION] sql_mode = '...'` so that later statements are read in the
-    /// session's dialect (ORACLE, ANSI_QUOTES); `NO_BACKSLASH_ESCAPES` also comes from the
-    /// servers' status flags, after each reply. A value the proxy cannot see (an expression)
-    /// leaves it as it was.
-    fn follow_sql_mode(&mut self, sql: &[u8]) {
-        let Some(at) = sql
-            .windows(8)
-            .position(|w| w.eq_ignore_ascii_case(b"sql_mode"))
-        else {
-            return;
-        };
-        let rest = &sql[at + 8..];
-        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
-            return;
-        };
-        let value = rest[eq + 1..].trim_ascii_start();
-        let mode = match value.first() {
-            Some(&q @ (b'\'' | b'"')) => match value[1..].iter().position(|&b| b == q) {
-                Some(end) => &value[1..1 + end],
-                None => return,
-            },
-            _ => {
-                // A bare word (`ORACLE`, `ANSI`, `DEFAULT`), not a call or a variable.
-                let end = value
-                    .iter()
-                    .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
-                    .unwrap_or(value.len());
-                let after = value[end..].trim_ascii_start().first();
-                if end == 0 || !matches!(after, None | Some(b',' | b';')) {
-                    return;
-                }
-                match &value[..end] {
-                    w if w.eq_ignore_ascii_case(b"default") => b"",
-                    w => w,
-                }
-            }
-        };
-        self.sql_mode = SqlMode::from_sql_mode(mode);
     }
 
     /// Records what `PREPARE name FROM ...` prepares; a source the proxy cannot see
@@ -926,10 +881,9 @@ impl RwSplitSession {
         });
     }
 
-    /// Learns the transaction state, autocommit and `sql_mode` from a reply's status flags.
+    /// Learns the transaction state and autocommit from a reply's status flags.
     fn track_status(&mut self, server: &ServerName, status: u16) {
         self.autocommit = status & SERVER_STATUS_AUTOCOMMIT != 0;
-        self.sql_mode.no_backslash_escapes = status & SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
         let in_trx = status & SERVER_STATUS_IN_TRANS != 0;
         let read_only = status & SERVER_STATUS_IN_TRANS_READONLY != 0;
         match &self.trx {

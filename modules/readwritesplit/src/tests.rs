@@ -4,7 +4,7 @@ use super::*;
 use std::time::Duration;
 use switchyard_api::{
     Reply, RouteError, RouteHint, RoutePlan, RouteReason, RouteTarget, Server, ServerName,
-    ServerRole, ServerSet, ServerStats,
+    ServerRole, ServerSet, ServerStats, SqlDialect, Statement,
 };
 use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
@@ -62,11 +62,18 @@ fn info() -> SessionInfo {
     }
 }
 
-/// A session of a router with `config`, connected to `servers`.
+/// `sql` with a filter's routing hint.
+fn hinted_query(sql: &str, hint: RouteHint) -> Statement<'_> {
+    Statement::from(Command::Query(sql.as_bytes())).with_hint(Some(hint))
+}
+
+/// A session of a router with `config`, connected to `servers`, with the session's dialect as
+/// the runtime follows it.
 struct Fixture {
     router: ReadWriteSplit,
     session: Box<dyn RouterSession>,
     servers: ServerSet,
+    dialect: SqlDialect,
 }
 
 impl Fixture {
@@ -78,6 +85,7 @@ impl Fixture {
             router,
             session,
             servers,
+            dialect: SqlDialect::default(),
         }
     }
 
@@ -86,7 +94,8 @@ impl Fixture {
     }
 
     fn plan(&mut self, cmd: Command<'_>) -> RoutePlan {
-        self.session.plan(&cmd, &self.servers)
+        self.session
+            .plan(&self.dialect.statement(cmd), &self.servers)
     }
 
     fn q(&mut self, sql: &str) -> RoutePlan {
@@ -102,12 +111,18 @@ impl Fixture {
     /// Plans `sql` and answers it from the planned server (the primary for `All`) with
     /// `status`.
     fn run(&mut self, sql: &str, status: u16) -> RoutePlan {
-        let p = self.q(sql);
+        let stmt = self.dialect.statement(Command::Query(sql.as_bytes()));
+        let p = self.session.plan(&stmt, &self.servers);
         let server = match &p.target {
             RouteTarget::Server(s) => s.name.clone(),
             _ => ServerName::new("db1"),
         };
         self.reply(&server, status);
+        let summary = ReplySummary {
+            status,
+            ..ReplySummary::default()
+        };
+        self.dialect.on_reply(&stmt, &summary);
         p
     }
 
@@ -722,9 +737,7 @@ fn hints_route_outside_transactions() {
 fn filter_hints_route_like_comment_hints() {
     let mut f = Fixture::default();
     let hinted = |f: &mut Fixture, sql: &str, hint: RouteHint| {
-        let p = f
-            .session
-            .plan_hinted(&Command::Query(sql.as_bytes()), &f.servers, &hint);
+        let p = f.session.plan(&hinted_query(sql, hint), &f.servers);
         (target(&p), p.reason)
     };
     assert_eq!(
@@ -981,7 +994,7 @@ fn round_robin_is_shared_by_the_sessions_of_a_service() {
         let p = if i % 2 == 0 {
             f.q("SELECT 1")
         } else {
-            other.plan(&Command::Query(b"SELECT 1"), &f.servers)
+            other.plan(&Command::Query(b"SELECT 1").into(), &f.servers)
         };
         seen.push(target(&p));
     }
@@ -1045,9 +1058,7 @@ fn a_filter_hint_sets_the_lag_limit_of_one_statement() {
     edit(&mut f.servers, "db3", |s| s.lag_seconds = Some(3));
     let limit = |secs| RouteHint::MaxReplicationLag(Duration::from_secs(secs));
     let mut hinted = |sql: &str, hint: RouteHint| {
-        let p = f
-            .session
-            .plan_hinted(&Command::Query(sql.as_bytes()), &f.servers, &hint);
+        let p = f.session.plan(&hinted_query(sql, hint), &f.servers);
         (target(&p), p.reason)
     };
     assert_eq!(

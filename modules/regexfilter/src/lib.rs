@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use regex::bytes::Regex;
-use switchyard_api::{ClientInfo, Filter, FilterModule, FilterSession, OptionError, Verdict};
-use switchyard_protocol::Command;
+use switchyard_api::{
+    ClientInfo, Filter, FilterModule, FilterSession, OptionError, Statement, Verdict,
+};
 
 pub use config::RegexFilterConfig;
 
@@ -95,11 +96,8 @@ struct RegexSession {
 }
 
 impl FilterSession for RegexSession {
-    fn on_command(&mut self, cmd: &Command<'_>) -> Verdict {
-        let Some(s) = &self.shared else {
-            return Verdict::Pass;
-        };
-        let (Command::Query(sql) | Command::StmtPrepare(sql)) = cmd else {
+    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+        let (Some(s), Some(sql)) = (&self.shared, stmt.sql()) else {
             return Verdict::Pass;
         };
         s.seen.fetch_add(1, Ordering::Relaxed);

@@ -156,6 +156,40 @@ impl SqlMode {
         }
         mode
     }
+
+    /// The mode a `SET [SESSION] sql_mode = '...'` statement gives the session, quoted or as a
+    /// bare word (`ORACLE`, `DEFAULT`); `None` when `sql` sets none, or sets it to a value
+    /// only the server can work out (an expression, a variable).
+    pub fn assigned_by(sql: &[u8]) -> Option<SqlMode> {
+        let at = sql
+            .windows(8)
+            .position(|w| w.eq_ignore_ascii_case(b"sql_mode"))?;
+        let rest = &sql[at + 8..];
+        let eq = rest.iter().position(|&b| b == b'=')?;
+        let value = rest[eq + 1..].trim_ascii_start();
+        let mode = match value.first() {
+            Some(&q @ (b'\'' | b'"')) => {
+                let end = value[1..].iter().position(|&b| b == q)?;
+                &value[1..1 + end]
+            }
+            _ => {
+                // A bare word, not a call or a variable.
+                let end = value
+                    .iter()
+                    .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+                    .unwrap_or(value.len());
+                let after = value[end..].trim_ascii_start().first();
+                if end == 0 || !matches!(after, None | Some(b',' | b';')) {
+                    return None;
+                }
+                match &value[..end] {
+                    w if w.eq_ignore_ascii_case(b"default") => b"",
+                    w => w,
+                }
+            }
+        };
+        Some(SqlMode::from_sql_mode(mode))
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -493,6 +527,34 @@ mod tests {
 
     fn texts(s: &str) -> Vec<String> {
         toks(s).into_iter().map(|t| t.1).collect()
+    }
+
+    #[test]
+    fn set_sql_mode_is_read_quoted_or_bare() {
+        let oracle = SqlMode::from_sql_mode(b"ORACLE");
+        let cases: [(&[u8], Option<SqlMode>); 7] = [
+            (b"SET sql_mode=ORACLE", Some(oracle)),
+            (b"SET SESSION sql_mode = 'oracle'", Some(oracle)),
+            (b"SET sql_mode=DEFAULT", Some(SqlMode::default())),
+            (
+                b"SET @@sql_mode = \"NO_BACKSLASH_ESCAPES\", autocommit = 1",
+                Some(SqlMode {
+                    no_backslash_escapes: true,
+                    ..SqlMode::default()
+                }),
+            ),
+            (b"SET sql_mode = CONCAT(@@sql_mode, ',ANSI')", None),
+            (b"SET sql_mode = @saved", None),
+            (b"SET autocommit = 1", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(
+                SqlMode::assigned_by(sql),
+                want,
+                "{}",
+                String::from_utf8_lossy(sql)
+            );
+        }
     }
 
     use TokenKind::{HexOrBit, Number, QuotedIdent, Symbol, SysVar, UserVar, Word};

@@ -1,0 +1,184 @@
+//! One client command as the filters and the router see it: parsed once by the runtime, read
+//! in the session's SQL dialect, with what is known of its text worked out at most once, on
+//! first use, and then shared by everyone who asks.
+
+// `OnceLock` rather than `OnceCell`: the session holds statements across awaits, so they must
+// be `Sync`; uncontended, it costs an atomic load.
+use std::sync::OnceLock;
+
+use switchyard_protocol::reply::ReplySummary;
+use switchyard_protocol::Command;
+use switchyard_sql::classify::use_target;
+use switchyard_sql::{classify_with_mode, contains_ignore_case, Classification, SqlMode};
+
+use crate::filter::RouteHint;
+
+/// A client command with its facts. The runtime makes one per command (and a new one when a
+/// filter rewrites the SQL); filters and the router borrow it.
+#[derive(Debug)]
+pub struct Statement<'a> {
+    cmd: Command<'a>,
+    mode: SqlMode,
+    hint: Option<RouteHint>,
+    class: OnceLock<Classification>,
+    use_target: OnceLock<Option<String>>,
+}
+
+impl<'a> Statement<'a> {
+    /// `cmd` read in the session's `mode`.
+    pub fn new(cmd: Command<'a>, mode: SqlMode) -> Self {
+        Statement {
+            cmd,
+            mode,
+            hint: None,
+            class: OnceLock::new(),
+            use_target: OnceLock::new(),
+        }
+    }
+
+    /// The same statement with the routing hint the filters attached.
+    pub fn with_hint(mut self, hint: Option<RouteHint>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    pub fn command(&self) -> &Command<'a> {
+        &self.cmd
+    }
+
+    /// The SQL text of a `COM_QUERY` or `COM_STMT_PREPARE`.
+    pub fn sql(&self) -> Option<&'a [u8]> {
+        match self.cmd {
+            Command::Query(sql) | Command::StmtPrepare(sql) => Some(sql),
+            _ => None,
+        }
+    }
+
+    /// The session's `sql_mode` as far as the proxy can follow it: it decides where strings
+    /// and comments end.
+    pub fn sql_mode(&self) -> SqlMode {
+        self.mode
+    }
+
+    /// What [`sql`](Self::sql) does, classified in the session's `sql_mode` the first time
+    /// anyone asks.
+    pub fn classification(&self) -> Option<&Classification> {
+        let sql = self.sql()?;
+        Some(
+            self.class
+                .get_or_init(|| classify_with_mode(sql, self.mode)),
+        )
+    }
+
+    /// The database a `USE <db>` query switches to, once it succeeds.
+    pub fn use_target(&self) -> Option<&str> {
+        let Command::Query(sql) = self.cmd else {
+            return None;
+        };
+        self.use_target.get_or_init(|| use_target(sql)).as_deref()
+    }
+
+    /// The routing hint the filters attached (the last one wins).
+    pub fn hint(&self) -> Option<&RouteHint> {
+        self.hint.as_ref()
+    }
+}
+
+impl<'a> From<Command<'a>> for Statement<'a> {
+    /// A statement of a session in the default `sql_mode`, with no hint.
+    fn from(cmd: Command<'a>) -> Self {
+        Statement::new(cmd, SqlMode::default())
+    }
+}
+
+/// The session's SQL dialect as the proxy follows it: `SET sql_mode = '...'` with a value it
+/// can read, and `NO_BACKSLASH_ESCAPES` from the servers' status flags after each reply. One
+/// per session, kept by the runtime; statements are read in it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqlDialect {
+    mode: SqlMode,
+}
+
+impl SqlDialect {
+    /// `cmd` as a statement of this session.
+    pub fn statement<'a>(&self, cmd: Command<'a>) -> Statement<'a> {
+        Statement::new(cmd, self.mode)
+    }
+
+    /// `stmt` was answered with `reply`.
+    pub fn on_reply(&mut self, stmt: &Statement<'_>, reply: &ReplySummary) {
+        if reply.error.is_some() {
+            return;
+        }
+        if let Command::Query(sql) = stmt.cmd {
+            // The scan is cheaper than a classification that may not be needed otherwise.
+            if contains_ignore_case(sql, b"sql_mode")
+                && stmt
+                    .classification()
+                    .is_some_and(|c| c.kind == switchyard_sql::StatementKind::Set)
+            {
+                if let Some(mode) = SqlMode::assigned_by(sql) {
+                    self.mode = mode;
+                }
+            }
+        }
+        if stmt.cmd.reply_has_status() {
+            self.mode.no_backslash_escapes =
+                reply.status & switchyard_protocol::caps::SERVER_STATUS_NO_BACKSLASH_ESCAPES != 0;
+        }
+    }
+
+    /// The session state was reset (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    pub fn reset(&mut self) {
+        self.mode = SqlMode::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(status: u16) -> ReplySummary {
+        ReplySummary {
+            status,
+            ..ReplySummary::default()
+        }
+    }
+
+    #[test]
+    fn the_dialect_follows_set_sql_mode_once_it_succeeds() {
+        let mut d = SqlDialect::default();
+        let set = d.statement(Command::Query(b"SET sql_mode = 'ORACLE'"));
+        let failed = ReplySummary {
+            error: Some(switchyard_protocol::reply::ReplyError {
+                code: 1231,
+                sqlstate: *b"42000",
+            }),
+            ..ReplySummary::default()
+        };
+        d.on_reply(&set, &failed);
+        assert!(!d.statement(Command::Ping).sql_mode().oracle);
+        d.on_reply(&set, &ok(2));
+        assert!(d.statement(Command::Ping).sql_mode().oracle);
+        // The servers' status flags say NO_BACKSLASH_ESCAPES, whatever set it.
+        let select = d.statement(Command::Query(b"SELECT 1"));
+        d.on_reply(&select, &ok(2 | 0x200));
+        let next = d.statement(Command::Ping);
+        assert!(next.sql_mode().no_backslash_escapes && next.sql_mode().oracle);
+        // A prepare's reply carries no status.
+        let prepare = d.statement(Command::StmtPrepare(b"SELECT 1"));
+        d.on_reply(&prepare, &ok(0));
+        assert!(d.statement(Command::Ping).sql_mode().no_backslash_escapes);
+        d.reset();
+        assert_eq!(d.statement(Command::Ping).sql_mode(), SqlMode::default());
+    }
+
+    #[test]
+    fn facts_are_worked_out_once() {
+        let s = Statement::from(Command::Query(b"USE `shop`"));
+        assert_eq!(s.use_target(), Some("shop"));
+        let first = s.classification().unwrap() as *const Classification;
+        assert_eq!(first, s.classification().unwrap() as *const _);
+        assert_eq!(Statement::from(Command::Ping).classification(), None);
+    }
+}
