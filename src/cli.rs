@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Config, ConfigErrors};
+use switchyard::config::{self, Config, ConfigErrors};
 
 /// A read/write-splitting MySQL/MariaDB proxy.
 #[derive(Debug, Parser)]
@@ -34,8 +34,12 @@ pub enum Cmd {
 
 fn load(path: &Option<PathBuf>) -> Result<Config, ConfigErrors> {
     match path {
-        Some(p) => config::load(p, &crate::validate),
-        None => config::parse_checked(config::SANDBOX, config::SANDBOX_ORIGIN, &crate::validate),
+        Some(p) => config::load(p, &switchyard::validate),
+        None => config::parse_checked(
+            config::SANDBOX,
+            config::SANDBOX_ORIGIN,
+            &switchyard::validate,
+        ),
     }
 }
 
@@ -65,7 +69,7 @@ pub fn main() -> ExitCode {
         println!("{origin}: OK");
         return ExitCode::SUCCESS;
     }
-    crate::logging::init(&config.log);
+    switchyard::logging::init(&config.log);
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
@@ -83,11 +87,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = crate::RunOptions {
+    let options = switchyard::RunOptions {
         config_path: cli.config.clone(),
         pid_file: cli.pid_file.clone(),
     };
-    match runtime.block_on(crate::run(config, options)) {
+    match runtime.block_on(switchyard::run(config, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -1,14 +1,13 @@
 //! The Switchyard runtime: configuration, listeners, sessions, backend connections, the module
-//! registry and account loading. `main.rs` parses the command line and calls [`cli::main`].
+//! registry and account loading. The binary (`main.rs`, with the command line and `ctl`, the
+//! admin API's client) calls [`run`].
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod admin;
 pub mod backend;
-pub mod cli;
 pub mod config;
-pub mod ctl;
 pub mod error;
 pub mod host_blocks;
 pub mod listener;

@@ -522,9 +522,10 @@ fn runtime_errors_are_located_by_path() {
 
 #[test]
 fn load_reports_unreadable_files() {
-    let errors = load(Path::new("/nonexistent/switchyard.yaml"), &|_| {
-        ConfigErrors::new()
-    })
+    let errors = load(
+        std::path::Path::new("/nonexistent/switchyard.yaml"),
+        &|_| ConfigErrors::new(),
+    )
     .unwrap_err();
     assert_eq!(errors.len(), 1);
     assert!(errors

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{CtlArgs, DEFAULT_ADDRESS, PASSWORD_ENV, USER_ENV};
-use crate::config::admin_section;
+use switchyard::config::admin_section;
 
 /// Where the admin API is and how to log in to it.
 #[derive(Debug, PartialEq)]
