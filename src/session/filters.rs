@@ -62,7 +62,7 @@ impl Chain {
     pub(super) fn on_command(
         &mut self,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
         from: usize,
         mut hint: Option<RouteHint>,
     ) -> Step {
@@ -128,11 +128,11 @@ impl Session {
     pub(super) async fn filtered(
         &mut self,
         packet: &Packet,
-        stmt: Statement<'_>,
+        mut stmt: Statement<'_>,
     ) -> Result<bool, super::SessionError> {
         // COM_QUIT ends the session (the filters hear of it through on_close).
         if self.chain.is_none() || matches!(stmt.command(), Command::Quit) {
-            return self.dispatch(packet, &stmt).await;
+            return self.dispatch(packet, &mut stmt).await;
         }
         self.outcome = Some(Outcome::new(stmt.command()));
         let result = self.through_chain(packet, stmt).await;
@@ -147,25 +147,25 @@ impl Session {
     async fn through_chain(
         &mut self,
         packet: &Packet,
-        stmt: Statement<'_>,
+        mut stmt: Statement<'_>,
     ) -> Result<bool, super::SessionError> {
         let Some(chain) = self.chain.as_mut() else {
-            return self.dispatch(packet, &stmt).await;
+            return self.dispatch(packet, &mut stmt).await;
         };
-        let (mut packet, mut next, mut hint) = match chain.on_command(packet, &stmt, 0, None) {
-            Step::Forward(hint) => return self.dispatch(packet, &stmt.with_hint(hint)).await,
+        let (mut packet, mut next, mut hint) = match chain.on_command(packet, &mut stmt, 0, None) {
+            Step::Forward(hint) => return self.dispatch(packet, &mut stmt.with_hint(hint)).await,
             Step::Answer(e) => return self.answer_filtered(e).await,
             Step::Rewritten { packet, next, hint } => (packet, next, hint),
         };
         loop {
             // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-            let stmt = self.dialect.statement(Command::parse(&packet.payload)?);
+            let mut stmt = self.dialect.statement(Command::parse(&packet.payload)?);
             let Some(chain) = self.chain.as_mut() else {
-                return self.dispatch(&packet, &stmt.with_hint(hint)).await;
+                return self.dispatch(&packet, &mut stmt.with_hint(hint)).await;
             };
-            match chain.on_command(&packet, &stmt, next, hint) {
+            match chain.on_command(&packet, &mut stmt, next, hint) {
                 Step::Forward(hint) => {
-                    return self.dispatch(&packet, &stmt.with_hint(hint)).await;
+                    return self.dispatch(&packet, &mut stmt.with_hint(hint)).await;
                 }
                 Step::Answer(e) => return self.answer_filtered(e).await,
                 Step::Rewritten {

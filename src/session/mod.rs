@@ -373,7 +373,7 @@ impl Session {
     async fn dispatch(
         &mut self,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
     ) -> Result<bool, SessionError> {
         let cmd = *stmt.command();
         let statement = match cmd {
@@ -409,7 +409,7 @@ impl Session {
             Command::Query(sql) => match kill::parse(sql) {
                 kill::Parsed::Other => {
                     self.forward(packet, stmt).await?;
-                    self.switched_db(stmt.use_target());
+                    self.switched_db(stmt.use_target().as_deref());
                 }
                 kill::Parsed::Kill(k) => self.kill(k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,

@@ -64,7 +64,7 @@ impl Session {
     pub(super) async fn forward(
         &mut self,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
     ) -> Result<(), SessionError> {
         let mut attempt = 0;
         loop {
@@ -122,7 +122,7 @@ impl Session {
         &mut self,
         mut server: Arc<Server>,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
         plan: &RoutePlan,
     ) -> Result<(), Failure> {
         let cmd = *stmt.command();
@@ -242,7 +242,7 @@ impl Session {
         &mut self,
         server: &switchyard_api::ServerName,
         prepared_id: Option<StmtId>,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
     ) {
         self.status = self.tracker.summary().status;
         self.dialect.on_reply(stmt, self.tracker.summary());

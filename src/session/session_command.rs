@@ -36,7 +36,7 @@ impl Session {
     pub(super) async fn session_command(
         &mut self,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
         dedup: bool,
     ) -> Result<(), SessionError> {
         let cmd = *stmt.command();

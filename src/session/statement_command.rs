@@ -20,7 +20,7 @@ impl Session {
     pub(super) async fn statement_command(
         &mut self,
         packet: &Packet,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
     ) -> Result<(), SessionError> {
         let cmd = *stmt.command();
         let (client_id, name) = match cmd {
@@ -60,13 +60,13 @@ impl Session {
                 // backend that got it without running the statement would keep it and prepend
                 // it to the next round's.
                 // Where the router would run it now, if that backend has it.
-                let execute = self.dialect.statement(Command::StmtExecute {
+                let mut execute = self.dialect.statement(Command::StmtExecute {
                     stmt_id: client_id,
                     flags: 0,
                 });
                 let planned = match self
                     .router
-                    .plan(&execute, &self.service.servers.load())
+                    .plan(&mut execute, &self.service.servers.load())
                     .target
                 {
                     RouteTarget::Server(s) => Some(s.name.clone()),
@@ -193,7 +193,7 @@ impl Session {
     pub(super) async fn run_bound(
         &mut self,
         index: usize,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
         server: &switchyard_api::ServerName,
     ) -> Result<(), SessionError> {
         let cmd = stmt.command();

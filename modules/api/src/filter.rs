@@ -174,7 +174,7 @@ pub trait Filter: Send + Sync {
 pub trait FilterSession: Send {
     /// A client command, before the router sees it. `stmt` is the command as the filters
     /// before this one left it (a rewrite makes a new statement; hints come after).
-    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict;
+    fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict;
 
     /// The command last seen by [`FilterSession::on_command`] has been answered (also when a
     /// filter after this one answered it).

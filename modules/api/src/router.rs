@@ -213,7 +213,7 @@ pub trait RouterSession: Send {
     /// Where `stmt` goes, by its routing hint too when a filter attached one (routers that
     /// keep one server per connection ignore hints). Synchronous and free of I/O, so it can be
     /// tested without sockets.
-    fn plan(&mut self, stmt: &Statement<'_>, servers: &ServerSet) -> RoutePlan;
+    fn plan(&mut self, stmt: &mut Statement<'_>, servers: &ServerSet) -> RoutePlan;
 
     /// The reply to the command last planned has ended.
     fn on_reply(&mut self, _reply: &Reply<'_>) {}

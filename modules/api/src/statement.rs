@@ -2,10 +2,6 @@
 //! in the session's SQL dialect, with what is known of its text worked out at most once, on
 //! first use, and then shared by everyone who asks.
 
-// `OnceLock` rather than `OnceCell`: the session holds statements across awaits, so they must
-// be `Sync`; uncontended, it costs an atomic load.
-use std::sync::OnceLock;
-
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 use switchyard_sql::classify::use_target;
@@ -14,39 +10,45 @@ use switchyard_sql::{classify_with_mode, contains_ignore_case, Classification, S
 use crate::filter::RouteHint;
 
 /// A client command with its facts. The runtime makes one per command (and a new one when a
-/// filter rewrites the SQL); filters and the router borrow it.
+/// filter rewrites the SQL); filters and the router borrow it mutably, but only so that a fact
+/// worked out on first use is kept for the next who asks: the command itself cannot change.
+/// (A shared borrow would need a lock or a `OnceLock` for that, since the session holds the
+/// statement across awaits; measured, its initialisation cost more than the rest of the
+/// statement's bookkeeping.)
 #[derive(Debug)]
 pub struct Statement<'a> {
     cmd: Command<'a>,
     mode: SqlMode,
     hint: Option<RouteHint>,
-    class: OnceLock<Classification>,
-    use_target: OnceLock<Option<String>>,
+    class: Option<Classification>,
 }
 
 impl<'a> Statement<'a> {
     /// `cmd` read in the session's `mode`.
+    #[inline]
     pub fn new(cmd: Command<'a>, mode: SqlMode) -> Self {
         Statement {
             cmd,
             mode,
             hint: None,
-            class: OnceLock::new(),
-            use_target: OnceLock::new(),
+            class: None,
         }
     }
 
     /// The same statement with the routing hint the filters attached.
+    #[inline]
     pub fn with_hint(mut self, hint: Option<RouteHint>) -> Self {
         self.hint = hint;
         self
     }
 
+    #[inline]
     pub fn command(&self) -> &Command<'a> {
         &self.cmd
     }
 
     /// The SQL text of a `COM_QUERY` or `COM_STMT_PREPARE`.
+    #[inline]
     pub fn sql(&self) -> Option<&'a [u8]> {
         match self.cmd {
             Command::Query(sql) | Command::StmtPrepare(sql) => Some(sql),
@@ -56,29 +58,33 @@ impl<'a> Statement<'a> {
 
     /// The session's `sql_mode` as far as the proxy can follow it: it decides where strings
     /// and comments end.
+    #[inline]
     pub fn sql_mode(&self) -> SqlMode {
         self.mode
     }
 
     /// What [`sql`](Self::sql) does, classified in the session's `sql_mode` the first time
     /// anyone asks.
-    pub fn classification(&self) -> Option<&Classification> {
-        let sql = self.sql()?;
+    #[inline]
+    pub fn classification(&mut self) -> Option<&Classification> {
+        let (sql, mode) = (self.sql()?, self.mode);
         Some(
             self.class
-                .get_or_init(|| classify_with_mode(sql, self.mode)),
+                .get_or_insert_with(|| classify_with_mode(sql, mode)),
         )
     }
 
-    /// The database a `USE <db>` query switches to, once it succeeds.
-    pub fn use_target(&self) -> Option<&str> {
-        let Command::Query(sql) = self.cmd else {
-            return None;
-        };
-        self.use_target.get_or_init(|| use_target(sql)).as_deref()
+    /// The database a `USE <db>` query switches to, once it succeeds. (Not kept: a look at
+    /// the first word, cheaper than a cell to keep it in.)
+    pub fn use_target(&self) -> Option<String> {
+        match self.cmd {
+            Command::Query(sql) => use_target(sql),
+            _ => None,
+        }
     }
 
     /// The routing hint the filters attached (the last one wins).
+    #[inline]
     pub fn hint(&self) -> Option<&RouteHint> {
         self.hint.as_ref()
     }
@@ -86,6 +92,7 @@ impl<'a> Statement<'a> {
 
 impl<'a> From<Command<'a>> for Statement<'a> {
     /// A statement of a session in the default `sql_mode`, with no hint.
+    #[inline]
     fn from(cmd: Command<'a>) -> Self {
         Statement::new(cmd, SqlMode::default())
     }
@@ -101,12 +108,13 @@ pub struct SqlDialect {
 
 impl SqlDialect {
     /// `cmd` as a statement of this session.
+    #[inline]
     pub fn statement<'a>(&self, cmd: Command<'a>) -> Statement<'a> {
         Statement::new(cmd, self.mode)
     }
 
     /// `stmt` was answered with `reply`.
-    pub fn on_reply(&mut self, stmt: &Statement<'_>, reply: &ReplySummary) {
+    pub fn on_reply(&mut self, stmt: &mut Statement<'_>, reply: &ReplySummary) {
         if reply.error.is_some() {
             return;
         }
@@ -148,7 +156,7 @@ mod tests {
     #[test]
     fn the_dialect_follows_set_sql_mode_once_it_succeeds() {
         let mut d = SqlDialect::default();
-        let set = d.statement(Command::Query(b"SET sql_mode = 'ORACLE'"));
+        let mut set = d.statement(Command::Query(b"SET sql_mode = 'ORACLE'"));
         let failed = ReplySummary {
             error: Some(switchyard_protocol::reply::ReplyError {
                 code: 1231,
@@ -156,18 +164,18 @@ mod tests {
             }),
             ..ReplySummary::default()
         };
-        d.on_reply(&set, &failed);
+        d.on_reply(&mut set, &failed);
         assert!(!d.statement(Command::Ping).sql_mode().oracle);
-        d.on_reply(&set, &ok(2));
+        d.on_reply(&mut set, &ok(2));
         assert!(d.statement(Command::Ping).sql_mode().oracle);
         // The servers' status flags say NO_BACKSLASH_ESCAPES, whatever set it.
-        let select = d.statement(Command::Query(b"SELECT 1"));
-        d.on_reply(&select, &ok(2 | 0x200));
+        let mut select = d.statement(Command::Query(b"SELECT 1"));
+        d.on_reply(&mut select, &ok(2 | 0x200));
         let next = d.statement(Command::Ping);
         assert!(next.sql_mode().no_backslash_escapes && next.sql_mode().oracle);
         // A prepare's reply carries no status.
-        let prepare = d.statement(Command::StmtPrepare(b"SELECT 1"));
-        d.on_reply(&prepare, &ok(0));
+        let mut prepare = d.statement(Command::StmtPrepare(b"SELECT 1"));
+        d.on_reply(&mut prepare, &ok(0));
         assert!(d.statement(Command::Ping).sql_mode().no_backslash_escapes);
         d.reset();
         assert_eq!(d.statement(Command::Ping).sql_mode(), SqlMode::default());
@@ -175,8 +183,8 @@ mod tests {
 
     #[test]
     fn facts_are_worked_out_once() {
-        let s = Statement::from(Command::Query(b"USE `shop`"));
-        assert_eq!(s.use_target(), Some("shop"));
+        let mut s = Statement::from(Command::Query(b"USE `shop`"));
+        assert_eq!(s.use_target().as_deref(), Some("shop"));
         let first = s.classification().unwrap() as *const Classification;
         assert_eq!(first, s.classification().unwrap() as *const _);
         assert_eq!(Statement::from(Command::Ping).classification(), None);

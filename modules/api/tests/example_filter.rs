@@ -63,7 +63,7 @@ struct MaxLengthSession {
 }
 
 impl FilterSession for MaxLengthSession {
-    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict {
         match stmt.sql() {
             Some(sql) if sql.len() > self.max_bytes => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
@@ -103,10 +103,10 @@ fn the_example_filter_refuses_long_statements_and_counts_them() {
     let filter = MaxLength::build("short", config).unwrap();
     let mut session = filter.new_session(&client());
     assert!(matches!(
-        session.on_command(&Command::Query(b"SELECT 1").into()),
+        session.on_command(&mut Command::Query(b"SELECT 1").into()),
         Verdict::Pass
     ));
-    match session.on_command(&Command::StmtPrepare(b"SELECT 1 + 1 + 1").into()) {
+    match session.on_command(&mut Command::StmtPrepare(b"SELECT 1 + 1 + 1").into()) {
         Verdict::Answer(e) => assert_eq!(
             (e.code, e.message.as_str()),
             (1105, "statement longer than 10 bytes")
@@ -114,7 +114,7 @@ fn the_example_filter_refuses_long_statements_and_counts_them() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        session.on_command(&Command::Ping.into()),
+        session.on_command(&mut Command::Ping.into()),
         Verdict::Pass
     ));
     assert_eq!(filter.diagnostics(), json!({ "refused": 1 }));

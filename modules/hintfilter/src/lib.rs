@@ -188,7 +188,7 @@ impl HintSession {
 }
 
 impl FilterSession for HintSession {
-    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict {
         self.preparing = None;
         let mode = stmt.sql_mode();
         let target = match *stmt.command() {

@@ -51,7 +51,7 @@ fn ok() -> ReplySummary {
 
 /// Runs a query and its (successful) reply from db1; the hint it got.
 fn query(s: &mut HintSession, sql: &str) -> Option<RouteHint> {
-    let hint = hint_of(s.on_command(&Command::Query(sql.as_bytes()).into()));
+    let hint = hint_of(s.on_command(&mut Command::Query(sql.as_bytes()).into()));
     answered(s, "db1", ok(), None);
     hint
 }
@@ -110,10 +110,10 @@ fn one_statement_hints() {
 fn route_to_last_follows_the_previous_reply() {
     let (mut s, _) = session();
     // Nothing ran yet: no hint.
-    let v = s.on_command(&Command::Query(b"SELECT 1 -- maxscale route to last").into());
+    let v = s.on_command(&mut Command::Query(b"SELECT 1 -- maxscale route to last").into());
     assert_eq!(hint_of(v), None);
     answered(&mut s, "db2", ok(), None);
-    let v = s.on_command(&Command::Query(b"SELECT 2 -- maxscale route to last").into());
+    let v = s.on_command(&mut Command::Query(b"SELECT 2 -- maxscale route to last").into());
     assert_eq!(hint_of(v), named("db2"));
 }
 
@@ -181,16 +181,16 @@ fn nonsense_is_ignored_and_counted() {
 #[test]
 fn prepared_statements_keep_their_hint() {
     let (mut s, _) = session();
-    let v = s.on_command(&Command::StmtPrepare(b"SELECT ? -- maxscale route to master").into());
+    let v = s.on_command(&mut Command::StmtPrepare(b"SELECT ? -- maxscale route to master").into());
     // The preparation itself goes everywhere.
     assert_eq!(hint_of(v), None);
     answered(&mut s, "db1", ok(), Some(1));
-    let v = s.on_command(&Command::StmtPrepare(b"SELECT ?").into());
+    let v = s.on_command(&mut Command::StmtPrepare(b"SELECT ?").into());
     assert_eq!(hint_of(v), None);
     answered(&mut s, "db1", ok(), Some(2));
     let execute = |s: &mut HintSession, id| {
         let v = s.on_command(
-            &Command::StmtExecute {
+            &mut Command::StmtExecute {
                 stmt_id: id,
                 flags: 0,
             }
@@ -202,7 +202,7 @@ fn prepared_statements_keep_their_hint() {
     assert_eq!(execute(&mut s, 2), None);
     assert_eq!(execute(&mut s, 1), Some(RouteHint::Primary));
     // A failed preparation keeps nothing.
-    s.on_command(&Command::StmtPrepare(b"SELEC ? -- maxscale route to master").into());
+    s.on_command(&mut Command::StmtPrepare(b"SELEC ? -- maxscale route to master").into());
     let failed = ReplySummary {
         error: Some(ReplyError {
             code: 1064,
@@ -212,7 +212,7 @@ fn prepared_statements_keep_their_hint() {
     };
     answered(&mut s, "db1", failed, Some(3));
     assert_eq!(execute(&mut s, 3), None);
-    s.on_command(&Command::StmtClose { stmt_id: 1 }.into());
+    s.on_command(&mut Command::StmtClose { stmt_id: 1 }.into());
     assert_eq!(execute(&mut s, 1), None);
 }
 
@@ -221,15 +221,15 @@ fn the_sessions_sql_mode_decides_what_is_a_comment() {
     let (mut s, _) = session();
     let sql = br"SELECT 'a\' -- maxscale route to master
 '";
-    assert_eq!(hint_of(s.on_command(&Command::Query(sql).into())), None);
+    assert_eq!(hint_of(s.on_command(&mut Command::Query(sql).into())), None);
     let mut dialect = SqlDialect::default();
     let nbe = ReplySummary {
         status: AUTOCOMMIT | 0x200,
         ..ReplySummary::default()
     };
-    dialect.on_reply(&Command::Query(b"SELECT 1").into(), &nbe);
+    dialect.on_reply(&mut Command::Query(b"SELECT 1").into(), &nbe);
     assert_eq!(
-        hint_of(s.on_command(&dialect.statement(Command::Query(sql)))),
+        hint_of(s.on_command(&mut dialect.statement(Command::Query(sql)))),
         Some(RouteHint::Primary)
     );
 }
@@ -238,7 +238,7 @@ fn the_sessions_sql_mode_decides_what_is_a_comment() {
 fn reset_connection_forgets_everything() {
     let (mut s, _) = session();
     query(&mut s, "SELECT 1 -- maxscale x begin route to master");
-    s.on_command(&Command::ResetConnection.into());
+    s.on_command(&mut Command::ResetConnection.into());
     answered(&mut s, "db1", ok(), None);
     assert_eq!(query(&mut s, "SELECT 1"), None);
     assert_eq!(query(&mut s, "SELECT 1 -- maxscale x begin"), None);

@@ -87,7 +87,7 @@ fn drive(log: &QueryLog, thread: u32, records: u64) -> (Duration, Duration) {
         let mut s = log.new_session(&client);
         for i in 0..n as usize {
             let sql = &statements[i % statements.len()];
-            s.on_command(&Command::Query(sql.as_bytes()).into());
+            s.on_command(&mut Command::Query(sql.as_bytes()).into());
             s.on_reply(&ReplyInfo {
                 summary: &summary,
                 proxy_error: None,

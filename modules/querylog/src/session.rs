@@ -218,8 +218,7 @@ impl QueryLogSession {
             Command::Quit => return None,
             Command::Query(sql) => (
                 Some(sql),
-                stmt.use_target().map_or(Effect::None, |db| {
-                    let mut db = db.to_string();
+                stmt.use_target().map_or(Effect::None, |mut db| {
                     cap_in_place(&mut db, NAME_MAX_BYTES);
                     Effect::UseDb(db)
                 }),
@@ -468,7 +467,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl FilterSession for QueryLogSession {
-    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict {
         if let Some(p) = self.pending.take() {
             // The previous command never got its reply: record it as it is.
             if p.recorded {
@@ -528,7 +527,7 @@ impl FilterSession for QueryLogSession {
 pub(crate) struct Unrecorded;
 
 impl FilterSession for Unrecorded {
-    fn on_command(&mut self, _stmt: &Statement<'_>) -> Verdict {
+    fn on_command(&mut self, _stmt: &mut Statement<'_>) -> Verdict {
         Verdict::Pass
     }
 }

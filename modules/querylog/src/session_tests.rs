@@ -125,7 +125,7 @@ fn run(
     cmd: Command<'_>,
     r: &ReplyInfo<'_>,
 ) -> Vec<Value> {
-    s.on_command(&cmd.into());
+    s.on_command(&mut cmd.into());
     s.on_reply(r);
     drain(rx)
 }
@@ -302,7 +302,7 @@ fn transaction_flags_follow_the_replies() {
 #[test]
 fn disconnect_and_unanswered_commands() {
     let (mut s, rx) = session(json!({}));
-    s.on_command(&Command::Query(b"SELECT SLEEP(100)").into());
+    s.on_command(&mut Command::Query(b"SELECT SLEEP(100)").into());
     s.on_close(Some("killed by an operator"));
     s.on_close(None);
     let recs = drain(&rx);
@@ -323,7 +323,7 @@ fn disconnect_and_unanswered_commands() {
 
     // A client that quits: no record of COM_QUIT, no reason.
     let (mut s, rx) = session(json!({}));
-    s.on_command(&Command::Quit.into());
+    s.on_command(&mut Command::Quit.into());
     s.on_close(None);
     let recs = drain(&rx);
     assert_eq!(recs.len(), 2);
@@ -753,7 +753,7 @@ fn client_chosen_names_are_capped_with_a_marker() {
     let summary = ok_rows(1);
     let long = format!("SELECT '{}'", "\u{2}".repeat(1 << 20));
     for sql in ["SELECT 1", long.as_str()] {
-        s.on_command(&Command::Query(sql.as_bytes()).into());
+        s.on_command(&mut Command::Query(sql.as_bytes()).into());
         s.on_reply(&reply(&summary, None));
     }
     s.on_close(None);

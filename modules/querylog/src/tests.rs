@@ -45,7 +45,7 @@ fn drive(log: &QueryLog, id: u32, n: u32) -> u64 {
     };
     for i in 0..n {
         let sql = format!("SELECT c FROM sbtest1 WHERE id = {i}");
-        s.on_command(&Command::Query(sql.as_bytes()).into());
+        s.on_command(&mut Command::Query(sql.as_bytes()).into());
         s.on_reply(&ReplyInfo {
             summary: &summary,
             proxy_error: None,
@@ -153,7 +153,7 @@ fn excluded_sessions_and_login_failures() {
     )
     .unwrap();
     let mut s = log.new_session(&client(1, "monitor"));
-    s.on_command(&Command::Ping.into());
+    s.on_command(&mut Command::Ping.into());
     s.on_close(None);
     assert_eq!(log.stats().queued + log.stats().delivered, 0);
     let failure = |user, addr: &str| LoginFailure {
@@ -206,7 +206,7 @@ fn a_record_too_large_for_librdkafka_is_cut_not_lost() {
     .unwrap();
     let mut s = log.new_session(&client(1, "app"));
     let sql = format!("SELECT 1 FROM t_{}", "x".repeat(50_000));
-    s.on_command(&Command::Query(sql.as_bytes()).into());
+    s.on_command(&mut Command::Query(sql.as_bytes()).into());
     s.on_close(None);
     let until = Instant::now() + Duration::from_secs(5);
     while log.stats().shrunk == 0 && Instant::now() < until {

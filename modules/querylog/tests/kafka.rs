@@ -109,7 +109,7 @@ fn info<'a>(
 }
 
 fn step(s: &mut dyn FilterSession, cmd: Command<'_>, reply: &ReplyInfo<'_>) {
-    s.on_command(&cmd.into());
+    s.on_command(&mut cmd.into());
     s.on_reply(reply);
 }
 

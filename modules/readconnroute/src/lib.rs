@@ -93,7 +93,7 @@ impl RouterSession for ReadConnSession {
         self.current()
     }
 
-    fn plan(&mut self, _stmt: &Statement<'_>, _servers: &ServerSet) -> RoutePlan {
+    fn plan(&mut self, _stmt: &mut Statement<'_>, _servers: &ServerSet) -> RoutePlan {
         self.current()
     }
 }

@@ -104,7 +104,7 @@ fn session_sticks_to_its_server() {
     };
     let mut session = r.new_session(&info);
     let first = session.connect(&s);
-    let next = session.plan(&Command::Query(b"SELECT 1").into(), &s);
+    let next = session.plan(&mut Command::Query(b"SELECT 1").into(), &s);
     match (first.target, next.target) {
         (RouteTarget::Server(a), RouteTarget::Server(b)) => assert!(Arc::ptr_eq(&a, &b)),
         other => panic!("{other:?}"),

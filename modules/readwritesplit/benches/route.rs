@@ -46,7 +46,7 @@ fn info() -> SessionInfo {
 
 /// Plans `sql` and answers it with `status` from the planned server (or the primary).
 fn step(session: &mut dyn RouterSession, servers: &ServerSet, sql: &[u8], reply: &Reply<'_>) {
-    let plan = session.plan(&Command::Query(black_box(sql)).into(), servers);
+    let plan = session.plan(&mut Command::Query(black_box(sql)).into(), servers);
     black_box(&plan);
     session.on_reply(reply);
 }
@@ -99,7 +99,10 @@ fn route_benches(c: &mut Criterion) {
     session.connect(&servers);
     g.bench_function("readconnroute_point_select", |b| {
         b.iter(|| {
-            black_box(session.plan(&Command::Query(black_box(POINT_SELECT)).into(), &servers))
+            black_box(session.plan(
+                &mut Command::Query(black_box(POINT_SELECT)).into(),
+                &servers,
+            ))
         })
     });
     for (name, sql) in [

@@ -19,7 +19,7 @@ use switchyard_protocol::caps::{
     SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
 };
 use switchyard_protocol::Command;
-use switchyard_sql::classify::dropped_database;
+use switchyard_sql::classify::{dropped_database, use_target};
 use switchyard_sql::{
     classify_with_mode, mentions_table, parse_prepare, statement_name, Classification, Flags,
     Lexer, SqlMode, StatementKind, TableName, TokenKind,
@@ -237,8 +237,10 @@ impl RouterSession for RwSplitSession {
         }
     }
 
-    fn plan(&mut self, stmt: &Statement<'_>, servers: &ServerSet) -> RoutePlan {
-        let hints = stmt.hint().map_or_else(Hints::default, Hints::of);
+    fn plan(&mut self, stmt: &mut Statement<'_>, servers: &ServerSet) -> RoutePlan {
+        // Cloned (an `Arc` at most) so that the statement can be asked for more.
+        let hint = stmt.hint().cloned();
+        let hints = hint.as_ref().map_or_else(Hints::default, Hints::of);
         self.sql_mode = stmt.sql_mode();
         self.may_write = false;
         self.switching_db = None;
@@ -371,7 +373,7 @@ impl RouterSession for RwSplitSession {
 impl RwSplitSession {
     fn query(
         &mut self,
-        stmt: &Statement<'_>,
+        stmt: &mut Statement<'_>,
         sql: &[u8],
         servers: &ServerSet,
         hints: Hints<'_>,
@@ -380,7 +382,7 @@ impl RwSplitSession {
             return self.unknown(servers);
         };
         match class.kind {
-            StatementKind::Use => self.switching_db = stmt.use_target().map(str::to_string),
+            StatementKind::Use => self.switching_db = use_target(sql),
             StatementKind::Drop => self.dropping_database(sql),
             StatementKind::Lock => self.tables_locked = true,
             StatementKind::Unlock => self.tables_locked = false,

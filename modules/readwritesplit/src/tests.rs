@@ -95,7 +95,7 @@ impl Fixture {
 
     fn plan(&mut self, cmd: Command<'_>) -> RoutePlan {
         self.session
-            .plan(&self.dialect.statement(cmd), &self.servers)
+            .plan(&mut self.dialect.statement(cmd), &self.servers)
     }
 
     fn q(&mut self, sql: &str) -> RoutePlan {
@@ -111,8 +111,8 @@ impl Fixture {
     /// Plans `sql` and answers it from the planned server (the primary for `All`) with
     /// `status`.
     fn run(&mut self, sql: &str, status: u16) -> RoutePlan {
-        let stmt = self.dialect.statement(Command::Query(sql.as_bytes()));
-        let p = self.session.plan(&stmt, &self.servers);
+        let mut stmt = self.dialect.statement(Command::Query(sql.as_bytes()));
+        let p = self.session.plan(&mut stmt, &self.servers);
         let server = match &p.target {
             RouteTarget::Server(s) => s.name.clone(),
             _ => ServerName::new("db1"),
@@ -122,7 +122,7 @@ impl Fixture {
             status,
             ..ReplySummary::default()
         };
-        self.dialect.on_reply(&stmt, &summary);
+        self.dialect.on_reply(&mut stmt, &summary);
         p
     }
 
@@ -737,7 +737,7 @@ fn hints_route_outside_transactions() {
 fn filter_hints_route_like_comment_hints() {
     let mut f = Fixture::default();
     let hinted = |f: &mut Fixture, sql: &str, hint: RouteHint| {
-        let p = f.session.plan(&hinted_query(sql, hint), &f.servers);
+        let p = f.session.plan(&mut hinted_query(sql, hint), &f.servers);
         (target(&p), p.reason)
     };
     assert_eq!(
@@ -994,7 +994,7 @@ fn round_robin_is_shared_by_the_sessions_of_a_service() {
         let p = if i % 2 == 0 {
             f.q("SELECT 1")
         } else {
-            other.plan(&Command::Query(b"SELECT 1").into(), &f.servers)
+            other.plan(&mut Command::Query(b"SELECT 1").into(), &f.servers)
         };
         seen.push(target(&p));
     }
@@ -1058,7 +1058,7 @@ fn a_filter_hint_sets_the_lag_limit_of_one_statement() {
     edit(&mut f.servers, "db3", |s| s.lag_seconds = Some(3));
     let limit = |secs| RouteHint::MaxReplicationLag(Duration::from_secs(secs));
     let mut hinted = |sql: &str, hint: RouteHint| {
-        let p = f.session.plan(&hinted_query(sql, hint), &f.servers);
+        let p = f.session.plan(&mut hinted_query(sql, hint), &f.servers);
         (target(&p), p.reason)
     };
     assert_eq!(

@@ -96,7 +96,7 @@ struct RegexSession {
 }
 
 impl FilterSession for RegexSession {
-    fn on_command(&mut self, stmt: &Statement<'_>) -> Verdict {
+    fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict {
         let (Some(s), Some(sql)) = (&self.shared, stmt.sql()) else {
             return Verdict::Pass;
         };

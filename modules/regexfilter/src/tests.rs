@@ -21,7 +21,7 @@ fn client(user: &str, addr: &str) -> ClientInfo {
 }
 
 fn rewrite(session: &mut dyn FilterSession, cmd: Command<'_>) -> Option<String> {
-    match session.on_command(&cmd.into()) {
+    match session.on_command(&mut cmd.into()) {
         Verdict::Rewrite(text) => Some(String::from_utf8(text).unwrap()),
         Verdict::Pass => None,
         other => panic!("unexpected verdict {other:?}"),
@@ -86,7 +86,7 @@ fn limited_to_users_and_clients() {
 fn non_utf8_text_is_rewritten_bytewise() {
     let f = filter(serde_json::json!({"match": "t1", "replace": "t2"}));
     let mut s = f.new_session(&client("app", "127.0.0.1:5000"));
-    match s.on_command(&Command::Query(b"SELECT '\xff' FROM t1").into()) {
+    match s.on_command(&mut Command::Query(b"SELECT '\xff' FROM t1").into()) {
         Verdict::Rewrite(text) => assert_eq!(text, b"SELECT '\xff' FROM t2"),
         other => panic!("{other:?}"),
     }
