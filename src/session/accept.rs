@@ -101,7 +101,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                     Err(e) => info!(error = %e, "session ended"),
                 }
                 session.count_backend_bytes();
-                for backend in session.backends.drain(..) {
+                for backend in session.backends.open.drain(..) {
                     backend.quit().await;
                 }
             }

@@ -20,12 +20,12 @@ impl Session {
     /// without the backend (a replica, or a primary whose server is gone, to be replaced)
     /// goes on, and is given nothing for a command it has not sent.
     pub(super) async fn first_backend_closed(&mut self) -> Result<(), SessionError> {
-        let last_words = self.backends[0].io.read_buf().split();
-        let server = self.backends[0].server.clone();
+        let last_words = self.backends.open[0].io.read_buf().split();
+        let server = self.backends.open[0].server.clone();
         let name = server.name.clone();
         let why = format!("server '{name}' closed the connection");
         let is_primary = self.service.servers.load().primary().map(|p| &p.name) == Some(&name);
-        self.backends.remove(0);
+        self.backends.open.remove(0);
         let end = self.forget_backend(&name, &why).is_some()
             || is_primary && server_answers(&server.address).await;
         if !end {
@@ -33,7 +33,7 @@ impl Session {
             return Ok(());
         }
         if !last_words.is_empty() {
-            let _ = self.client.write_framed(&last_words).await;
+            let _ = self.client.io.write_framed(&last_words).await;
         }
         Err(SessionError::BackendLost(why))
     }
@@ -41,7 +41,7 @@ impl Session {
     /// The first backend sent something while the session was idle: true once the server has
     /// closed the connection after it (its last words), within a second.
     pub(super) async fn goodbye_follows(&mut self) -> bool {
-        let backend = &mut self.backends[0];
+        let backend = &mut self.backends.open[0];
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
         loop {
             match tokio::time::timeout_at(deadline, backend.io.fill()).await {
@@ -56,8 +56,8 @@ impl Session {
     /// in a reply. The client, who may be waiting for the rest of it, is disconnected rather
     /// than left waiting.
     pub(super) fn lost_place(&mut self) -> SessionError {
-        let name = self.backends[0].server.name.clone();
-        let bytes = self.backends[0].io.read_buf().len();
+        let name = self.backends.open[0].server.name.clone();
+        let bytes = self.backends.open[0].io.read_buf().len();
         warn!(server = %name, bytes, "the backend sent bytes outside of any reply; closing the session");
         SessionError::BackendLost(format!(
             "server '{name}' sent {bytes} bytes outside of any reply"
@@ -69,11 +69,11 @@ impl Session {
     /// check again after its next command.
     pub(super) async fn check_servers(&mut self) -> Result<bool, SessionError> {
         let servers = self.service.servers.load_full();
-        let can_move = self.history.is_some();
+        let can_move = self.backends.history.is_some();
         let mut again = false;
         let mut i = 0;
-        while i < self.backends.len() {
-            let backend = &self.backends[i];
+        while i < self.backends.open.len() {
+            let backend = &self.backends.open[i];
             let name = backend.server.name.clone();
             let why = match servers.get(name.as_str()) {
                 Some(s) if s.maintenance => format!("server '{name}' is in maintenance"),
@@ -103,7 +103,7 @@ impl Session {
     /// Closes the backend at `index` and tells the router; returns the error to end the session
     /// with, if the router cannot go on without it.
     pub(super) async fn close_backend(&mut self, index: usize, why: &str) -> Option<RouteError> {
-        let backend = self.backends.remove(index);
+        let backend = self.backends.open.remove(index);
         let name = backend.server.name.clone();
         backend.quit().await;
         self.forget_backend(&name, why)
@@ -112,14 +112,14 @@ impl Session {
     /// Drops a backend that failed, telling the router; like [`Session::close_backend`] for a
     /// connection that cannot say goodbye.
     pub(super) fn lose_backend(&mut self, index: usize, why: &str) -> Option<RouteError> {
-        let name = self.backends.remove(index).server.name.clone();
+        let name = self.backends.open.remove(index).server.name.clone();
         warn!(server = %name, "lost a backend connection: {why}");
         self.forget_backend(&name, why)
     }
 
     /// The backend on `name` is gone: its statements with it; the router is told.
     pub(super) fn forget_backend(&mut self, name: &ServerName, why: &str) -> Option<RouteError> {
-        self.prepared.forget_server(name);
+        self.backends.prepared.forget_server(name);
         self.register_backends();
         self.router.on_backend_closed(name, why)
     }
@@ -128,19 +128,20 @@ impl Session {
     pub(super) fn register_backends(&self) {
         let backends = self
             .backends
+            .open
             .iter()
             .map(|b| (b.server.clone(), b.info.connection_id))
             .collect();
-        self.registry.set(
+        self.proxy.registry.set(
             self.id,
             SessionEntry {
-                user: self.credentials.user.clone(),
-                client: self.peer,
+                user: self.client.credentials.user.clone(),
+                client: self.client.peer,
                 service: Arc::from(self.service.name.as_str()),
-                listener: self.listener.clone(),
-                started: self.started,
+                listener: self.proxy.listener.clone(),
+                started: self.proxy.started,
                 backends,
-                live: self.live.clone(),
+                live: self.proxy.live.clone(),
             },
         );
     }

@@ -1,10 +1,10 @@
-//! Opening the session's backends: the first one at login, the others when a plan first needs
-//! them, each brought to the session's state before use.
+//! The session's backends ([`Backends`]) and opening them: the first one at login, the others
+//! when a plan first needs them, each brought to the session's state before use.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_api::{RouteTarget, Server};
+use switchyard_api::{HistoryLimit, RouteTarget, Server, ServerName};
 use switchyard_protocol::auth::BackendSecret;
 use switchyard_protocol::caps::CLIENT_SESSION_TRACK;
 use switchyard_protocol::conn::LoginError;
@@ -14,6 +14,8 @@ use switchyard_protocol::text_query;
 use switchyard_protocol::{Command, ProtocolError};
 use tracing::{debug, warn};
 
+use super::history::History;
+use super::prepared::Prepared;
 use super::{relay, Session, SessionError};
 use crate::backend::Backend;
 
@@ -23,6 +25,46 @@ const STALE_AFTER: Duration = Duration::from_secs(1);
 /// Asks the server to report `last_gtid` in OK packets, keeping what it tracks already.
 const TRACK_GTID: &str = "SET session_track_system_variables = \
      CONCAT_WS(',', NULLIF(@@session.session_track_system_variables, ''), 'last_gtid')";
+
+/// The session's backend connections and what they must all have: the session-command history
+/// to replay on one opened later, the prepared-statement id map, the GTID of the last write.
+pub(super) struct Backends {
+    /// The open backends; the first is the one opened at login.
+    pub(super) open: Vec<Backend>,
+    /// Session commands to replay on backends opened later; `None` for routers that keep one
+    /// backend per session.
+    pub(super) history: Option<History>,
+    pub(super) prepared: Prepared,
+    /// The last `last_gtid` a backend reported; `Some` when the router wants GTIDs, and then
+    /// backends track `last_gtid`.
+    pub(super) gtid: Option<String>,
+    /// `gtid` was updated by the reply being relayed.
+    pub(super) gtid_fresh: bool,
+}
+
+impl Backends {
+    /// None open yet; a history within `history` if the router keeps one, the GTID tracked if
+    /// it wants it.
+    pub(super) fn new(history: Option<HistoryLimit>, track_gtid: bool) -> Self {
+        Backends {
+            open: Vec::new(),
+            history: history.map(History::new),
+            prepared: Prepared::default(),
+            gtid: track_gtid.then(String::new),
+            gtid_fresh: false,
+        }
+    }
+
+    /// Where the open backend on `server` is.
+    pub(super) fn position(&self, server: &ServerName) -> Option<usize> {
+        self.open.iter().position(|b| b.server.name == *server)
+    }
+
+    /// The router wants the GTID of each write.
+    pub(super) fn track_gtid(&self) -> bool {
+        self.gtid.is_some()
+    }
+}
 
 impl Session {
     /// Opens the backend the router wants at login; on failure the client gets the error (the
@@ -48,7 +90,7 @@ impl Session {
         };
         match self.open(&server).await {
             Ok(backend) => {
-                self.backends.push(backend);
+                self.backends.open.push(backend);
                 self.register_backends();
                 Ok(())
             }
@@ -62,18 +104,21 @@ impl Session {
                     // the server answers a client it refuses, and read the table again.
                     let service = self.service.clone();
                     tokio::spawn(async move { service.reload_accounts().await });
-                    let yes = if self.credentials.secret == BackendSecret::Empty {
+                    let yes = if self.client.credentials.secret == BackendSecret::Empty {
                         "NO"
                     } else {
                         "YES"
                     };
-                    let (user, ip) = (&self.credentials.user, self.peer.ip().to_canonical());
+                    let (user, ip) = (
+                        &self.client.credentials.user,
+                        self.client.peer.ip().to_canonical(),
+                    );
                     let msg =
                         format!("Access denied for user '{user}'@'{ip}' (using password: {yes})");
                     return Err(self.refuse(seq, ER_ACCESS_DENIED, "28000", msg).await);
                 }
-                self.client.queue(seq, &payload);
-                let _ = self.client.flush().await;
+                self.client.io.queue(seq, &payload);
+                let _ = self.client.io.flush().await;
                 let why = refusal
                     .map(|e| e.to_error().to_string())
                     .unwrap_or_default();
@@ -100,24 +145,25 @@ impl Session {
         &'a self,
         server: &'a Arc<Server>,
     ) -> impl Future<Output = Result<Backend, LoginError>> + Send + 'a {
-        open(&self.credentials, &self.service, self.wants_gtid(), server)
+        open(
+            &self.client.credentials,
+            &self.service,
+            self.backends.track_gtid(),
+            server,
+        )
     }
 
     /// The index of the session's backend on `server`, opening it (and replaying the session
     /// history on it) if needed. On failure, says why in words.
     pub(super) async fn ensure_open(&mut self, server: &Arc<Server>) -> Result<usize, String> {
-        if let Some(i) = self
-            .backends
-            .iter()
-            .position(|b| b.server.name == server.name)
-        {
+        if let Some(i) = self.backends.position(&server.name) {
             if self.is_usable(i) {
                 return Ok(i);
             }
             self.lose_backend(i, "the server closed the idle connection");
             // The router was told; the caller decides whether to go on here.
         }
-        let history = self.history.as_ref();
+        let history = self.backends.history.as_ref();
         if history.is_some_and(|h| !h.is_complete()) {
             let limit = self.service.router.history_limit();
             let (commands, bytes) = limit.map_or((0, 0), |l| (l.commands, l.bytes));
@@ -127,20 +173,20 @@ impl Session {
             ));
         }
         let mut backend = self.open(server).await.map_err(|e| e.to_string())?;
-        if let Some(history) = self.history.as_ref().filter(|h| h.len() > 0) {
-            replay(&mut backend, history, self.credentials.capabilities)
+        if let Some(history) = self.backends.history.as_ref().filter(|h| h.len() > 0) {
+            replay(&mut backend, history, self.client.credentials.capabilities)
                 .await
                 .map_err(|e| format!("replaying the session history failed: {e}"))?;
         }
-        self.backends.push(backend);
+        self.backends.open.push(backend);
         self.register_backends();
-        Ok(self.backends.len() - 1)
+        Ok(self.backends.open.len() - 1)
     }
 
     /// False if the backend at `i` has said something unasked (its goodbye) since its last
     /// reply: checked without waiting, and only on connections idle for a while.
     fn is_usable(&mut self, i: usize) -> bool {
-        let backend = &mut self.backends[i];
+        let backend = &mut self.backends.open[i];
         if !backend.io.read_buf().is_empty() {
             return false;
         }

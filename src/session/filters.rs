@@ -159,7 +159,10 @@ impl Session {
         };
         loop {
             // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-            let mut stmt = self.dialect.statement(Command::parse(&packet.payload)?);
+            let mut stmt = self
+                .client
+                .dialect
+                .statement(Command::parse(&packet.payload)?);
             let Some(chain) = self.chain.as_mut() else {
                 return self.dispatch(&packet, &mut stmt.with_hint(hint)).await;
             };

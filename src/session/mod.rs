@@ -1,6 +1,11 @@
 //! One client session: a task that owns the client socket and its backend connections, and
-//! runs the statement path top to bottom: read → filters → plan → forward → relay the reply,
-//! tracked → filters.
+//! runs the statement path top to bottom: read → statement → filters → plan → forward → relay
+//! the reply, tracked → router → filters.
+//!
+//! The session is made of owned parts: `Client` (the client's connection and the state its
+//! answers carry), `Backends` (the open backends, the history, the prepared-statement map, the
+//! last GTID), the router's half, the filter chain, and `ProxySide` (registry, metrics,
+//! lifecycle).
 //!
 //! The router decides where each command goes; the session does the I/O that follows from it:
 //! it opens backends when a plan first needs them (bringing them up to date with the
@@ -12,7 +17,7 @@
 //! `accept` (from accept to login), `login`, `filters` (the chain around each command),
 //! `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route` (plan, run, retry),
 //! `session_command`, `statement_command`, `prepared` (statement ids), `relay` (the reply),
-//! `backends` (opening and replaying), `history`, `backend_loss`, `registry` (for KILL and
+//! `backends` (the backends, opening and replaying them), `history`, `backend_loss`, `registry` (for KILL and
 //! the admin API), `error`.
 
 mod accept;
@@ -48,17 +53,15 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::backend::Backend;
 use crate::host_blocks::HostBlocks;
 use crate::runtime::Lifecycle;
 use crate::service::{Admission, PendingLogin, Service};
 pub use accept::run;
 use accept::{report_refusal, TOO_MANY};
 use backend_loss::idle_watch;
+use backends::Backends;
 pub use error::{printable, Refusal, SessionError, LOG_TEXT_MAX};
-use history::History;
 use login::Credentials;
-use prepared::Prepared;
 use registry::{LiveState, SessionRegistry};
 
 /// What every session of a listener shares.
@@ -72,50 +75,54 @@ pub struct ListenerContext {
     pub host_blocks: Arc<HostBlocks>,
 }
 
+/// One client session, in owned parts with one job each.
 struct Session {
     id: SessionId,
-    client: PacketIo<TcpStream>,
-    /// The open backends; the first is the one opened at login.
-    backends: Vec<Backend>,
+    client: Client,
+    backends: Backends,
     router: Box<dyn RouterSession>,
-    service: Arc<Service>,
-    registry: Arc<SessionRegistry>,
-    credentials: Credentials,
-    tracker: ReplyTracker,
-    peer: SocketAddr,
-    /// Session commands to replay on backends opened later; `None` for routers that keep one
-    /// backend per session.
-    history: Option<History>,
-    prepared: Prepared,
-    /// The last `last_gtid` a backend reported; `Some` when the router wants GTIDs, and then
-    /// backends track `last_gtid`.
-    gtid: Option<String>,
-    /// `gtid` was updated by the reply being relayed.
-    gtid_fresh: bool,
-    /// The reply of the current command may hold connection ids, to rewrite to the proxy's;
-    /// its rows are in this format.
-    thread_ids: Option<RowFormat>,
-    /// Rewritten packets are built here, to reuse one allocation.
-    scratch: BytesMut,
-    /// The status flags of the last reply the client got.
-    status: u16,
-    /// The session's `sql_mode` as far as it can be followed; statements are read in it.
-    dialect: SqlDialect,
-    /// The sequence id of the proxy's answer to the current command: one after the command's
-    /// last frame (a command of 16 MiB or more spans several).
-    reply_seq: u8,
     /// The service's filters; `None` when it has none.
     chain: Option<Box<filters::Chain>>,
     /// How the command in flight is going, for the chain; `Some` only while a chain wraps it.
     outcome: Option<outcome::Outcome>,
+    /// Follows the reply being relayed.
+    tracker: ReplyTracker,
+    /// The reply of the current command may hold connection ids, to rewrite to the proxy's;
+    /// its rows are in this format.
+    thread_ids: Option<RowFormat>,
+    /// Rewritten packets (executes, statement ids, connection ids) are built here, to reuse
+    /// one allocation.
+    scratch: BytesMut,
+    service: Arc<Service>,
+    proxy: ProxySide,
+}
+
+/// The client's side: its connection, who it logged in as, and the state its answers carry.
+struct Client {
+    io: PacketIo<TcpStream>,
+    peer: SocketAddr,
+    credentials: Credentials,
+    /// The status flags of the last reply the client got.
+    status: u16,
+    /// The sequence id of the proxy's answer to the current command: one after the command's
+    /// last frame (a command of 16 MiB or more spans several).
+    reply_seq: u8,
+    /// The session's `sql_mode` as far as it can be followed; statements are read in it.
+    dialect: SqlDialect,
+}
+
+/// The proxy around the session: where it is registered and shown, its metrics, the proxy's
+/// lifecycle, and the login throttle a failed COM_CHANGE_USER counts towards.
+struct ProxySide {
+    registry: Arc<SessionRegistry>,
     /// What the admin API shows of the session as it runs.
     live: Arc<LiveState>,
     listener: Arc<str>,
     started: std::time::SystemTime,
+    metrics: crate::metrics::SessionMetrics,
     lifecycle: watch::Receiver<Lifecycle>,
     /// The last stage `lifecycle` announced.
     stage: Lifecycle,
-    metrics: crate::metrics::SessionMetrics,
     host_blocks: Arc<HostBlocks>,
 }
 
@@ -144,42 +151,52 @@ impl Session {
         let tracker = ReplyTracker::new(backend_capabilities(&credentials, &service));
         let mut session = Session {
             id,
-            client,
-            backends: Vec::new(),
+            client: Client {
+                io: client,
+                peer,
+                credentials,
+                status: 0,
+                reply_seq: 1,
+                dialect: SqlDialect::default(),
+            },
+            backends: Backends::new(service.router.history_limit(), service.router.wants_gtid()),
             router,
-            history: service.router.history_limit().map(History::new),
-            gtid: service.router.wants_gtid().then(String::new),
-            gtid_fresh: false,
-            service,
-            registry: ctx.registry.clone(),
-            tracker,
-            credentials,
-            peer,
-            prepared: Prepared::default(),
-            thread_ids: None,
-            scratch: BytesMut::new(),
-            status: 0,
-            dialect: SqlDialect::default(),
-            reply_seq: 1,
             chain: None,
             outcome: None,
-            live: Arc::default(),
-            listener: ctx.listener.clone(),
-            started: std::time::SystemTime::now(),
-            lifecycle: ctx.lifecycle.clone(),
-            stage: *ctx.lifecycle.borrow(),
-            metrics: metrics.session(),
-            host_blocks: ctx.host_blocks.clone(),
+            tracker,
+            thread_ids: None,
+            scratch: BytesMut::new(),
+            service,
+            proxy: ProxySide {
+                registry: ctx.registry.clone(),
+                live: Arc::default(),
+                listener: ctx.listener.clone(),
+                started: std::time::SystemTime::now(),
+                metrics: metrics.session(),
+                lifecycle: ctx.lifecycle.clone(),
+                stage: *ctx.lifecycle.borrow(),
+                host_blocks: ctx.host_blocks.clone(),
+            },
         };
-        session.live.set_db(session.credentials.db.as_deref());
-        let seq = session.credentials.next_seq;
+        session
+            .proxy
+            .live
+            .set_db(session.client.credentials.db.as_deref());
+        let seq = session.client.credentials.next_seq;
         session.connect_first(seq).await?;
-        session.status = session.backends.first().map_or(2, |b| b.info.status);
-        write_ok(session.client.write_buf(), seq, 0, 0, session.status, 0);
-        session.client.flush().await?;
+        session.client.status = session.backends.open.first().map_or(2, |b| b.info.status);
+        write_ok(
+            session.client.io.write_buf(),
+            seq,
+            0,
+            0,
+            session.client.status,
+            0,
+        );
+        session.client.io.flush().await?;
         info!(
-            user = %printable(&session.credentials.user),
-            db = %printable(session.credentials.db.as_deref().unwrap_or("")),
+            user = %printable(&session.client.credentials.user),
+            db = %printable(session.client.credentials.db.as_deref().unwrap_or("")),
             "client logged in"
         );
         session.start_filters(ctx);
@@ -187,16 +204,16 @@ impl Session {
     }
 
     async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
-        write_err(self.client.write_buf(), seq, code, state, &msg);
-        let _ = self.client.flush().await;
+        write_err(self.client.io.write_buf(), seq, code, state, &msg);
+        let _ = self.client.io.flush().await;
         self.refusal(SessionError::refused(code, state, &msg))
     }
 
     /// `e`, with the user and database of this login if it is a refusal.
     fn refusal(&self, mut e: SessionError) -> SessionError {
         if let SessionError::Refused(r) = &mut e {
-            r.user = Some(self.credentials.user.clone());
-            r.db = self.credentials.db.clone();
+            r.user = Some(self.client.credentials.user.clone());
+            r.db = self.client.credentials.db.clone();
         }
         e
     }
@@ -208,10 +225,11 @@ impl Session {
         }
         let client = switchyard_api::ClientInfo {
             session_id: self.id,
-            user: self.credentials.user.clone(),
-            client_addr: self.peer,
-            db: self.credentials.db.clone(),
+            user: self.client.credentials.user.clone(),
+            client_addr: self.client.peer,
+            db: self.client.credentials.db.clone(),
             program: self
+                .client
                 .credentials
                 .attributes
                 .as_deref()
@@ -232,17 +250,25 @@ impl Session {
         if let Some(o) = self.outcome.as_mut() {
             o.answered(code, sqlstate, msg);
         }
-        write_err(self.client.write_buf(), self.reply_seq, code, sqlstate, msg);
-        self.metrics.answered(sqlstate);
-        self.client.flush().await?;
-        self.metrics.client_bytes(self.client.take_byte_counts());
+        write_err(
+            self.client.io.write_buf(),
+            self.client.reply_seq,
+            code,
+            sqlstate,
+            msg,
+        );
+        self.proxy.metrics.answered(sqlstate);
+        self.client.io.flush().await?;
+        self.proxy
+            .metrics
+            .client_bytes(self.client.io.take_byte_counts());
         Ok(())
     }
 
     /// The session ends because a backend connection broke: the client's connection closes
     /// (after what it was sent), as a server's does; the reason goes to the log.
     async fn gone(&mut self, e: RouteError) -> SessionError {
-        let _ = self.client.flush().await;
+        let _ = self.client.io.flush().await;
         SessionError::BackendLost(printable(&e.message))
     }
 
@@ -252,22 +278,28 @@ impl Session {
         if let Some(o) = self.outcome.as_mut() {
             o.answered(e.code, e.sqlstate, &e.message);
         }
-        write_err(self.client.write_buf(), seq, e.code, e.sqlstate, &e.message);
+        write_err(
+            self.client.io.write_buf(),
+            seq,
+            e.code,
+            e.sqlstate,
+            &e.message,
+        );
         if seq == 0 {
-            self.metrics.unsolicited(e.sqlstate);
+            self.proxy.metrics.unsolicited(e.sqlstate);
         } else {
-            self.metrics.answered(e.sqlstate);
+            self.proxy.metrics.answered(e.sqlstate);
         }
-        let _ = self.client.flush().await;
+        let _ = self.client.io.flush().await;
         SessionError::Ended(printable(&e.message))
     }
 
     /// The proxy is draining and the session is between transactions, or the drain is over.
     fn must_close(&self) -> bool {
-        match self.stage {
+        match self.proxy.stage {
             Lifecycle::Running => false,
             Lifecycle::Draining => {
-                self.status & switchyard_protocol::caps::SERVER_STATUS_IN_TRANS == 0
+                self.client.status & switchyard_protocol::caps::SERVER_STATUS_IN_TRANS == 0
             }
             Lifecycle::Closing => true,
         }
@@ -281,14 +313,15 @@ impl Session {
             sqlstate: "08S01",
             message: "Server shutdown in progress".to_string(),
         };
-        write_err(self.client.write_buf(), 0, e.code, e.sqlstate, &e.message);
-        let _ = self.client.flush().await;
+        write_err(
+            self.client.io.write_buf(),
+            0,
+            e.code,
+            e.sqlstate,
+            &e.message,
+        );
+        let _ = self.client.io.flush().await;
         SessionError::Ended(e.message)
-    }
-
-    /// The router wants the GTID of each write.
-    fn wants_gtid(&self) -> bool {
-        self.gtid.is_some()
     }
 
     /// The command loop.
@@ -299,7 +332,7 @@ impl Session {
             if check_servers {
                 check_servers = self.check_servers().await?;
             }
-            if self.stage != Lifecycle::Running && self.must_close() {
+            if self.proxy.stage != Lifecycle::Running && self.must_close() {
                 return Err(self.shut_down().await);
             }
             // While idle, watch the first backend too: a server that closes an idle connection
@@ -307,20 +340,20 @@ impl Session {
             // It comes first: a server's goodbye came before the client's next command.
             let packet = tokio::select! {
                 biased;
-                n = idle_watch(self.backends.first_mut()) => {
+                n = idle_watch(self.backends.open.first_mut()) => {
                     if n > 0 && !self.goodbye_follows().await {
                         return Err(self.lost_place());
                     }
                     self.first_backend_closed().await?;
                     continue;
                 }
-                read = self.client.read_packet() => match read {
+                read = self.client.io.read_packet() => match read {
                     Ok(Some(p)) => p,
                     Ok(None) => return Ok(()),
                     Err(e @ ProtocolError::PacketTooLarge { .. }) => {
                         let msg = "Got a packet bigger than 'max_allowed_packet' bytes";
-                        write_err(self.client.write_buf(), 1, ER_NET_PACKET_TOO_LARGE, "08S01", msg);
-                        self.client.flush().await?;
+                        write_err(self.client.io.write_buf(), 1, ER_NET_PACKET_TOO_LARGE, "08S01", msg);
+                        self.client.io.flush().await?;
                         return Err(e.into());
                     }
                     Err(e) => return Err(e.into()),
@@ -329,9 +362,9 @@ impl Session {
                     check_servers = true;
                     continue;
                 }
-                changed = self.lifecycle.changed() => {
-                    self.stage = match changed {
-                        Ok(()) => *self.lifecycle.borrow_and_update(),
+                changed = self.proxy.lifecycle.changed() => {
+                    self.proxy.stage = match changed {
+                        Ok(()) => *self.proxy.lifecycle.borrow_and_update(),
                         Err(_) => Lifecycle::Closing,
                     };
                     continue;
@@ -340,31 +373,33 @@ impl Session {
             if packet.seq != 0 {
                 let seq = packet.last_seq.wrapping_add(1);
                 write_err(
-                    self.client.write_buf(),
+                    self.client.io.write_buf(),
                     seq,
                     ER_NET_PACKETS_OUT_OF_ORDER,
                     "08S01",
                     "Got packets out of order",
                 );
-                self.client.flush().await?;
+                self.client.io.flush().await?;
                 return Err(ProtocolError::PacketsOutOfSync {
                     expected: 0,
                     got: packet.seq,
                 }
                 .into());
             }
-            self.reply_seq = packet.last_seq.wrapping_add(1);
+            self.client.reply_seq = packet.last_seq.wrapping_add(1);
             // The command is parsed here, once; filters that rewrite SQL make a new one.
             let Ok(cmd) = Command::parse(&packet.payload) else {
                 self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
                     .await?;
                 continue;
             };
-            let go_on = self.filtered(&packet, self.dialect.statement(cmd)).await?;
+            let go_on = self
+                .filtered(&packet, self.client.dialect.statement(cmd))
+                .await?;
             if !go_on {
                 return Ok(());
             }
-            self.live.set_status(self.status);
+            self.proxy.live.set_status(self.client.status);
         }
     }
 
@@ -377,7 +412,7 @@ impl Session {
     ) -> Result<bool, SessionError> {
         let cmd = *stmt.command();
         let statement = match cmd {
-            Command::StmtExecute { stmt_id, .. } => self.prepared.find(stmt_id),
+            Command::StmtExecute { stmt_id, .. } => self.backends.prepared.find(stmt_id),
             _ => None,
         };
         let kill = statement.and_then(|s| s.kill);
@@ -437,7 +472,7 @@ impl Session {
     /// The command just forwarded switched the default database to `db`, if it succeeded.
     fn switched_db(&self, db: Option<&str>) {
         if let Some(db) = db.filter(|_| self.tracker.summary().error.is_none()) {
-            self.live.set_db(Some(db));
+            self.proxy.live.set_db(Some(db));
         }
     }
 }

@@ -16,6 +16,7 @@ use switchyard_protocol::ProtocolError;
 use tokio::net::TcpStream;
 use tracing::warn;
 
+use super::backends::Backends;
 use super::{Session, SessionError};
 use crate::backend::Backend;
 
@@ -52,22 +53,27 @@ impl Session {
         index: usize,
         prepared_id: Option<StmtId>,
     ) -> Result<(), RelayFail> {
-        let untrack =
-            self.wants_gtid() && self.credentials.capabilities & CLIENT_SESSION_TRACK == 0;
+        let untrack = self.backends.track_gtid()
+            && self.client.credentials.capabilities & CLIENT_SESSION_TRACK == 0;
         let Session {
             backends,
             client,
             tracker,
             scratch,
-            gtid,
-            gtid_fresh,
             outcome,
             thread_ids,
-            registry,
+            proxy,
             id,
             ..
         } = self;
-        let backend = &mut backends[index];
+        let (client, registry) = (&mut client.io, &proxy.registry);
+        let Backends {
+            open,
+            gtid,
+            gtid_fresh,
+            ..
+        } = backends;
+        let backend = &mut open[index];
         let mut ids = thread_ids.map(|format| {
             let sessions = registry.threads_on(&backend.server.name);
             let own = (u64::from(backend.info.connection_id), u64::from(id.0));

@@ -71,7 +71,9 @@ impl Session {
             let plan = self.router.plan(stmt, &self.service.servers.load());
             let outcome = match &plan.target {
                 RouteTarget::Error(e) => return self.answer(e.code, e.sqlstate, &e.message).await,
-                RouteTarget::Close(e) => return Err(self.end(self.reply_seq, e.clone()).await),
+                RouteTarget::Close(e) => {
+                    return Err(self.end(self.client.reply_seq, e.clone()).await)
+                }
                 RouteTarget::All { dedup } => {
                     return self.session_command(packet, stmt, *dedup).await
                 }
@@ -127,12 +129,16 @@ impl Session {
     ) -> Result<(), Failure> {
         let cmd = *stmt.command();
         let execute = match cmd {
-            Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
+            Command::StmtExecute { stmt_id, .. } => match self.backends.prepared.resolve(stmt_id) {
                 Some(id) => {
                     // Long data went to one backend: the statement runs there.
-                    let holder = self.prepared.get(id).and_then(|s| s.long_data.as_ref());
+                    let holder = self
+                        .backends
+                        .prepared
+                        .get(id)
+                        .and_then(|s| s.long_data.as_ref());
                     if let Some(b) = holder
-                        .and_then(|name| self.backends.iter().find(|b| &b.server.name == name))
+                        .and_then(|name| self.backends.open.iter().find(|b| &b.server.name == name))
                     {
                         server = b.server.clone();
                     }
@@ -156,9 +162,11 @@ impl Session {
             }
         }
         let prepared_id = match cmd {
-            Command::StmtPrepare(_) => {
-                Some(self.prepared.add(Bytes::copy_from_slice(&packet.payload)))
-            }
+            Command::StmtPrepare(_) => Some(
+                self.backends
+                    .prepared
+                    .add(Bytes::copy_from_slice(&packet.payload)),
+            ),
             _ => None,
         };
         let rewritten = match execute {
@@ -168,7 +176,7 @@ impl Session {
             }
             None => false,
         };
-        let backend = &mut self.backends[index];
+        let backend = &mut self.backends.open[index];
         backend.server.stats.statement_routed();
         let payload = if rewritten {
             &self.scratch[..]
@@ -184,7 +192,7 @@ impl Session {
             backend.server.stats.operation_started();
             let relayed = self.relay(index, prepared_id).await;
             let elapsed = started.elapsed();
-            let stats = &self.backends[index].server.stats;
+            let stats = &self.backends.open[index].server.stats;
             stats.operation_finished();
             stats.record_response(elapsed.as_micros() as u64);
             if let Err(fail) = relayed {
@@ -197,12 +205,12 @@ impl Session {
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
         if let Some(o) = self.outcome.as_mut() {
-            o.routed(&self.backends[index].server, Some(plan.reason));
+            o.routed(&self.backends.open[index].server, Some(plan.reason));
             if let Some(id) = prepared_id {
                 o.prepared(id);
             }
         }
-        let server = self.backends[index].server.clone();
+        let server = self.backends.open[index].server.clone();
         self.replied(&server.name, prepared_id, stmt);
         Ok(())
     }
@@ -214,9 +222,9 @@ impl Session {
         execute: Option<StmtId>,
         prepared_id: Option<StmtId>,
     ) {
-        let name = self.backends[index].server.name.clone();
+        let name = self.backends.open[index].server.name.clone();
         if let Some(id) = execute {
-            if let Some(s) = self.prepared.get_mut(id) {
+            if let Some(s) = self.backends.prepared.get_mut(id) {
                 s.last_server = Some(name.clone());
                 s.long_data = None;
             }
@@ -224,14 +232,15 @@ impl Session {
         if let Some(id) = prepared_id {
             match self.tracker.summary().prepared {
                 Some(p) => {
-                    self.prepared
+                    self.backends
+                        .prepared
                         .set_backend(id, &name, BackendStmtId(p.stmt_id));
-                    if let Some(s) = self.prepared.get_mut(id) {
+                    if let Some(s) = self.backends.prepared.get_mut(id) {
                         s.params = p.params;
                     }
                 }
                 None => {
-                    self.prepared.remove(id);
+                    self.backends.prepared.remove(id);
                 }
             }
         }
@@ -244,14 +253,14 @@ impl Session {
         prepared_id: Option<StmtId>,
         stmt: &mut Statement<'_>,
     ) {
-        self.status = self.tracker.summary().status;
-        self.dialect.on_reply(stmt, self.tracker.summary());
-        let fresh = std::mem::take(&mut self.gtid_fresh);
+        self.client.status = self.tracker.summary().status;
+        self.client.dialect.on_reply(stmt, self.tracker.summary());
+        let fresh = std::mem::take(&mut self.backends.gtid_fresh);
         self.router.on_reply(&Reply {
             server,
             summary: self.tracker.summary(),
             prepared_id,
-            last_gtid: self.gtid.as_deref().filter(|_| fresh),
+            last_gtid: self.backends.gtid.as_deref().filter(|_| fresh),
         });
     }
 
@@ -273,7 +282,7 @@ impl Session {
 
     /// The connection to the backend at `index` broke before the client saw anything.
     pub(super) fn unsent(&mut self, index: usize, why: String) -> Failure {
-        let name = self.backends[index].server.name.clone();
+        let name = self.backends.open[index].server.name.clone();
         let end = self.lose_backend(index, &why);
         Failure::Unsent {
             why: format!("server '{name}': {why}"),
@@ -300,7 +309,7 @@ impl Session {
             wait.gtid,
             wait.timeout.as_secs_f64()
         );
-        let backend = &mut self.backends[index];
+        let backend = &mut self.backends.open[index];
         let caps = backend.info.capabilities;
         match text_query::query(&mut backend.io, caps, &sql).await {
             Ok(set) => {
@@ -326,8 +335,8 @@ impl Session {
         payload: &[u8],
     ) -> Result<(), Failure> {
         self.ensure_prepared(index, id).await?;
-        let name = &self.backends[index].server.name;
-        let Some(stmt) = self.prepared.get_mut(id) else {
+        let name = &self.backends.open[index].server.name;
+        let Some(stmt) = self.backends.prepared.get_mut(id) else {
             return Err(Failure::Unsent {
                 why: "the statement is gone".into(),
                 code: ER_UNKNOWN_ERROR,
@@ -345,8 +354,8 @@ impl Session {
         index: usize,
         id: StmtId,
     ) -> Result<(), Failure> {
-        let name = &self.backends[index].server.name;
-        match self.prepared.get(id).and_then(|s| s.on(name)) {
+        let name = &self.backends.open[index].server.name;
+        match self.backends.prepared.get(id).and_then(|s| s.on(name)) {
             Some(_) => Ok(()),
             None => self.prepare_on(index, id).await,
         }
@@ -354,10 +363,10 @@ impl Session {
 
     /// Prepares statement `id` on the backend at `index`, which did not have it.
     pub(super) async fn prepare_on(&mut self, index: usize, id: StmtId) -> Result<(), Failure> {
-        let Some(prepare) = self.prepared.get(id).map(|s| s.prepare.clone()) else {
+        let Some(prepare) = self.backends.prepared.get(id).map(|s| s.prepare.clone()) else {
             return Ok(());
         };
-        let backend = &mut self.backends[index];
+        let backend = &mut self.backends.open[index];
         let cmd = Command::StmtPrepare(&prepare[1..]);
         let summary = match relay::run_quietly(backend, &prepare, &cmd).await {
             Ok(summary) => summary,
@@ -365,15 +374,16 @@ impl Session {
         };
         match summary.prepared {
             Some(p) => {
-                let name = self.backends[index].server.name.clone();
-                self.prepared
+                let name = self.backends.open[index].server.name.clone();
+                self.backends
+                    .prepared
                     .set_backend(id, &name, BackendStmtId(p.stmt_id));
                 Ok(())
             }
             None => Err(Failure::Unsent {
                 why: format!(
                     "server '{}' cannot prepare the statement",
-                    self.backends[index].server.name
+                    self.backends.open[index].server.name
                 ),
                 code: ER_UNKNOWN_ERROR,
                 end: None,
@@ -404,15 +414,15 @@ impl Session {
                     // The session goes on: the client gets an error in place of the rest.
                     let msg = format!("Lost connection to backend server during query: {why}");
                     write_err(
-                        self.client.write_buf(),
+                        self.client.io.write_buf(),
                         seq,
                         ER_NET_READ_ERROR,
                         "08S01",
                         &msg,
                     );
-                    self.metrics.answered("08S01");
+                    self.proxy.metrics.answered("08S01");
                 }
-                if let Err(e) = self.client.flush().await {
+                if let Err(e) = self.client.io.flush().await {
                     return Failure::Session(e.into());
                 }
                 Failure::Lost { end }
@@ -423,21 +433,27 @@ impl Session {
     /// Counts a command whose reply the client got from the backend at `index` (a session
     /// command on every backend, with `all`) after `elapsed`, and the bytes it moved.
     pub(super) fn count_reply(&mut self, index: usize, all: bool, elapsed: Duration) {
-        let backend = &mut self.backends[index];
+        let backend = &mut self.backends.open[index];
         let bytes = backend.io.take_byte_counts();
-        self.metrics
+        self.proxy
+            .metrics
             .replied(&backend.server, all, self.tracker.summary(), elapsed, bytes);
-        self.metrics.client_bytes(self.client.take_byte_counts());
+        self.proxy
+            .metrics
+            .client_bytes(self.client.io.take_byte_counts());
     }
 
     /// Counts the bytes every open backend moved since last counted (replies the client does
     /// not get, replays).
     pub(super) fn count_backend_bytes(&mut self) {
-        for b in &mut self.backends {
-            self.metrics
+        for b in &mut self.backends.open {
+            self.proxy
+                .metrics
                 .backend_bytes(&b.server.name, b.io.take_byte_counts());
         }
-        self.metrics.client_bytes(self.client.take_byte_counts());
+        self.proxy
+            .metrics
+            .client_bytes(self.client.io.take_byte_counts());
     }
 }
 

@@ -22,9 +22,9 @@ impl Session {
     /// router's choice ([`switchyard_api::RouterSession::reply_from`]).
     pub(super) fn reply_backend(&self) -> usize {
         let servers = self.service.servers.load();
-        let mut open = self.backends.iter().map(|b| &b.server.name);
+        let mut open = self.backends.open.iter().map(|b| &b.server.name);
         let i = self.router.reply_from(&mut open, &servers);
-        if i < self.backends.len() {
+        if i < self.backends.open.len() {
             i
         } else {
             0
@@ -40,7 +40,7 @@ impl Session {
         dedup: bool,
     ) -> Result<(), SessionError> {
         let cmd = *stmt.command();
-        if self.backends.is_empty() {
+        if self.backends.open.is_empty() {
             let plan = self.router.connect(&self.service.servers.load());
             let opened = match &plan.target {
                 RouteTarget::Server(s) => self.open_for(s).await.map(|_| ()),
@@ -61,20 +61,23 @@ impl Session {
                 return self.report(failure).await;
             }
         }
-        let prepared_id = matches!(cmd, Command::StmtPrepare(_))
-            .then(|| self.prepared.add(Bytes::copy_from_slice(&packet.payload)));
+        let prepared_id = matches!(cmd, Command::StmtPrepare(_)).then(|| {
+            self.backends
+                .prepared
+                .add(Bytes::copy_from_slice(&packet.payload))
+        });
         // A binary-protocol session command (`SET ...` prepared, then executed) runs on every
         // backend under that backend's own statement id. It is prepared everywhere before it
         // runs anywhere, so that a failure leaves no reply unread.
         let execute = match cmd {
-            Command::StmtExecute { stmt_id, .. } => match self.prepared.resolve(stmt_id) {
+            Command::StmtExecute { stmt_id, .. } => match self.backends.prepared.resolve(stmt_id) {
                 Some(id) => Some(id),
                 None => return self.unknown_statement(stmt_id, "mysqld_stmt_execute").await,
             },
             _ => None,
         };
         if let Some(id) = execute {
-            for i in 0..self.backends.len() {
+            for i in 0..self.backends.open.len() {
                 if let Err(failure) = self.ensure_prepared(i, id).await {
                     return self.report(failure).await;
                 }
@@ -83,8 +86,8 @@ impl Session {
         // Send to all first, so that the servers work in parallel.
         let started = Instant::now();
         let mut failed = Vec::new();
-        for b in &mut self.backends {
-            let payload = match execute.and_then(|id| self.prepared.get_mut(id)) {
+        for b in &mut self.backends.open {
+            let payload = match execute.and_then(|id| self.backends.prepared.get_mut(id)) {
                 Some(stmt) => {
                     build_execute(&mut self.scratch, stmt, &b.server.name, &packet.payload);
                     &self.scratch[..]
@@ -100,7 +103,7 @@ impl Session {
         if let Some(e) = self.drop_failed(failed) {
             return Err(self.gone(e).await);
         }
-        if self.backends.is_empty() {
+        if self.backends.open.is_empty() {
             let msg = "Lost connection to backend server: every backend failed";
             return self.answer(ER_NET_READ_ERROR, "08S01", msg).await;
         }
@@ -110,7 +113,7 @@ impl Session {
             let failed = match self.relay(chosen, prepared_id).await {
                 Ok(()) => None,
                 Err(RelayFail::Session(e)) => return Err(e),
-                Err(RelayFail::Unsent(why)) => Some((why, self.reply_seq)),
+                Err(RelayFail::Unsent(why)) => Some((why, self.client.reply_seq)),
                 Err(RelayFail::Lost { why, seq }) => Some((why, seq)),
             };
             if let Some((why, seq)) = failed {
@@ -133,18 +136,19 @@ impl Session {
         }
         let summary = self.tracker.summary().clone();
         let ok = summary.error.is_none();
-        let chosen_name = self.backends[chosen].server.name.clone();
+        let chosen_name = self.backends.open[chosen].server.name.clone();
         if let (Some(id), Some(p)) = (prepared_id, summary.prepared) {
-            self.prepared
+            self.backends
+                .prepared
                 .set_backend(id, &chosen_name, BackendStmtId(p.stmt_id));
-            if let Some(s) = self.prepared.get_mut(id) {
+            if let Some(s) = self.backends.prepared.get_mut(id) {
                 s.params = p.params;
             }
         }
         // The others' replies: read, compared, dropped.
         let mut disagree = Vec::new();
         let mut to_close = Vec::new();
-        for (i, b) in self.backends.iter_mut().enumerate() {
+        for (i, b) in self.backends.open.iter_mut().enumerate() {
             if i == chosen || !has_reply {
                 continue;
             }
@@ -166,15 +170,18 @@ impl Session {
                         }
                     } else if let (Some(id), Some(p)) = (prepared_id, theirs.prepared) {
                         if ok {
-                            self.prepared
-                                .set_backend(id, &b.server.name, BackendStmtId(p.stmt_id));
+                            self.backends.prepared.set_backend(
+                                id,
+                                &b.server.name,
+                                BackendStmtId(p.stmt_id),
+                            );
                         }
                     }
                 }
             }
         }
         for (i, stmt_id) in to_close {
-            close_statement(&mut self.backends[i], stmt_id).await;
+            close_statement(&mut self.backends.open[i], stmt_id).await;
         }
         self.count_backend_bytes();
         if let Some(e) = self.drop_failed(disagree) {
@@ -182,12 +189,12 @@ impl Session {
         }
         match prepared_id {
             Some(id) if !ok => {
-                self.prepared.remove(id);
+                self.backends.prepared.remove(id);
             }
             Some(_) => {}
             None => {
-                let stmt = execute.and_then(|id| self.prepared.get(id));
-                if let Some(h) = self.history.as_mut() {
+                let stmt = execute.and_then(|id| self.backends.prepared.get(id));
+                if let Some(h) = self.backends.history.as_mut() {
                     match stmt {
                         None => h.record(Bytes::copy_from_slice(&packet.payload), ok, dedup),
                         // A backend opened later replays the statement as a text query.
@@ -203,7 +210,7 @@ impl Session {
         }
         let prepared_id = prepared_id.filter(|_| ok);
         if let Some(o) = self.outcome.as_mut() {
-            o.routed_all(&self.backends[chosen].server);
+            o.routed_all(&self.backends.open[chosen].server);
             if let Some(id) = prepared_id {
                 o.prepared(id);
             }
@@ -219,7 +226,7 @@ impl Session {
     ) -> Option<RouteError> {
         let mut end = None;
         for (name, why) in failed {
-            if let Some(i) = self.backends.iter().position(|b| b.server.name == name) {
+            if let Some(i) = self.backends.position(&name) {
                 end = end.or(self.lose_backend(i, &why));
             }
         }

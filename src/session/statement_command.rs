@@ -30,7 +30,7 @@ impl Session {
             Command::StmtFetch { stmt_id, .. } => (stmt_id, "mysqld_stmt_fetch"),
             _ => return Ok(()),
         };
-        let Some(id) = self.prepared.resolve(client_id) else {
+        let Some(id) = self.backends.prepared.resolve(client_id) else {
             // Long data and close have no reply, even for an unknown statement.
             return match cmd {
                 Command::StmtReset { .. } | Command::StmtFetch { .. } => {
@@ -42,10 +42,11 @@ impl Session {
         match cmd {
             Command::StmtClose { .. } => {
                 self.router.on_statement_closed(id);
-                if let Some(prepared) = self.prepared.remove(id) {
+                if let Some(prepared) = self.backends.prepared.remove(id) {
                     for on in prepared.backends {
                         if let Some(b) = self
                             .backends
+                            .open
                             .iter_mut()
                             .find(|b| b.server.name == on.server)
                         {
@@ -60,7 +61,7 @@ impl Session {
                 // backend that got it without running the statement would keep it and prepend
                 // it to the next round's.
                 // Where the router would run it now, if that backend has it.
-                let mut execute = self.dialect.statement(Command::StmtExecute {
+                let mut execute = self.client.dialect.statement(Command::StmtExecute {
                     stmt_id: client_id,
                     flags: 0,
                 });
@@ -74,12 +75,14 @@ impl Session {
                 };
                 let reply_from = self
                     .backends
+                    .open
                     .get(self.reply_backend())
                     .map(|b| b.server.name.clone());
-                let Some(prepared) = self.prepared.get_mut(id) else {
+                let Some(prepared) = self.backends.prepared.get_mut(id) else {
                     return Ok(());
                 };
-                let open = |name: &ServerName| self.backends.iter().any(|b| &b.server.name == name);
+                let open =
+                    |name: &ServerName| self.backends.open.iter().any(|b| &b.server.name == name);
                 let holder = prepared
                     .long_data
                     .clone()
@@ -106,11 +109,10 @@ impl Session {
                 prepared.long_data = Some(holder.clone());
                 let index = self
                     .backends
-                    .iter()
-                    .position(|b| b.server.name == holder)
+                    .position(&holder)
                     .expect("chosen among the open backends");
                 with_stmt_id(&mut self.scratch, &packet.payload, backend_id);
-                let b = &mut self.backends[index];
+                let b = &mut self.backends.open[index];
                 b.io.queue(0, &self.scratch);
                 if let Err(e) = b.io.flush().await {
                     if let Some(e) = self.lose_backend(index, &e.to_string()) {
@@ -120,13 +122,13 @@ impl Session {
                 Ok(())
             }
             Command::StmtFetch { .. } => {
-                let last = self.prepared.get(id).and_then(|s| {
+                let last = self.backends.prepared.get(id).and_then(|s| {
                     let server = s.last_server.as_ref()?;
                     Some((server.clone(), s.on(server)?.id))
                 });
-                let index = last.as_ref().and_then(|(server, _)| {
-                    self.backends.iter().position(|b| &b.server.name == server)
-                });
+                let index = last
+                    .as_ref()
+                    .and_then(|(server, _)| self.backends.position(server));
                 let (Some((server, backend_id)), Some(index)) = (last, index) else {
                     let msg = format!("The statement ({client_id}) has no open cursor");
                     return self.answer(ER_STMT_HAS_NO_OPEN_CURSOR, "HY000", &msg).await;
@@ -135,21 +137,23 @@ impl Session {
                 self.run_bound(index, stmt, &server).await
             }
             Command::StmtReset { .. } => {
-                let mut targets: Vec<_> = self.prepared.get(id).map_or(Vec::new(), |s| {
+                let mut targets: Vec<_> = self.backends.prepared.get(id).map_or(Vec::new(), |s| {
                     s.backends
                         .iter()
                         .map(|b| (b.server.clone(), b.id))
                         .collect()
                 });
-                if let Some(s) = self.prepared.get_mut(id) {
+                if let Some(s) = self.backends.prepared.get_mut(id) {
                     s.long_data = None;
                 }
-                targets
-                    .retain(|(server, _)| self.backends.iter().any(|b| &b.server.name == server));
+                targets.retain(|(server, _)| {
+                    self.backends.open.iter().any(|b| &b.server.name == server)
+                });
                 // The client gets the reply of the backend a session command's reply comes
                 // from, when it has the statement; the others reset theirs silently.
                 let reply_from = self
                     .backends
+                    .open
                     .get(self.reply_backend())
                     .map(|b| b.server.name.clone());
                 let chosen = targets
@@ -162,7 +166,11 @@ impl Session {
                 let (chosen_server, chosen_id) = targets.swap_remove(chosen);
                 let mut failed = Vec::new();
                 for (server, backend_id) in &targets {
-                    let Some(b) = self.backends.iter_mut().find(|b| &b.server.name == server)
+                    let Some(b) = self
+                        .backends
+                        .open
+                        .iter_mut()
+                        .find(|b| &b.server.name == server)
                     else {
                         continue;
                     };
@@ -172,13 +180,9 @@ impl Session {
                     }
                 }
                 if let Some(e) = self.drop_failed(failed) {
-                    return Err(self.end(self.reply_seq, e).await);
+                    return Err(self.end(self.client.reply_seq, e).await);
                 }
-                let Some(index) = self
-                    .backends
-                    .iter()
-                    .position(|b| b.server.name == chosen_server)
-                else {
+                let Some(index) = self.backends.position(&chosen_server) else {
                     return self.unknown_statement(client_id, name).await;
                 };
                 with_stmt_id(&mut self.scratch, &packet.payload, chosen_id);
@@ -198,7 +202,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         let cmd = stmt.command();
         let started = Instant::now();
-        let backend = &mut self.backends[index];
+        let backend = &mut self.backends.open[index];
         backend.io.queue(0, &self.scratch);
         let sent = backend.io.flush().await;
         let outcome = match sent {
@@ -210,7 +214,7 @@ impl Session {
             Ok(()) => {
                 self.count_reply(index, false, started.elapsed());
                 if let Some(o) = self.outcome.as_mut() {
-                    o.routed(&self.backends[index].server, None);
+                    o.routed(&self.backends.open[index].server, None);
                 }
                 self.replied(server, None, stmt);
                 Ok(())

@@ -28,7 +28,7 @@ impl Session {
     pub(super) async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
         let target = u32::try_from(k.id)
             .ok()
-            .and_then(|id| self.registry.get(SessionId(id)))
+            .and_then(|id| self.proxy.registry.get(SessionId(id)))
             .map(|t| t.backends)
             .unwrap_or_default();
         if target.is_empty() {
@@ -42,6 +42,7 @@ impl Session {
             let sql = k.backend_sql(*thread_id);
             let own = self
                 .backends
+                .open
                 .iter_mut()
                 .find(|b| b.server.name == server.name);
             let r = match own {
@@ -50,7 +51,7 @@ impl Session {
                     .map(|_| ()),
                 None => match Backend::open(
                     server,
-                    &self.credentials.login(),
+                    &self.client.credentials.login(),
                     self.service.connect_timeout,
                 )
                 .await
@@ -70,7 +71,7 @@ impl Session {
             }
         }
         match result {
-            Ok(()) => write_ok(self.client.write_buf(), 1, 0, 0, self.status, 0),
+            Ok(()) => write_ok(self.client.io.write_buf(), 1, 0, 0, self.client.status, 0),
             Err(ProtocolError::Server {
                 code,
                 sqlstate,
@@ -81,17 +82,17 @@ impl Session {
                     Some(prefix) => format!("{prefix}{}", k.id),
                     None => message,
                 };
-                write_err(self.client.write_buf(), 1, code, &sqlstate, &message)
+                write_err(self.client.io.write_buf(), 1, code, &sqlstate, &message)
             }
             Err(e) => write_err(
-                self.client.write_buf(),
+                self.client.io.write_buf(),
                 1,
                 2003,
                 "HY000",
                 &format!("KILL failed: {e}"),
             ),
         }
-        self.client.flush().await?;
+        self.client.io.flush().await?;
         Ok(())
     }
 
@@ -102,15 +103,18 @@ impl Session {
         packet: &Packet,
         k: kill::Kill,
     ) -> Result<(), SessionError> {
-        let id = self.prepared.add(Bytes::copy_from_slice(&packet.payload));
-        if let Some(stmt) = self.prepared.get_mut(id) {
+        let id = self
+            .backends
+            .prepared
+            .add(Bytes::copy_from_slice(&packet.payload));
+        if let Some(stmt) = self.backends.prepared.get_mut(id) {
             stmt.kill = Some(k);
         }
         // PREPARE_OK with no columns and no parameters: nothing follows it.
         let mut ok = [0u8; 12];
         ok[1..5].copy_from_slice(&id.0.to_le_bytes());
-        self.client.queue(self.reply_seq, &ok);
-        self.client.flush().await?;
+        self.client.io.queue(self.client.reply_seq, &ok);
+        self.client.io.flush().await?;
         Ok(())
     }
 
@@ -119,7 +123,7 @@ impl Session {
     /// does on a server. When the change is refused, the session goes on as the previous user
     /// with its state reset, as MariaDB does.
     pub(super) async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let Ok(req) = ChangeUser::parse(body, self.credentials.capabilities) else {
+        let Ok(req) = ChangeUser::parse(body, self.client.credentials.capabilities) else {
             return self
                 .answer(ER_UNKNOWN_COM, "08S01", "Malformed COM_CHANGE_USER")
                 .await;
@@ -132,37 +136,38 @@ impl Session {
         let switched;
         let fresh_seed = auth::new_seed();
         let (response, seed): (&[u8], &[u8]) = if native {
-            (req.auth_response, &self.credentials.seed)
+            (req.auth_response, &self.client.credentials.seed)
         } else {
             let mut p = BytesMut::new();
             write_auth_switch(&mut p, NATIVE_PLUGIN.as_bytes(), &fresh_seed);
-            self.client.queue(seq, &p);
-            self.client.flush().await?;
+            self.client.io.queue(seq, &p);
+            self.client.io.flush().await?;
             switched = self
                 .client
+                .io
                 .read_packet()
                 .await?
                 .ok_or(SessionError::ClientGone)?;
             seq = switched.last_seq.wrapping_add(1);
             (&switched.payload[..], &fresh_seed)
         };
-        let ip = self.peer.ip().to_canonical();
-        if self.host_blocks.is_blocked(ip) {
+        let ip = self.client.peer.ip().to_canonical();
+        if self.proxy.host_blocks.is_blocked(ip) {
             let msg = crate::host_blocks::blocked_message(ip);
             info!("change of user refused: the client's address is blocked");
             self.reset_backends().await?;
             write_err(
-                self.client.write_buf(),
+                self.client.io.write_buf(),
                 seq,
                 ER_HOST_IS_BLOCKED,
                 "HY000",
                 &msg,
             );
             self.change_refused(&user, req.db, ER_HOST_IS_BLOCKED, "HY000", &msg);
-            self.client.flush().await?;
+            self.client.io.flush().await?;
             return Ok(());
         }
-        let caps = self.credentials.capabilities;
+        let caps = self.client.credentials.capabilities;
         let secret =
             match login::authenticate(&self.service, user.as_bytes(), ip, response, seed, caps)
                 .await
@@ -178,14 +183,14 @@ impl Session {
                         login::refusal(&outcome, &user, ip, !response.is_empty());
                     info!(reason = %printable(&msg), "change of user refused");
                     self.reset_backends().await?;
-                    write_err(self.client.write_buf(), seq, code, state, &msg);
+                    write_err(self.client.io.write_buf(), seq, code, state, &msg);
                     self.change_refused(&user, req.db, code, state, &msg);
-                    self.client.flush().await?;
+                    self.client.io.flush().await?;
                     return Ok(());
                 }
             };
         let db = req.db;
-        let old = &self.credentials;
+        let old = &self.client.credentials;
         let credentials = Credentials {
             user,
             secret,
@@ -201,11 +206,12 @@ impl Session {
             seed: old.seed,
             next_seq: seq,
         };
-        let previous = std::mem::replace(&mut self.credentials, credentials);
-        let mut router =
-            self.service
-                .router
-                .new_session(&session_info(self.id, self.peer, &self.credentials));
+        let previous = std::mem::replace(&mut self.client.credentials, credentials);
+        let mut router = self.service.router.new_session(&session_info(
+            self.id,
+            self.client.peer,
+            &self.client.credentials,
+        ));
         let opened = match router.connect(&self.service.servers.load()).target {
             RouteTarget::Server(server) => self.open(&server).await,
             RouteTarget::Error(e) | RouteTarget::Close(e) => {
@@ -217,29 +223,30 @@ impl Session {
         };
         match opened {
             Ok(backend) => {
-                for old in std::mem::replace(&mut self.backends, vec![backend]) {
+                for old in std::mem::replace(&mut self.backends.open, vec![backend]) {
                     old.quit().await;
                 }
                 self.router = router;
                 if let Some(chain) = self.chain.as_mut() {
-                    let c = &self.credentials;
+                    let c = &self.client.credentials;
                     chain.restart(&self.service.filters, &c.user, c.db.as_deref());
                 }
                 self.forget_state();
                 self.register_backends();
-                self.status = self.backends[0].info.status;
-                write_ok(self.client.write_buf(), seq, 0, 0, self.status, 0);
-                info!(user = %printable(&self.credentials.user), "client changed user");
+                self.client.status = self.backends.open[0].info.status;
+                write_ok(self.client.io.write_buf(), seq, 0, 0, self.client.status, 0);
+                info!(user = %printable(&self.client.credentials.user), "client changed user");
             }
             Err(e) => {
                 let error = printable(&e.to_string());
-                info!(user = %printable(&self.credentials.user), %error, "change of user refused by the server");
-                let credentials_user = std::mem::replace(&mut self.credentials, previous).user;
+                info!(user = %printable(&self.client.credentials.user), %error, "change of user refused by the server");
+                let credentials_user =
+                    std::mem::replace(&mut self.client.credentials, previous).user;
                 self.reset_backends().await?;
                 let user = &credentials_user;
                 match e {
                     LoginError::Rejected(payload) => {
-                        self.client.queue(seq, &payload);
+                        self.client.io.queue(seq, &payload);
                         if let Ok(err) = ErrPacket::parse(&payload) {
                             let state = String::from_utf8_lossy(err.sqlstate);
                             let msg = String::from_utf8_lossy(err.message);
@@ -248,13 +255,13 @@ impl Session {
                     }
                     LoginError::Protocol(e) => {
                         let msg = format!("Can't change user: {e}");
-                        write_err(self.client.write_buf(), seq, 2003, "HY000", &msg);
+                        write_err(self.client.io.write_buf(), seq, 2003, "HY000", &msg);
                         self.change_refused(user, db, 2003, "HY000", &msg);
                     }
                 }
             }
         }
-        self.client.flush().await?;
+        self.client.io.flush().await?;
         Ok(())
     }
 
@@ -273,11 +280,11 @@ impl Session {
         };
         super::report_refusal(
             &self.service,
-            &self.listener,
-            &self.host_blocks,
-            self.metrics.service(),
+            &self.proxy.listener,
+            &self.proxy.host_blocks,
+            self.proxy.metrics.service(),
             self.id,
-            self.peer,
+            self.client.peer,
             &refusal,
         );
     }
@@ -285,23 +292,23 @@ impl Session {
     /// COM_RESET_CONNECTION: every backend resets its session state; the client gets the reply
     /// of one of them.
     pub(super) async fn reset_connection(&mut self, packet: &Packet) -> Result<(), SessionError> {
-        if self.backends.is_empty() {
+        if self.backends.open.is_empty() {
             write_ok(
-                self.client.write_buf(),
+                self.client.io.write_buf(),
                 1,
                 0,
                 0,
                 SERVER_STATUS_AUTOCOMMIT,
                 0,
             );
-            self.client.flush().await?;
+            self.client.io.flush().await?;
             self.forget_state();
             return Ok(());
         }
         let chosen = self.reply_backend();
         let cmd = Command::ResetConnection;
-        let track_gtid = self.wants_gtid();
-        for (i, b) in self.backends.iter_mut().enumerate() {
+        let track_gtid = self.backends.track_gtid();
+        for (i, b) in self.backends.open.iter_mut().enumerate() {
             if i == chosen {
                 continue;
             }
@@ -311,7 +318,7 @@ impl Session {
                 super::backends::track_gtid(b).await;
             }
         }
-        let b = &mut self.backends[chosen];
+        let b = &mut self.backends.open[chosen];
         b.io.queue(0, &packet.payload);
         let sent = b.io.flush().await;
         self.tracker.start(&cmd);
@@ -322,15 +329,15 @@ impl Session {
         self.forget_state();
         match outcome {
             Ok(()) => {
-                self.status = self.tracker.summary().status;
-                if self.wants_gtid() {
-                    super::backends::track_gtid(&mut self.backends[chosen]).await;
+                self.client.status = self.tracker.summary().status;
+                if self.backends.track_gtid() {
+                    super::backends::track_gtid(&mut self.backends.open[chosen]).await;
                 }
                 Ok(())
             }
             Err(RelayFail::Session(e)) => Err(e),
             Err(RelayFail::Unsent(why) | RelayFail::Lost { why, .. }) => {
-                let name = &self.backends[chosen].server.name;
+                let name = &self.backends.open[chosen].server.name;
                 Err(SessionError::BackendLost(format!("server '{name}': {why}")))
             }
         }
@@ -339,18 +346,18 @@ impl Session {
     /// Forgets the session state kept for the backends (after a reset or change of user).
     fn forget_state(&mut self) {
         self.router.on_reset();
-        self.dialect.reset();
-        if let Some(h) = self.history.as_mut() {
+        self.client.dialect.reset();
+        if let Some(h) = self.backends.history.as_mut() {
             h.clear();
         }
-        self.prepared.clear();
+        self.backends.prepared.clear();
     }
 
     /// Resets the session state on every backend (COM_RESET_CONNECTION), as a refused change
     /// of user does on a server.
     async fn reset_backends(&mut self) -> Result<(), SessionError> {
-        let track_gtid = self.wants_gtid();
-        for backend in &mut self.backends {
+        let track_gtid = self.backends.track_gtid();
+        for backend in &mut self.backends.open {
             let reset =
                 relay::run_quietly(backend, &[COM_RESET_CONNECTION], &Command::ResetConnection);
             match reset.await {
