@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchyard_api::{
-    GtidWait, Reply, RouteError, RoutePlan, RouteTarget, Server, ServerName, Statement, StmtId,
+    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Server, ServerName,
+    Statement, StmtId,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
@@ -204,14 +205,7 @@ impl Session {
             self.remember_statement(index, execute, prepared_id);
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        if let Some(o) = self.outcome.as_mut() {
-            o.routed(&self.backends.open[index].server, Some(plan.reason));
-            if let Some(id) = prepared_id {
-                o.prepared(id);
-            }
-        }
-        let server = self.backends.open[index].server.clone();
-        self.replied(&server.name, prepared_id, stmt);
+        self.replied(index, Some(plan.reason), prepared_id, stmt);
         Ok(())
     }
 
@@ -246,18 +240,33 @@ impl Session {
         }
     }
 
-    /// Tells the router how `stmt` ended, and follows the session's dialect.
+    /// The client got the reply to `stmt` from the backend at `index`, chosen for `reason`
+    /// (`RouteReason::SessionCommand`: the reply of a command that ran on every backend; `None`:
+    /// a statement-bound command, sent where its statement lives), which prepared the
+    /// statement the client knows as `prepared_id`, if any. Tells the filters' outcome and the
+    /// router, and follows the session's dialect.
     pub(super) fn replied(
         &mut self,
-        server: &switchyard_api::ServerName,
+        index: usize,
+        reason: Option<RouteReason>,
         prepared_id: Option<StmtId>,
         stmt: &mut Statement<'_>,
     ) {
+        let server = &self.backends.open[index].server;
+        if let Some(o) = self.outcome.as_mut() {
+            match reason {
+                Some(RouteReason::SessionCommand) => o.routed_all(server),
+                reason => o.routed(server, reason),
+            }
+            if let Some(id) = prepared_id {
+                o.prepared(id);
+            }
+        }
         self.client.status = self.tracker.summary().status;
         self.client.dialect.on_reply(stmt, self.tracker.summary());
         let fresh = std::mem::take(&mut self.backends.gtid_fresh);
         self.router.on_reply(&Reply {
-            server,
+            server: &server.name,
             summary: self.tracker.summary(),
             prepared_id,
             last_gtid: self.backends.gtid.as_deref().filter(|_| fresh),

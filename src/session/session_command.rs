@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use switchyard_api::{RouteError, RouteTarget, Statement};
+use switchyard_api::{RouteError, RouteReason, RouteTarget, Statement};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::{Command, COM_STMT_CLOSE};
 use switchyard_protocol::packets::errors::*;
@@ -209,13 +209,7 @@ impl Session {
             }
         }
         let prepared_id = prepared_id.filter(|_| ok);
-        if let Some(o) = self.outcome.as_mut() {
-            o.routed_all(&self.backends.open[chosen].server);
-            if let Some(id) = prepared_id {
-                o.prepared(id);
-            }
-        }
-        self.replied(&chosen_name, prepared_id, stmt);
+        self.replied(chosen, Some(RouteReason::SessionCommand), prepared_id, stmt);
         Ok(())
     }
 

@@ -124,17 +124,14 @@ impl Session {
             Command::StmtFetch { .. } => {
                 let last = self.backends.prepared.get(id).and_then(|s| {
                     let server = s.last_server.as_ref()?;
-                    Some((server.clone(), s.on(server)?.id))
+                    Some((self.backends.position(server)?, s.on(server)?.id))
                 });
-                let index = last
-                    .as_ref()
-                    .and_then(|(server, _)| self.backends.position(server));
-                let (Some((server, backend_id)), Some(index)) = (last, index) else {
+                let Some((index, backend_id)) = last else {
                     let msg = format!("The statement ({client_id}) has no open cursor");
                     return self.answer(ER_STMT_HAS_NO_OPEN_CURSOR, "HY000", &msg).await;
                 };
                 with_stmt_id(&mut self.scratch, &packet.payload, backend_id);
-                self.run_bound(index, stmt, &server).await
+                self.run_bound(index, stmt).await
             }
             Command::StmtReset { .. } => {
                 let mut targets: Vec<_> = self.backends.prepared.get(id).map_or(Vec::new(), |s| {
@@ -186,7 +183,7 @@ impl Session {
                     return self.unknown_statement(client_id, name).await;
                 };
                 with_stmt_id(&mut self.scratch, &packet.payload, chosen_id);
-                self.run_bound(index, stmt, &chosen_server).await
+                self.run_bound(index, stmt).await
             }
             _ => Ok(()),
         }
@@ -198,7 +195,6 @@ impl Session {
         &mut self,
         index: usize,
         stmt: &mut Statement<'_>,
-        server: &switchyard_api::ServerName,
     ) -> Result<(), SessionError> {
         let cmd = stmt.command();
         let started = Instant::now();
@@ -213,10 +209,7 @@ impl Session {
         match outcome {
             Ok(()) => {
                 self.count_reply(index, false, started.elapsed());
-                if let Some(o) = self.outcome.as_mut() {
-                    o.routed(&self.backends.open[index].server, None);
-                }
-                self.replied(server, None, stmt);
+                self.replied(index, None, None, stmt);
                 Ok(())
             }
             Err(fail) => {
