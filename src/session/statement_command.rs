@@ -59,17 +59,9 @@ impl Session {
             Command::StmtSendLongData { .. } => {
                 // Long data goes to one backend only, and the next execute runs there: a
                 // backend that got it without running the statement would keep it and prepend
-                // it to the next round's.
-                // Where the router would run it now, if that backend has it.
-                let mut execute = self.client.dialect.statement(Command::StmtExecute {
-                    stmt_id: client_id,
-                    flags: 0,
-                });
-                let planned = match self
-                    .router
-                    .plan(&mut execute, &self.service.servers.load())
-                    .target
-                {
+                // it to the next round's. Where the router plans it, if that backend has the
+                // statement; else where the statement last ran, and so on.
+                let planned = match self.router.plan(stmt, &self.service.servers.load()).target {
                     RouteTarget::Server(s) => Some(s.name.clone()),
                     _ => None,
                 };

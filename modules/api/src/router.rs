@@ -200,10 +200,12 @@ pub trait Router: Send + Sync {
 
 /// The per-session half of a router. Owned by one session task; never shared.
 ///
-/// Commands bound to a prepared statement (`COM_STMT_SEND_LONG_DATA`, `COM_STMT_FETCH`,
-/// `COM_STMT_RESET`, `COM_STMT_CLOSE`) are sent by the runtime where the statement lives; the
-/// router is not asked. Neither is it asked for COM_QUIT, COM_CHANGE_USER,
-/// COM_RESET_CONNECTION and KILL.
+/// `COM_STMT_SEND_LONG_DATA` is planned like the execute that follows it: the runtime sends it
+/// to the planned server if the statement is prepared there (else where the statement last
+/// ran), and the execute then runs where the long data went. The other commands bound to a
+/// prepared statement (`COM_STMT_FETCH`, `COM_STMT_RESET`, `COM_STMT_CLOSE`) are sent by the
+/// runtime where the statement lives; the router is not asked. Neither is it asked for
+/// COM_QUIT, COM_CHANGE_USER, COM_RESET_CONNECTION and KILL.
 pub trait RouterSession: Send {
     /// Where the session connects before the client's first command; its reply to the
     /// client's login is the reply of this server (so unknown databases or missing grants are

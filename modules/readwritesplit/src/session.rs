@@ -258,7 +258,8 @@ impl RouterSession for RwSplitSession {
                 }));
                 self.everywhere(false, servers)
             }
-            Command::StmtExecute { stmt_id, .. } => {
+            // Long data goes where the execute that follows it will run.
+            Command::StmtExecute { stmt_id, .. } | Command::StmtSendLongData { stmt_id } => {
                 match self.binary_prepared.get(&StmtId(stmt_id)).cloned() {
                     Some(p) => self.route(&p.class, &p.sql, servers, false, hints),
                     None => self.unknown(servers),

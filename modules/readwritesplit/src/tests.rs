@@ -679,6 +679,11 @@ fn binary_prepared_statements_route_like_their_text() {
         flags: 0,
     });
     assert_eq!((target(&p), p.reason), ("db1".into(), RouteReason::Write));
+    // Long data goes where the execute that follows it will run.
+    let long_data =
+        |f: &mut Fixture, stmt_id| target(&f.plan(Command::StmtSendLongData { stmt_id }));
+    assert!(is_replica(&long_data(&mut f, 7)));
+    assert_eq!(long_data(&mut f, 8), "db1");
     // In a transaction, executions follow it.
     f.run("BEGIN", IN_TRX);
     let p = f.plan(Command::StmtExecute {
