@@ -17,8 +17,8 @@
 //! `accept` (from accept to login), `login`, `filters` (the chain around each command),
 //! `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route` (plan, run, retry),
 //! `session_command`, `statement_command`, `prepared` (statement ids), `relay` (the reply),
-//! `backends` (the backends, opening and replaying them), `history`, `backend_loss`, `registry` (for KILL and
-//! the admin API), `error`.
+//! `backends` (the backends, opening and replaying them), `history`, `backend_loss`,
+//! `registry` (for KILL and the admin API), `error`.
 
 mod accept;
 mod backend_loss;

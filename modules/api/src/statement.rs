@@ -1,6 +1,7 @@
 //! One client command as the filters and the router see it: parsed once by the runtime, read
-//! in the session's SQL dialect, with what is known of its text worked out at most once, on
-//! first use, and then shared by everyone who asks.
+//! in the session's SQL dialect, its classification worked out at most once, on first use, and
+//! then shared by everyone who asks; and the dialect itself, followed from statement to
+//! statement.
 
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
