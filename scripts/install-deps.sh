@@ -9,7 +9,9 @@
 #           pacemaker-cli-utils with pacemaker-remote (crm_resource; pacemaker-remote satisfies
 #           its dependency without corosync), libxml2-utils (xmllint, ocf-tester's meta-data
 #           check) and curl (the agent's /health probe)
-#   Python: PyMySQL pytest confluent-kafka (for python3 on PATH)
+#   Python: PyMySQL pytest confluent-kafka (for python3 on PATH), and where python3 has pip,
+#           mysql-connector-python (a MySQL 8 driver for binary-protocol tests; Debian does not
+#           package it, so without pip those tests skip)
 # Rust/cargo (with rustfmt and clippy) is expected to be installed already.
 set -euo pipefail
 
@@ -80,6 +82,18 @@ if [[ ${#pkgs[@]} -gt 0 ]]; then
 fi
 
 # --- Python packages -------------------------------------------------------------------------
+pip_install() {
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
+    if ! python3 -m pip install -q "$@" 2>/tmp/switchyard-install-deps.pip.log; then
+        # PEP 668 (Debian's "externally managed" system python): retry past the marker.
+        if grep -q externally-managed /tmp/switchyard-install-deps.pip.log; then
+            python3 -m pip install -q --break-system-packages "$@" || die "pip install $* failed"
+        else
+            cat /tmp/switchyard-install-deps.pip.log >&2
+            die "pip install $* failed"
+        fi
+    fi
+}
 pymods=()
 if ! python3 -c 'import pymysql, pytest, confluent_kafka' >/dev/null 2>&1; then
     python3 -c 'import pymysql' >/dev/null 2>&1 || pymods+=(PyMySQL)
@@ -88,7 +102,6 @@ if ! python3 -c 'import pymysql, pytest, confluent_kafka' >/dev/null 2>&1; then
 fi
 if [[ ${#pymods[@]} -gt 0 ]]; then
     log "installing Python packages for $(command -v python3): ${pymods[*]}"
-    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
     if ! python3 -m pip --version >/dev/null 2>&1; then
         # Debian's own python3 ships without pip.
         if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then
@@ -107,19 +120,14 @@ if [[ ${#pymods[@]} -gt 0 ]]; then
         fi
     fi
     if [[ ${#pymods[@]} -gt 0 ]]; then
-        if ! python3 -m pip install -q "${pymods[@]}" 2>/tmp/switchyard-install-deps.pip.log; then
-            # PEP 668 (Debian's "externally managed" system python): retry past the marker.
-            if grep -q externally-managed /tmp/switchyard-install-deps.pip.log; then
-                python3 -m pip install -q --break-system-packages "${pymods[@]}" ||
-                    die "pip install ${pymods[*]} failed"
-            else
-                cat /tmp/switchyard-install-deps.pip.log >&2
-                die "pip install ${pymods[*]} failed"
-            fi
-        fi
+        pip_install "${pymods[@]}"
     fi
     python3 -c 'import pymysql, pytest, confluent_kafka' ||
         die "PyMySQL/pytest/confluent-kafka still not importable by python3"
+fi
+if ! python3 -c 'import mysql.connector' >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    log "installing mysql-connector-python for $(command -v python3)"
+    pip_install mysql-connector-python
 fi
 
 # --- Rust ----------------------------------------------------------------------------------------
