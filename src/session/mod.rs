@@ -259,9 +259,7 @@ impl Session {
         );
         self.proxy.metrics.answered(sqlstate);
         self.client.io.flush().await?;
-        self.proxy
-            .metrics
-            .client_bytes(self.client.io.take_byte_counts());
+        self.count_client_bytes();
         Ok(())
     }
 

@@ -447,9 +447,13 @@ impl Session {
         self.proxy
             .metrics
             .replied(&backend.server, all, self.tracker.summary(), elapsed, bytes);
-        self.proxy
-            .metrics
-            .client_bytes(self.client.io.take_byte_counts());
+        self.count_client_bytes();
+    }
+
+    /// Counts the bytes the client connection moved since last counted.
+    pub(super) fn count_client_bytes(&mut self) {
+        let bytes = self.client.io.take_byte_counts();
+        self.proxy.metrics.client_bytes(bytes);
     }
 
     /// Counts the bytes every open backend moved since last counted (replies the client does
@@ -460,9 +464,7 @@ impl Session {
                 .metrics
                 .backend_bytes(&b.server.name, b.io.take_byte_counts());
         }
-        self.proxy
-            .metrics
-            .client_bytes(self.client.io.take_byte_counts());
+        self.count_client_bytes();
     }
 }
 
