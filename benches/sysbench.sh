@@ -10,8 +10,9 @@
 #
 # For each workload x ps-mode x thread count, the targets run one after the other (interleaved), so
 # they see similar conditions. Printed per run: qps, avg and p95 latency per sysbench transaction
-# (ms), qps relative to direct and to HAProxy, and the proxy process's CPU time per query (us,
-# utime+stime from /proc/PID/stat divided by the queries sysbench reports). At the end: a table,
+# (ms), qps relative to direct and to HAProxy, the proxy process's CPU time per query (us,
+# utime+stime from /proc/PID/stat divided by the queries sysbench reports) and the queries per
+# second one proxy core would serve at that cost (QPS/CORE). At the end: a table,
 # also written to $BENCH_OUT, and the RSS that $BENCH_IDLE_SESSIONS idle sessions add to the proxies.
 #
 # Environment (defaults):
@@ -26,6 +27,12 @@
 #   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108 AUDIT_PORT=4109
 #   AUDIT_TOPIC=mysql-audit
 #   SWITCHYARD_BIN=target/release/switchyard (built with cargo build --release unless BENCH_NO_BUILD=1)
+#   BENCH_PIN=0                         1: each proxy gets CPU $BENCH_PROXY_CPU (default 0) to itself
+#                                       (taskset) and the databases, Kafka and sysbench the other
+#                                       CPUs, so that QPS/CORE (1e6 / CPU_US/Q: queries per second
+#                                       one proxy core would serve) is measured the way "qps on one
+#                                       core" is stated; the pinning of the databases and Kafka is
+#                                       undone at exit
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,6 +54,8 @@ RWSPLIT_PORT="${RWSPLIT_PORT:-4108}"
 AUDIT_PORT="${AUDIT_PORT:-4109}"
 AUDIT_TOPIC="${AUDIT_TOPIC:-mysql-audit}"
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-target/release/switchyard}"
+BENCH_PIN="${BENCH_PIN:-0}"
+BENCH_PROXY_CPU="${BENCH_PROXY_CPU:-0}"
 DB_USER=app DB_PASS=app DB_NAME=sbtest
 
 ONLY="direct,haproxy,switchyard,audit,rwsplit"
@@ -69,9 +78,25 @@ CLK_TCK="$(getconf CLK_TCK)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")"
 HAPROXY_PID="" SWITCHYARD_PID=""
 
+# Pinning (BENCH_PIN=1): PIN_PROXY and PIN_OTHER prefix the commands they apply to.
+PIN_PROXY=() PIN_OTHER=() ALL_CPUS="0-$(($(nproc) - 1))" OTHER_CPUS=""
+if [[ "$BENCH_PIN" == 1 ]]; then
+    (($(nproc) >= 2)) || die "BENCH_PIN=1 needs at least 2 CPUs"
+    command -v taskset >/dev/null || die "BENCH_PIN=1 needs taskset (util-linux)"
+    OTHER_CPUS="$(seq 0 $(($(nproc) - 1)) | grep -vx "$BENCH_PROXY_CPU" | paste -sd,)"
+    PIN_PROXY=(taskset -c "$BENCH_PROXY_CPU") PIN_OTHER=(taskset -c "$OTHER_CPUS")
+fi
+# The sandbox's servers and broker (all of them on this machine: they are the benchmark's).
+db_pids() { pgrep -x mariadbd; pgrep -f 'kafka\.Kafka'; }
+pin_databases() { # $1 CPU list
+    local p
+    for p in $(db_pids); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || warn "cannot pin pid $p"; done
+}
+
 # shellcheck disable=SC2317 # (called by the trap)
 cleanup() {
     local p
+    if [[ "$BENCH_PIN" == 1 ]]; then pin_databases "$ALL_CPUS"; fi
     for p in "$HAPROXY_PID" "$SWITCHYARD_PID"; do
         if [[ -n "$p" ]]; then kill -TERM "$p" 2>/dev/null || true; fi
     done
@@ -158,7 +183,7 @@ listen mariadb
     bind $HOST:$HAPROXY_PORT
     server db1 $HOST:$PRIMARY_PORT
 EOF
-    "$HAPROXY" -db -f "$WORK/haproxy.cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
+    "${PIN_PROXY[@]}" "$HAPROXY" -db -f "$WORK/haproxy.cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
     HAPROXY_PID=$!
     if wait_port "$HAPROXY_PORT" "$HAPROXY_PID" 10 && mysql_app "$HAPROXY_PORT" "SELECT 1" >/dev/null 2>&1; then
         TARGETS+=(haproxy); PORT[haproxy]=$HAPROXY_PORT; PID_OF[haproxy]=$HAPROXY_PID
@@ -204,7 +229,8 @@ listeners:
 $rws_listener
 $audit_listener
 EOF
-        RUST_LOG="${RUST_LOG:-warn}" "$SWITCHYARD_BIN" -c "$WORK/switchyard.yaml" </dev/null >"$WORK/switchyard.log" 2>&1 &
+        RUST_LOG="${RUST_LOG:-warn}" "${PIN_PROXY[@]}" "$SWITCHYARD_BIN" -c "$WORK/switchyard.yaml" \
+            </dev/null >"$WORK/switchyard.log" 2>&1 &
         SWITCHYARD_PID=$!
         if wait_port "$SWITCHYARD_PORT" "$SWITCHYARD_PID" 15 &&
             mysql_app "$SWITCHYARD_PORT" "SELECT 1" >"$WORK/switchyard-check.log" 2>&1; then
@@ -235,19 +261,23 @@ fi
 [[ ${#TARGETS[@]} -gt 0 ]] || die "no target to benchmark"
 
 # --- runs ------------------------------------------------------------------------------------
+if [[ "$BENCH_PIN" == 1 ]]; then
+    pin_databases "$OTHER_CPUS"
+    log "pinned: proxies on CPU $BENCH_PROXY_CPU; databases, Kafka and sysbench on CPUs $OTHER_CPUS"
+fi
 if ((BENCH_WARMUP > 0)); then
     log "warm-up: ${BENCH_WARMUP}s oltp_read_only per target"
     for t in "${TARGETS[@]}"; do
-        sysbench oltp_read_only "${sysbench_common[@]}" --mysql-port="${PORT[$t]}" --threads=4 \
-            --time="$BENCH_WARMUP" run >/dev/null 2>&1 || warn "warm-up against $t failed"
+        "${PIN_OTHER[@]}" sysbench oltp_read_only "${sysbench_common[@]}" --mysql-port="${PORT[$t]}" \
+            --threads=4 --time="$BENCH_WARMUP" run >/dev/null 2>&1 || warn "warm-up against $t failed"
     done
 fi
 
-ROWS=() # "workload ps threads target qps avg p95 r_direct r_haproxy cpu_us"
+ROWS=() # "workload ps threads target qps avg p95 r_direct r_haproxy cpu_us qps_per_core"
 AUDIT_LINES=() # querylog on (audit) vs off (switchyard), same router
 FAILED=0
-fmt_row() { printf '%-18s %-7s %3s  %-10s %10s %8s %8s %7s %7s %9s\n' "$@"; }
-HEADER="$(fmt_row WORKLOAD PS THR TARGET QPS AVG_MS P95_MS /DIRECT /HAPROXY CPU_US/Q)"
+fmt_row() { printf '%-18s %-7s %3s  %-10s %10s %8s %8s %7s %7s %9s %9s\n' "$@"; }
+HEADER="$(fmt_row WORKLOAD PS THR TARGET QPS AVG_MS P95_MS /DIRECT /HAPROXY CPU_US/Q QPS/CORE)"
 log "runs of ${BENCH_TIME}s; latency is per sysbench transaction; CPU is the proxy process's"
 echo "$HEADER"
 for wl in $BENCH_WORKLOADS; do
@@ -258,13 +288,13 @@ for wl in $BENCH_WORKLOADS; do
                 out="$WORK/run-$wl-$ps-$th-$t.log"
                 pid="${PID_OF[$t]:-}"
                 c0="$(cpu_ticks "$pid")"
-                if ! sysbench "$wl" "${sysbench_common[@]}" --mysql-port="${PORT[$t]}" --threads="$th" \
+                if ! "${PIN_OTHER[@]}" sysbench "$wl" "${sysbench_common[@]}" --mysql-port="${PORT[$t]}" --threads="$th" \
                     --time="$BENCH_TIME" --db-ps-mode="$ps" --percentile=95 --report-interval=0 \
                     run >"$out" 2>&1; then
                     warn "sysbench $wl ps=$ps threads=$th against $t failed:"
                     tail -n 15 "$out" >&2
                     FAILED=1
-                    row="$(fmt_row "$wl" "$ps" "$th" "$t" FAILED - - - - -)"
+                    row="$(fmt_row "$wl" "$ps" "$th" "$t" FAILED - - - - - -)"
                     echo "$row"; ROWS+=("$row")
                     continue
                 fi
@@ -274,13 +304,14 @@ for wl in $BENCH_WORKLOADS; do
                 avg="$(awk '/^ +avg:/ { print $2; exit }' "$out")"
                 p95="$(awk '/95th percentile:/ { print $3; exit }' "$out")"
                 QPS[$t]="$qps"
-                rd="-" rh="-" cpu="-"
+                rd="-" rh="-" cpu="-" per_core="-"
                 [[ -n "${QPS[direct]:-}" ]] && rd="$(awk -v a="$qps" -v b="${QPS[direct]}" 'BEGIN { printf "%.3f", a / b }')"
                 [[ -n "${QPS[haproxy]:-}" ]] && rh="$(awk -v a="$qps" -v b="${QPS[haproxy]}" 'BEGIN { printf "%.3f", a / b }')"
                 if [[ -n "$c0" && -n "$c1" && "${queries:-0}" -gt 0 ]]; then
                     cpu="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v q="$queries" 'BEGIN { printf "%.2f", d / hz * 1e6 / q }')"
+                    per_core="$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 1e6 / c; else print "-" }')"
                 fi
-                row="$(fmt_row "$wl" "$ps" "$th" "$t" "$(printf '%.0f' "$qps")" "$avg" "$p95" "$rd" "$rh" "$cpu")"
+                row="$(fmt_row "$wl" "$ps" "$th" "$t" "$(printf '%.0f' "$qps")" "$avg" "$p95" "$rd" "$rh" "$cpu" "$per_core")"
                 echo "$row"; ROWS+=("$row")
                 CPU[$t]="$cpu"
                 if [[ "$t" == audit && -n "${QPS[switchyard]:-}" ]]; then
@@ -316,7 +347,11 @@ mkdir -p "$(dirname "$BENCH_OUT")"
     echo "Switchyard end-to-end benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
     echo "MariaDB $(mysql_app "$PRIMARY_PORT" 'SELECT VERSION()'), $(sysbench --version), HAProxy $("$HAPROXY" -v | head -1 | awk '{print $3}')"
     echo "${BENCH_TIME}s per run, $BENCH_TABLES tables x $BENCH_TABLE_SIZE rows; targets: ${TARGETS[*]}"
-    echo "latency per sysbench transaction; /DIRECT, /HAPROXY = qps ratios; CPU_US/Q = proxy CPU per query"
+    echo "latency per sysbench transaction; /DIRECT, /HAPROXY = qps ratios; CPU_US/Q = proxy CPU per query;"
+    echo "QPS/CORE = 1e6 / CPU_US/Q, the queries per second one proxy core would serve"
+    if [[ "$BENCH_PIN" == 1 ]]; then
+        echo "pinned (BENCH_PIN=1): proxies on CPU $BENCH_PROXY_CPU; databases, Kafka and sysbench on CPUs $OTHER_CPUS"
+    fi
     echo
     echo "$HEADER"
     printf '%s\n' "${ROWS[@]}"
