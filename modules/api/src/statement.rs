@@ -6,7 +6,7 @@
 use switchyard_protocol::reply::ReplySummary;
 use switchyard_protocol::Command;
 use switchyard_sql::classify::use_target;
-use switchyard_sql::{classify_with_mode, contains_ignore_case, Classification, SqlMode};
+use switchyard_sql::{classify_with_mode, contains_ignore_case, Classification, Lexer, SqlMode};
 
 use crate::filter::RouteHint;
 
@@ -120,8 +120,16 @@ impl SqlDialect {
             return;
         }
         if let Command::Query(sql) = stmt.cmd {
-            // The scan is cheaper than a classification that may not be needed otherwise.
-            if contains_ignore_case(sql, b"sql_mode")
+            // Only a SET (or in ORACLE mode `name := value`) can change it: the first word
+            // rules out the rest without reading the whole text, then the scan comes before a
+            // classification that may not be needed otherwise.
+            let mode = stmt.mode;
+            let may_set = mode.oracle
+                || Lexer::with_mode(sql, mode)
+                    .next()
+                    .is_some_and(|t| t.is_word(b"SET"));
+            if may_set
+                && contains_ignore_case(sql, b"sql_mode")
                 && stmt
                     .classification()
                     .is_some_and(|c| c.kind == switchyard_sql::StatementKind::Set)
