@@ -1,6 +1,7 @@
 //! The session's filter chain around each command: the command passes through the service's
-//! filters in order before it is dispatched, and every filter is told its [`Outcome`] after.
-//! Sessions of services without filters have no chain and pay nothing for it.
+//! filters in order before it runs, and every filter is told its [`Outcome`] after (the
+//! session's `command` wraps the round trip in the two). Sessions of services without filters
+//! have no chain and pay nothing for it.
 
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use switchyard_protocol::command::{Command, COM_QUERY, COM_STMT_PREPARE};
 use switchyard_protocol::reply::ReplySummary;
 
 use super::outcome::Outcome;
-use super::Session;
 
 /// The filters' halves for one session.
 pub(super) struct Chain {
@@ -119,73 +119,5 @@ impl Chain {
         for filter in &mut self.filters {
             filter.on_close(why);
         }
-    }
-}
-
-impl Session {
-    /// Runs a client statement through the filters, dispatches it, and tells the filters how
-    /// it ended. Returns false when the client quit.
-    pub(super) async fn filtered(
-        &mut self,
-        packet: &Packet,
-        mut stmt: Statement<'_>,
-    ) -> Result<bool, super::SessionError> {
-        // COM_QUIT ends the session (the filters hear of it through on_close).
-        if self.chain.is_none() || matches!(stmt.command(), Command::Quit) {
-            return self.dispatch(packet, &mut stmt).await;
-        }
-        self.outcome = Some(Outcome::new(stmt.command()));
-        let result = self.through_chain(packet, stmt).await;
-        if let (Some(chain), Some(outcome)) = (self.chain.as_mut(), self.outcome.take()) {
-            chain.on_reply(&outcome, self.tracker.summary());
-        }
-        result
-    }
-
-    /// The chain's part of [`Session::filtered`]: each rewrite makes a new statement, which the
-    /// filters after the one that rewrote it see, and which is dispatched.
-    async fn through_chain(
-        &mut self,
-        packet: &Packet,
-        mut stmt: Statement<'_>,
-    ) -> Result<bool, super::SessionError> {
-        let Some(chain) = self.chain.as_mut() else {
-            return self.dispatch(packet, &mut stmt).await;
-        };
-        let (mut packet, mut next, mut hint) = match chain.on_command(packet, &mut stmt, 0, None) {
-            Step::Forward(hint) => return self.dispatch(packet, &mut stmt.with_hint(hint)).await,
-            Step::Answer(e) => return self.answer_filtered(e).await,
-            Step::Rewritten { packet, next, hint } => (packet, next, hint),
-        };
-        loop {
-            // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-            let mut stmt = self
-                .client
-                .dialect
-                .statement(Command::parse(&packet.payload)?);
-            let Some(chain) = self.chain.as_mut() else {
-                return self.dispatch(&packet, &mut stmt.with_hint(hint)).await;
-            };
-            match chain.on_command(&packet, &mut stmt, next, hint) {
-                Step::Forward(hint) => {
-                    return self.dispatch(&packet, &mut stmt.with_hint(hint)).await;
-                }
-                Step::Answer(e) => return self.answer_filtered(e).await,
-                Step::Rewritten {
-                    packet: p,
-                    next: n,
-                    hint: h,
-                } => {
-                    drop(stmt);
-                    (packet, next, hint) = (p, n, h);
-                }
-            }
-        }
-    }
-
-    async fn answer_filtered(&mut self, e: RouteError) -> Result<bool, super::SessionError> {
-        self.answer(e.code, e.sqlstate, &e.message)
-            .await
-            .map(|()| true)
     }
 }

@@ -1,6 +1,12 @@
-//! One client session: a task that owns the client socket and its backend connections, and
-//! runs the statement path top to bottom: read → statement → filters → plan → forward → relay
-//! the reply, tracked → router → filters.
+//! One client session: a task that owns the client socket and its backend connections.
+//!
+//! A command's way, as the code reads: `serve` reads the packet and makes the [`Statement`]
+//! (parsed once, read in the session's dialect); `command` passes it through the filter chain
+//! (`filters`), which may answer, hint or rewrite it; `dispatch` answers the proxy's own
+//! commands (KILL, COM_CHANGE_USER, COM_RESET_CONNECTION) and hands the rest to `forward`
+//! (`route`), which asks the router for a plan, opens the planned backend if needed, sends the
+//! command and relays the reply (`relay`); `replied` tells the router how it went and follows
+//! the session's dialect and database; last, `command` tells the chain the outcome.
 //!
 //! The session is made of owned parts: `Client` (the client's connection and the state its
 //! answers carry), `Backends` (the open backends, the history, the prepared-statement map, the
@@ -14,16 +20,18 @@
 //! client saw anything.
 //!
 //! This file is the session and its command loop; the rest, in the order a command meets it:
-//! `accept` (from accept to login), `login`, `filters` (the chain around each command),
-//! `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route` (plan, run, retry),
-//! `session_command`, `statement_command`, `prepared` (statement ids), `relay` (the reply),
-//! `backends` (the backends, opening and replaying them), `history`, `backend_loss`,
-//! `registry` (for KILL and the admin API), `error`.
+//! `accept` (from accept to login), `login`, `start` (the logged-in session), `filters` (the
+//! chain around each command), `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route`
+//! (plan, run, retry), `session_command`, `statement_command`, `prepared` (statement ids), `execute` (a
+//! prepared statement on its backend),
+//! `relay` (the reply), `backends` (the backends, opening and replaying them), `history`,
+//! `backend_loss`, `registry` (for KILL and the admin API), `error`.
 
 mod accept;
 mod backend_loss;
 mod backends;
 mod error;
+mod execute;
 mod filters;
 mod history;
 mod kill;
@@ -34,6 +42,7 @@ pub mod registry;
 mod relay;
 mod route;
 mod session_command;
+mod start;
 mod statement_command;
 mod user;
 
@@ -41,11 +50,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use switchyard_api::{RouteError, RouterSession, SessionId, SessionInfo, SqlDialect, Statement};
+use switchyard_api::{RouteError, RouterSession, SessionId, SqlDialect, Statement};
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::conn::PacketIo;
-use switchyard_protocol::packets::{errors::*, write_err, write_ok};
+use switchyard_protocol::packets::{errors::*, write_err};
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::thread_ids::RowFormat;
 use switchyard_protocol::ProtocolError;
@@ -55,14 +64,17 @@ use tracing::info;
 
 use crate::host_blocks::HostBlocks;
 use crate::runtime::Lifecycle;
-use crate::service::{Admission, PendingLogin, Service};
+use crate::service::Service;
+use accept::report_refusal;
 pub use accept::run;
-use accept::{report_refusal, TOO_MANY};
 use backend_loss::idle_watch;
 use backends::Backends;
 pub use error::{printable, Refusal, SessionError, LOG_TEXT_MAX};
+use filters::Step;
 use login::Credentials;
+use outcome::Outcome;
 use registry::{LiveState, SessionRegistry};
+use start::session_info;
 
 /// What every session of a listener shares.
 pub struct ListenerContext {
@@ -127,124 +139,6 @@ struct ProxySide {
 }
 
 impl Session {
-    async fn start(
-        mut client: PacketIo<TcpStream>,
-        id: SessionId,
-        peer: SocketAddr,
-        ctx: &ListenerContext,
-        metrics: &Arc<crate::metrics::ServiceMetrics>,
-        pending: PendingLogin,
-    ) -> Result<(Session, Admission), SessionError> {
-        let service = ctx.service.clone();
-        let credentials = login::login(&mut client, id.0, peer, &service).await;
-        drop(pending);
-        let credentials = credentials?;
-        let Some(admission) = service.admit() else {
-            let seq = credentials.next_seq;
-            return Err(
-                login::refuse(&mut client, seq, ER_CON_COUNT, "08004", TOO_MANY.into()).await,
-            );
-        };
-        let router = service
-            .router
-            .new_session(&session_info(id, peer, &credentials));
-        let tracker = ReplyTracker::new(backend_capabilities(&credentials, &service));
-        let mut session = Session {
-            id,
-            client: Client {
-                io: client,
-                peer,
-                credentials,
-                status: 0,
-                reply_seq: 1,
-                dialect: SqlDialect::default(),
-            },
-            backends: Backends::new(service.router.history_limit(), service.router.wants_gtid()),
-            router,
-            chain: None,
-            outcome: None,
-            tracker,
-            thread_ids: None,
-            scratch: BytesMut::new(),
-            service,
-            proxy: ProxySide {
-                registry: ctx.registry.clone(),
-                live: Arc::default(),
-                listener: ctx.listener.clone(),
-                started: std::time::SystemTime::now(),
-                metrics: metrics.session(),
-                lifecycle: ctx.lifecycle.clone(),
-                stage: *ctx.lifecycle.borrow(),
-                host_blocks: ctx.host_blocks.clone(),
-            },
-        };
-        session
-            .proxy
-            .live
-            .set_db(session.client.credentials.db.as_deref());
-        let seq = session.client.credentials.next_seq;
-        session.connect_first(seq).await?;
-        session.client.status = session.backends.open.first().map_or(2, |b| b.info.status);
-        write_ok(
-            session.client.io.write_buf(),
-            seq,
-            0,
-            0,
-            session.client.status,
-            0,
-        );
-        session.client.io.flush().await?;
-        info!(
-            user = %printable(&session.client.credentials.user),
-            db = %printable(session.client.credentials.db.as_deref().unwrap_or("")),
-            "client logged in"
-        );
-        session.start_filters(ctx);
-        Ok((session, admission))
-    }
-
-    async fn refuse(&mut self, seq: u8, code: u16, state: &str, msg: String) -> SessionError {
-        write_err(self.client.io.write_buf(), seq, code, state, &msg);
-        let _ = self.client.io.flush().await;
-        self.refusal(SessionError::refused(code, state, &msg))
-    }
-
-    /// `e`, with the user and database of this login if it is a refusal.
-    fn refusal(&self, mut e: SessionError) -> SessionError {
-        if let SessionError::Refused(r) = &mut e {
-            r.user = Some(self.client.credentials.user.clone());
-            r.db = self.client.credentials.db.clone();
-        }
-        e
-    }
-
-    /// Starts the service's filters for this session, if it has any.
-    fn start_filters(&mut self, ctx: &ListenerContext) {
-        if self.service.filters.is_empty() {
-            return;
-        }
-        let client = switchyard_api::ClientInfo {
-            session_id: self.id,
-            user: self.client.credentials.user.clone(),
-            client_addr: self.client.peer,
-            db: self.client.credentials.db.clone(),
-            program: self
-                .client
-                .credentials
-                .attributes
-                .as_deref()
-                .and_then(|a| switchyard_protocol::handshake::connect_attribute(a, b"program_name"))
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
-            tls: false,
-            service: std::sync::Arc::from(self.service.name.as_str()),
-            listener: ctx.listener.clone(),
-        };
-        self.chain = Some(Box::new(filters::Chain::start(
-            &self.service.filters,
-            client,
-        )));
-    }
-
     /// Answers the current command with an error; the session goes on.
     async fn answer(&mut self, code: u16, sqlstate: &str, msg: &str) -> Result<(), SessionError> {
         if let Some(o) = self.outcome.as_mut() {
@@ -391,18 +285,70 @@ impl Session {
                     .await?;
                 continue;
             };
-            let go_on = self
-                .filtered(&packet, self.client.dialect.statement(cmd))
-                .await?;
-            if !go_on {
+            if !self
+                .command(&packet, self.client.dialect.statement(cmd))
+                .await?
+            {
                 return Ok(());
             }
             self.proxy.live.set_status(self.client.status);
         }
     }
 
-    /// Runs one client statement, parsed from `packet` (routed by its hint if the filters gave
-    /// one). Returns false when the client quit.
+    /// One client command, start to end: the filters see it first (each may answer it, attach
+    /// a routing hint or rewrite it), it runs, and the filters hear how it ended. Returns false
+    /// when the client quit.
+    async fn command(
+        &mut self,
+        packet: &Packet,
+        mut stmt: Statement<'_>,
+    ) -> Result<bool, SessionError> {
+        // COM_QUIT ends the session (the filters hear of it through on_close).
+        let chain = match self.chain.as_mut() {
+            Some(chain) if !matches!(stmt.command(), Command::Quit) => chain,
+            _ => return self.dispatch(packet, &mut stmt).await,
+        };
+        self.outcome = Some(Outcome::new(stmt.command()));
+        // A rewrite makes a new packet, which the filters after the one that rewrote it see as
+        // a statement, and which runs.
+        let mut rewritten;
+        let mut packet = packet;
+        let (mut from, mut hint) = (0, None);
+        let result = loop {
+            match chain.on_command(packet, &mut stmt, from, hint) {
+                Step::Forward(h) => break self.dispatch(packet, &mut stmt.with_hint(h)).await,
+                Step::Answer(e) => {
+                    break self
+                        .answer(e.code, e.sqlstate, &e.message)
+                        .await
+                        .map(|()| true)
+                }
+                Step::Rewritten {
+                    packet: p,
+                    next,
+                    hint: h,
+                } => {
+                    drop(stmt);
+                    rewritten = p;
+                    packet = &rewritten;
+                    // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
+                    stmt = self
+                        .client
+                        .dialect
+                        .statement(Command::parse(&packet.payload)?);
+                    (from, hint) = (next, h);
+                }
+            }
+        };
+        if let (Some(chain), Some(outcome)) = (self.chain.as_mut(), self.outcome.take()) {
+            chain.on_reply(&outcome, self.tracker.summary());
+        }
+        result
+    }
+
+    /// Runs one client statement, parsed from `packet`: the proxy's own commands (KILL,
+    /// COM_CHANGE_USER, COM_RESET_CONNECTION) here, the rest where the router plans them.
+    /// Returns false when the client quit.
     async fn dispatch(
         &mut self,
         packet: &Packet,
@@ -435,15 +381,8 @@ impl Session {
                 })
                 .await?
             }
-            Command::InitDb(db) => {
-                self.forward(packet, stmt).await?;
-                self.switched_db(Some(&String::from_utf8_lossy(db)));
-            }
             Command::Query(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => {
-                    self.forward(packet, stmt).await?;
-                    self.switched_db(stmt.use_target().as_deref());
-                }
+                kill::Parsed::Other => self.forward(packet, stmt).await?,
                 kill::Parsed::Kill(k) => self.kill(k).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
@@ -465,32 +404,5 @@ impl Session {
         let msg = "Switchyard translates KILL only as a statement of its own with a literal \
                    connection id: KILL [CONNECTION|QUERY] <id>";
         self.answer(ER_NOT_SUPPORTED_YET, "42000", msg).await
-    }
-
-    /// The command just forwarded switched the default database to `db`, if it succeeded.
-    fn switched_db(&self, db: Option<&str>) {
-        if let Some(db) = db.filter(|_| self.tracker.summary().error.is_none()) {
-            self.proxy.live.set_db(Some(db));
-        }
-    }
-}
-
-/// The capabilities the session's backends are asked for: the client's, plus session tracking
-/// when the router wants GTIDs (the relay then gives the client its own OK format).
-fn backend_capabilities(credentials: &Credentials, service: &Service) -> u32 {
-    let track = if service.router.wants_gtid() {
-        switchyard_protocol::caps::CLIENT_SESSION_TRACK
-    } else {
-        0
-    };
-    credentials.capabilities | track
-}
-
-fn session_info(id: SessionId, peer: SocketAddr, credentials: &Credentials) -> SessionInfo {
-    SessionInfo {
-        id,
-        user: credentials.user.clone(),
-        client_addr: peer,
-        db: credentials.db.clone(),
     }
 }

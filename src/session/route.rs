@@ -1,25 +1,22 @@
 //! The statement path: asks the router where a command goes, runs it there and relays the
 //! reply; session commands are in `session_command.rs`, statement-bound commands in
-//! `statement_command.rs`.
+//! `statement_command.rs`, prepared statements on their backends in `execute.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use switchyard_api::{
-    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Server, ServerName,
-    Statement, StmtId,
+    GtidWait, Reply, RouteError, RoutePlan, RouteReason, RouteTarget, Server, Statement, StmtId,
 };
 use switchyard_protocol::codec::Packet;
 use switchyard_protocol::command::Command;
 use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::packets::write_err;
-use switchyard_protocol::stmt::{execute_param_types, execute_with_types, set_command_stmt_id};
 use switchyard_protocol::text_query;
 use tracing::{debug, info};
 
-use super::prepared::BackendStmtId;
-use super::relay::{self, RelayFail};
+use super::relay::RelayFail;
 use super::{Session, SessionError};
 
 /// How many times an autocommit read is tried on another server after its target failed.
@@ -209,42 +206,11 @@ impl Session {
         Ok(())
     }
 
-    /// Records where a statement ran (execute) or was prepared.
-    pub(super) fn remember_statement(
-        &mut self,
-        index: usize,
-        execute: Option<StmtId>,
-        prepared_id: Option<StmtId>,
-    ) {
-        let name = self.backends.open[index].server.name.clone();
-        if let Some(id) = execute {
-            if let Some(s) = self.backends.prepared.get_mut(id) {
-                s.last_server = Some(name.clone());
-                s.long_data = None;
-            }
-        }
-        if let Some(id) = prepared_id {
-            match self.tracker.summary().prepared {
-                Some(p) => {
-                    self.backends
-                        .prepared
-                        .set_backend(id, &name, BackendStmtId(p.stmt_id));
-                    if let Some(s) = self.backends.prepared.get_mut(id) {
-                        s.params = p.params;
-                    }
-                }
-                None => {
-                    self.backends.prepared.remove(id);
-                }
-            }
-        }
-    }
-
     /// The client got the reply to `stmt` from the backend at `index`, chosen for `reason`
     /// (`RouteReason::SessionCommand`: the reply of a command that ran on every backend; `None`:
     /// a statement-bound command, sent where its statement lives), which prepared the
     /// statement the client knows as `prepared_id`, if any. Tells the filters' outcome and the
-    /// router, and follows the session's dialect.
+    /// router, and follows the session's dialect and default database.
     pub(super) fn replied(
         &mut self,
         index: usize,
@@ -262,8 +228,12 @@ impl Session {
                 o.prepared(id);
             }
         }
-        self.client.status = self.tracker.summary().status;
-        self.client.dialect.on_reply(stmt, self.tracker.summary());
+        let summary = self.tracker.summary();
+        self.client.status = summary.status;
+        if let Some(db) = stmt.use_target().filter(|_| summary.error.is_none()) {
+            self.proxy.live.set_db(Some(&db));
+        }
+        self.client.dialect.on_reply(stmt, summary);
         let fresh = std::mem::take(&mut self.backends.gtid_fresh);
         self.router.on_reply(&Reply {
             server: &server.name,
@@ -335,82 +305,6 @@ impl Session {
         }
     }
 
-    /// Builds in `scratch` the client's COM_STMT_EXECUTE for the backend at `index` (see
-    /// [`build_execute`]), preparing the statement there first if it is not yet.
-    pub(super) async fn execute_packet(
-        &mut self,
-        index: usize,
-        id: StmtId,
-        payload: &[u8],
-    ) -> Result<(), Failure> {
-        self.ensure_prepared(index, id).await?;
-        let name = &self.backends.open[index].server.name;
-        let Some(stmt) = self.backends.prepared.get_mut(id) else {
-            return Err(Failure::Unsent {
-                why: "the statement is gone".into(),
-                code: ER_UNKNOWN_ERROR,
-                end: None,
-                gone: false,
-            });
-        };
-        build_execute(&mut self.scratch, stmt, name, payload);
-        Ok(())
-    }
-
-    /// Prepares statement `id` on the backend at `index` unless it has it.
-    pub(super) async fn ensure_prepared(
-        &mut self,
-        index: usize,
-        id: StmtId,
-    ) -> Result<(), Failure> {
-        let name = &self.backends.open[index].server.name;
-        match self.backends.prepared.get(id).and_then(|s| s.on(name)) {
-            Some(_) => Ok(()),
-            None => self.prepare_on(index, id).await,
-        }
-    }
-
-    /// Prepares statement `id` on the backend at `index`, which did not have it.
-    pub(super) async fn prepare_on(&mut self, index: usize, id: StmtId) -> Result<(), Failure> {
-        let Some(prepare) = self.backends.prepared.get(id).map(|s| s.prepare.clone()) else {
-            return Ok(());
-        };
-        let backend = &mut self.backends.open[index];
-        let cmd = Command::StmtPrepare(&prepare[1..]);
-        let summary = match relay::run_quietly(backend, &prepare, &cmd).await {
-            Ok(summary) => summary,
-            Err(e) => return Err(self.unsent(index, e.to_string())),
-        };
-        match summary.prepared {
-            Some(p) => {
-                let name = self.backends.open[index].server.name.clone();
-                self.backends
-                    .prepared
-                    .set_backend(id, &name, BackendStmtId(p.stmt_id));
-                Ok(())
-            }
-            None => Err(Failure::Unsent {
-                why: format!(
-                    "server '{}' cannot prepare the statement",
-                    self.backends.open[index].server.name
-                ),
-                code: ER_UNKNOWN_ERROR,
-                end: None,
-                gone: false,
-            }),
-        }
-    }
-
-    /// Answers a command naming a statement id the session does not have, as the server does.
-    pub(super) async fn unknown_statement(
-        &mut self,
-        id: u32,
-        command: &str,
-    ) -> Result<(), SessionError> {
-        let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
-        self.answer(ER_UNKNOWN_STMT_HANDLER, "HY000", &msg).await
-    }
-
     /// What a failed relay from the backend at `index` means for the command; the backend is
     /// dropped unless the client side failed.
     pub(super) async fn relay_failure(&mut self, index: usize, fail: RelayFail) -> Failure {
@@ -466,40 +360,4 @@ impl Session {
         }
         self.count_client_bytes();
     }
-}
-
-/// Builds in `scratch` the client's COM_STMT_EXECUTE `payload` of `stmt` for the backend on
-/// `server`: that backend's statement id, and the parameter types if it has not seen them.
-pub(super) fn build_execute(
-    scratch: &mut BytesMut,
-    stmt: &mut super::prepared::Statement,
-    server: &ServerName,
-    payload: &[u8],
-) {
-    let params = stmt.params;
-    scratch.clear();
-    if let Some(types) = execute_param_types(payload, params) {
-        if stmt.types.as_deref() != Some(types) {
-            stmt.types = Some(Bytes::copy_from_slice(types));
-            // The other backends have seen older types, if any.
-            for b in &mut stmt.backends {
-                b.types_sent = false;
-            }
-        }
-        scratch.extend_from_slice(payload);
-    } else {
-        let types_sent = stmt.on(server).is_some_and(|b| b.types_sent);
-        let added = match (&stmt.types, types_sent) {
-            (Some(types), false) => execute_with_types(payload, params, types, scratch),
-            _ => false,
-        };
-        if !added {
-            scratch.extend_from_slice(payload);
-        }
-    }
-    if let Some(on) = stmt.on_mut(server) {
-        on.types_sent = true;
-    }
-    let backend_id = stmt.on(server).map_or(0, |b| b.id.0);
-    set_command_stmt_id(scratch, backend_id);
 }

@@ -11,9 +11,10 @@ use switchyard_protocol::packets::errors::*;
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::stmt::{execute_with_types, set_command_stmt_id, LAST_PREPARED_STMT_ID};
 
+use super::execute::build_execute;
 use super::prepared::BackendStmtId;
 use super::relay::{self, RelayFail};
-use super::route::{build_execute, Failure};
+use super::route::Failure;
 use super::statement_command::close_statement;
 use super::{Session, SessionError};
 

@@ -75,11 +75,12 @@ impl<'a> Statement<'a> {
         )
     }
 
-    /// The database a `USE <db>` query switches to, once it succeeds. (Not kept: a look at
-    /// the first word, cheaper than a cell to keep it in.)
+    /// The database a `USE <db>` query or a COM_INIT_DB switches to, once it succeeds. (Not
+    /// kept: a look at the first word, cheaper than a cell to keep it in.)
     pub fn use_target(&self) -> Option<String> {
         match self.cmd {
             Command::Query(sql) => use_target(sql),
+            Command::InitDb(db) => Some(String::from_utf8_lossy(db).into_owned()),
             _ => None,
         }
     }
@@ -194,6 +195,8 @@ mod tests {
     fn facts_are_worked_out_once() {
         let mut s = Statement::from(Command::Query(b"USE `shop`"));
         assert_eq!(s.use_target().as_deref(), Some("shop"));
+        let init_db = Statement::from(Command::InitDb(b"shop"));
+        assert_eq!(init_db.use_target().as_deref(), Some("shop"));
         let first = s.classification().unwrap() as *const Classification;
         assert_eq!(first, s.classification().unwrap() as *const _);
         assert_eq!(Statement::from(Command::Ping).classification(), None);
