@@ -30,7 +30,8 @@ use config::{Config, ConfigErrors};
 use error::Error;
 use runtime::Runtime;
 
-/// How long filters may take to finish at shutdown (the audit feed flushing to Kafka).
+/// How long filters may take to finish at shutdown (the audit feed flushing to Kafka; querylog
+/// keeps `linger.ms` well below it).
 const FILTER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks what the config file alone cannot: that each module exists and accepts its

@@ -419,14 +419,15 @@ def test_limited_user_is_excluded(audit):
 
 
 def test_shutdown_flushes_the_feed(audit, switchyard_bin, tmp_path):
-    """Records still lingering in the producer when the proxy gets SIGTERM are delivered."""
+    """Records still lingering in the producer when the proxy gets SIGTERM are delivered (with
+    the longest linger.ms the filter accepts)."""
     p, topics = audit
     port, admin_port = free_port(), free_port()
     cfg = tmp_path / "flush.yaml"
     cfg.write_text(f"""servers:
   - {{ name: db1, address: "{HOST}:{PRIMARY_PORT}", role: primary }}
 filters:
-  - {{ name: flush, module: querylog, brokers: "{KAFKA}", topic: {TOPICS["flush"]}, kafka: {{ linger.ms: 60000 }} }}
+  - {{ name: flush, module: querylog, brokers: "{KAFKA}", topic: {TOPICS["flush"]}, kafka: {{ linger.ms: 5000 }} }}
 services:
   - {{ name: flush, router: readconnroute, servers: [db1], user: switchyard, password: switchyard, filters: [flush] }}
 listeners:

@@ -177,6 +177,22 @@ impl QueryLogConfig {
         crate::producer::client_config(self)
             .create_native_config()
             .map_err(|e| ("kafka", e.to_string()))?;
+        for key in ["linger.ms", "queue.buffering.max.ms"] {
+            // librdkafka has read the value (above); what it accepts is a number of ms.
+            let ms = self
+                .kafka
+                .get(key)
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            if ms.is_some_and(|ms| ms > MAX_LINGER_MS) {
+                return Err((
+                    "kafka",
+                    format!(
+                        "{key} may be at most {MAX_LINGER_MS}: records wait that long before \
+                         they are sent, and must reach Kafka within the proxy's 10 s shutdown"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -213,6 +229,11 @@ fn default_queue_size() -> usize {
 fn default_queue_bytes() -> usize {
     64 << 20
 }
+
+/// The longest `linger.ms` (alias `queue.buffering.max.ms`): a record waits that long in
+/// librdkafka, which sends it early only while a flush call blocks in it, and the proxy gives
+/// filters 10 s to finish at shutdown.
+pub(crate) const MAX_LINGER_MS: f64 = 5000.0;
 
 /// The least `queue_bytes`: a queue that cannot hold one record would drop every record.
 const MIN_QUEUE_BYTES: usize = 64 << 10;
@@ -385,6 +406,15 @@ mod tests {
         assert!(msg.contains("no.such.property"), "{msg}");
         let (key, _) = bad(json!({"kafka": {"linger.ms": "soon"}}));
         assert_eq!(key, "kafka");
+        for key in ["linger.ms", "queue.buffering.max.ms"] {
+            assert!(parse(json!({"kafka": {key: 5000}}))
+                .unwrap()
+                .check()
+                .is_ok());
+            let (at, msg) = bad(json!({"kafka": {key: 60000}}));
+            assert_eq!(at, "kafka");
+            assert!(msg.contains(key) && msg.contains("at most 5000"), "{msg}");
+        }
     }
 
     #[test]

@@ -21,9 +21,7 @@
 //! fixed sizes the server itself never exceeds, see `record`), and a record Kafka still refuses
 //! as too large is cut harder and sent again (`shrink`), never silently lost.
 
-// One call into librdkafka that rdkafka-rs does not offer (see `producer::NativeClient`)
-// is the only unsafe code; everything else is safe Rust.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod feed;

@@ -34,6 +34,10 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// How long it waits for delivery reports when records are in flight but the queue is empty.
 const REPORT_WAIT: Duration = Duration::from_millis(5);
 
+/// How long one flush call at shutdown serves delivery reports before the worker looks at what
+/// they asked for (records to spill or to send again cut).
+const FLUSH_STEP: Duration = Duration::from_millis(100);
+
 /// How long the thread lets records gather after a batch smaller than [`BATCH`]: without
 /// the pause it would spin, taking one record per turn (sessions never wake it while it
 /// does not block on the queue, which keeps their hand-off a plain non-blocking send).
@@ -802,48 +806,22 @@ impl Worker {
         self.control.set_done();
     }
 
-    /// Sends what librdkafka holds, linger or not, and serves its delivery reports until
-    /// nothing is in flight or the deadline passes.
+    /// Serves delivery reports, asking librdkafka to send what it holds, until nothing is in
+    /// flight or the deadline passes.
     ///
-    /// rdkafka-rs's `flush` (since its PR #777, in 0.38) calls `rd_kafka_flush` with no wait,
-    /// in a loop, so that it can serve delivery reports in between; librdkafka ignores
-    /// `linger.ms` only while a flush call is in progress ("if this flush() call finishes
-    /// before the broker wakes up then no flushing will be performed"), so with a long
-    /// `linger.ms` records often stayed put until the deadline and were lost on shutdown.
-    /// Here one call waits the whole time, on a helper thread, while this thread serves the
-    /// delivery reports that call waits for.
+    /// librdkafka sends a lingering record early only while a flush call is in progress, and
+    /// rdkafka-rs's `flush` calls it without waiting (to serve reports in between), so a record
+    /// may still wait out `linger.ms`: the config keeps that below the shutdown window
+    /// (`MAX_LINGER_MS`), so every record leaves in time.
     fn flush(&mut self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if self.producer.in_flight_count() == 0 || left.is_zero() {
-            return;
-        }
-        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        let client = NativeClient(self.producer.client().native_ptr());
-        std::thread::scope(|s| {
-            let waiter = s.spawn(move || client.flush(ms));
-            while !waiter.is_finished() {
-                self.serve_reports();
-                std::thread::sleep(REPORT_WAIT);
+        loop {
+            self.serve_reports();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.producer.in_flight_count() == 0 || left.is_zero() {
+                return;
             }
-        });
-        self.serve_reports();
-    }
-}
-
-/// librdkafka's handle, to flush from a helper thread while the worker keeps it.
-struct NativeClient(*mut rdkafka::bindings::rd_kafka_t);
-
-// SAFETY: librdkafka's handle may be used from any thread; the helper thread that gets it is
-// scoped inside `Worker::flush`, so it ends before the producer that owns the handle.
-#[allow(unsafe_code)]
-unsafe impl Send for NativeClient {}
-
-#[allow(unsafe_code)]
-impl NativeClient {
-    fn flush(self, timeout_ms: i32) {
-        // SAFETY: the handle is live (see above); rd_kafka_flush only waits and counts.
-        unsafe {
-            rdkafka::bindings::rd_kafka_flush(self.0, timeout_ms);
+            // An error is the step's timeout: the loop decides when to stop.
+            let _ = self.producer.flush(left.min(FLUSH_STEP));
         }
     }
 }
