@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 
 use super::history::History;
 use super::prepared::Prepared;
+use super::route::Failure;
 use super::{relay, Session, SessionError};
 use crate::backend::Backend;
 
@@ -154,8 +155,8 @@ impl Session {
     }
 
     /// The index of the session's backend on `server`, opening it (and replaying the session
-    /// history on it) if needed. On failure, says why in words.
-    pub(super) async fn ensure_open(&mut self, server: &Arc<Server>) -> Result<usize, String> {
+    /// history on it) if needed; a failure to open it is told to the router.
+    pub(super) async fn open_for(&mut self, server: &Arc<Server>) -> Result<usize, Failure> {
         if let Some(i) = self.backends.position(&server.name) {
             if self.is_usable(i) {
                 return Ok(i);
@@ -163,6 +164,23 @@ impl Session {
             self.lose_backend(i, "the server closed the idle connection");
             // The router was told; the caller decides whether to go on here.
         }
+        match self.open_new(server).await {
+            Ok(i) => Ok(i),
+            Err(why) => {
+                let end = self.router.on_backend_closed(&server.name, &why);
+                Err(Failure::Unsent {
+                    why: format!("cannot use server '{}': {why}", server.name),
+                    code: ER_UNKNOWN_ERROR,
+                    end,
+                    gone: false,
+                })
+            }
+        }
+    }
+
+    /// Opens a backend on `server` for the session, brought to its state; says why it could not
+    /// in words.
+    async fn open_new(&mut self, server: &Arc<Server>) -> Result<usize, String> {
         let history = self.backends.history.as_ref();
         if history.is_some_and(|h| !h.is_complete()) {
             let limit = self.service.router.history_limit();

@@ -186,6 +186,7 @@ impl Session {
             return Err(self.unsent(index, e.to_string()));
         }
         let started = Instant::now();
+        let mut replied_after = None;
         if self.tracker.start(&cmd) {
             backend.server.stats.operation_started();
             let relayed = self.relay(index, prepared_id).await;
@@ -196,20 +197,21 @@ impl Session {
             if let Err(fail) = relayed {
                 return Err(self.relay_failure(index, fail).await);
             }
-            self.count_reply(index, false, elapsed);
+            replied_after = Some(elapsed);
         }
         if execute.is_some() || prepared_id.is_some() {
             self.remember_statement(index, execute, prepared_id);
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        self.replied(index, Some(plan.reason), prepared_id, stmt);
+        self.replied(index, Some(plan.reason), prepared_id, stmt, replied_after);
         Ok(())
     }
 
     /// The client got the reply to `stmt` from the backend at `index`, chosen for `reason`
     /// (`RouteReason::SessionCommand`: the reply of a command that ran on every backend; `None`:
     /// a statement-bound command, sent where its statement lives), which prepared the
-    /// statement the client knows as `prepared_id`, if any. Tells the filters' outcome and the
+    /// statement the client knows as `prepared_id`, if any, `elapsed` after it was sent (`None`:
+    /// nothing to count, or counted already). Counts it, tells the filters' outcome and the
     /// router, and follows the session's dialect and default database.
     pub(super) fn replied(
         &mut self,
@@ -217,7 +219,11 @@ impl Session {
         reason: Option<RouteReason>,
         prepared_id: Option<StmtId>,
         stmt: &mut Statement<'_>,
+        elapsed: Option<Duration>,
     ) {
+        if let Some(elapsed) = elapsed {
+            self.count_reply(index, false, elapsed);
+        }
         let server = &self.backends.open[index].server;
         if let Some(o) = self.outcome.as_mut() {
             match reason {
@@ -241,22 +247,6 @@ impl Session {
             prepared_id,
             last_gtid: self.backends.gtid.as_deref().filter(|_| fresh),
         });
-    }
-
-    /// The index of an open backend on `server`, opened if needed.
-    pub(super) async fn open_for(&mut self, server: &Arc<Server>) -> Result<usize, Failure> {
-        match self.ensure_open(server).await {
-            Ok(i) => Ok(i),
-            Err(why) => {
-                let end = self.router.on_backend_closed(&server.name, &why);
-                Err(Failure::Unsent {
-                    why: format!("cannot use server '{}': {why}", server.name),
-                    code: ER_UNKNOWN_ERROR,
-                    end,
-                    gone: false,
-                })
-            }
-        }
     }
 
     /// The connection to the backend at `index` broke before the client saw anything.

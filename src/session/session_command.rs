@@ -133,6 +133,7 @@ impl Session {
             }
         }
         if has_reply {
+            // Counted now: the others' replies, read next, are counted apart.
             self.count_reply(chosen, true, started.elapsed());
         }
         let summary = self.tracker.summary().clone();
@@ -210,7 +211,8 @@ impl Session {
             }
         }
         let prepared_id = prepared_id.filter(|_| ok);
-        self.replied(chosen, Some(RouteReason::SessionCommand), prepared_id, stmt);
+        let reason = Some(RouteReason::SessionCommand);
+        self.replied(chosen, reason, prepared_id, stmt, None);
         Ok(())
     }
 

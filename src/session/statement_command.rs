@@ -200,8 +200,7 @@ impl Session {
         };
         match outcome {
             Ok(()) => {
-                self.count_reply(index, false, started.elapsed());
-                self.replied(index, None, None, stmt);
+                self.replied(index, None, None, stmt, Some(started.elapsed()));
                 Ok(())
             }
             Err(fail) => {
