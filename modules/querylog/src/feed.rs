@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
+use crossbeam_queue::ArrayQueue;
 use serde::Serialize;
 
 /// One finished record on its way to Kafka.
@@ -118,10 +119,45 @@ impl Counters {
     }
 }
 
+/// Record buffers the producer thread hands back once librdkafka has copied the record, for
+/// the sessions to write their next records into: steady traffic allocates none. Lock-free,
+/// so that a session never waits for it.
+#[derive(Debug)]
+pub(crate) struct Buffers(ArrayQueue<Vec<u8>>);
+
+/// How many buffers wait for reuse, at most.
+const BUFFERS_KEPT: usize = 1024;
+
+/// The largest buffer kept for reuse: a record usually takes under 1 KiB, and a queued
+/// record weighs its buffer's capacity (see [`Item::weight`]).
+const BUFFER_KEPT_MAX: usize = 4096;
+
+impl Buffers {
+    /// An empty buffer: one handed back, or a new one of `hint` bytes.
+    pub(crate) fn take(&self, hint: usize) -> Vec<u8> {
+        self.0.pop().unwrap_or_else(|| Vec::with_capacity(hint))
+    }
+
+    /// `buf`'s record is gone to Kafka (or the spill file): its buffer may serve again.
+    pub(crate) fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() <= BUFFER_KEPT_MAX {
+            buf.clear();
+            let _ = self.0.push(buf);
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers(ArrayQueue::new(BUFFERS_KEPT))
+    }
+}
+
 /// The sending half of the queue, shared by every session of the filter.
 #[derive(Debug)]
 pub(crate) struct Feed {
     tx: SyncSender<Item>,
+    pub buffers: Arc<Buffers>,
     /// The most bytes of records the queue holds (`queue_bytes`).
     max_bytes: u64,
     /// Set at shutdown: later records are dropped.
@@ -140,6 +176,7 @@ impl Feed {
         let (tx, rx) = std::sync::mpsc::sync_channel(size);
         let feed = Feed {
             tx,
+            buffers: Arc::default(),
             max_bytes: max_bytes as u64,
             closed: AtomicBool::new(false),
             counters,

@@ -72,7 +72,9 @@ impl QueryLog {
         let counters = Arc::new(Counters::default());
         let (feed, rx) = Feed::new(config.queue_size, config.queue_bytes, counters.clone());
         let control = Arc::new(Control::default());
-        let (thread, spill_path) = producer::start(name, &config, counters, rx, control.clone())?;
+        let buffers = feed.buffers.clone();
+        let (thread, spill_path) =
+            producer::start(name, &config, counters, rx, buffers, control.clone())?;
         let shared = Arc::new(Shared {
             instance: config.instance_name(),
             canonical_only: config.canonical_only,

@@ -21,7 +21,7 @@ use rdkafka::producer::{
 use rdkafka::ClientContext;
 
 use crate::config::QueryLogConfig;
-use crate::feed::{Counters, FeedStats, Item};
+use crate::feed::{Buffers, Counters, FeedStats, Item};
 use crate::shrink::shrink;
 use crate::spill::{Spill, SpillError};
 
@@ -361,6 +361,7 @@ pub(crate) fn start(
     config: &QueryLogConfig,
     counters: Arc<Counters>,
     rx: Receiver<Item>,
+    buffers: Arc<Buffers>,
     control: Arc<Control>,
 ) -> Result<(JoinHandle<()>, Option<std::path::PathBuf>), String> {
     let spill = match &config.spill {
@@ -397,6 +398,7 @@ pub(crate) fn start(
         name: name.to_string(),
         producer,
         rx,
+        buffers,
         topic: config.topic.clone(),
         spill,
         counters,
@@ -447,6 +449,8 @@ struct Worker {
     name: String,
     producer: BaseProducer<FeedContext>,
     rx: Receiver<Item>,
+    /// Where the records' buffers go back to the sessions.
+    buffers: Arc<Buffers>,
     topic: String,
     spill: Option<Spill>,
     counters: Arc<Counters>,
@@ -516,9 +520,10 @@ impl Worker {
         if self.spill.as_ref().is_some_and(|s| s.unsent() > 0) {
             // Records wait in the spill file: this one goes behind them, to keep the order.
             self.spill_record(item.key, &item.payload);
-            return;
+        } else {
+            self.deliver(item.key, &item.payload, Sent::default());
         }
-        self.deliver(item.key, &item.payload, Sent::default());
+        self.buffers.give_back(item.payload);
     }
 
     /// Hands one record to librdkafka (cut if it is too large), or to the spill file when

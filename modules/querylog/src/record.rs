@@ -44,7 +44,11 @@ pub(crate) struct Record<'a> {
 impl Record<'_> {
     /// The record as JSON, in a buffer of about `hint` bytes.
     pub(crate) fn to_json(&self, hint: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(hint);
+        self.json_in(Vec::with_capacity(hint))
+    }
+
+    /// The record as JSON, written into `out` (empty).
+    pub(crate) fn json_in(&self, mut out: Vec<u8>) -> Vec<u8> {
         // Writing into a Vec cannot fail, and every part serializes infallibly.
         if serde_json::to_writer(&mut out, self).is_err() {
             out.clear();

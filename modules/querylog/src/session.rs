@@ -29,11 +29,13 @@ pub(crate) struct Shared {
     pub feed: Feed,
 }
 
-/// A statement's text as records carry it: redacted, capped, with its digest.
-#[derive(Debug)]
+/// A statement's text as records carry it: redacted, capped, with its digest. A session
+/// refills one for each statement, keeping its buffers.
+#[derive(Debug, Default)]
 pub(crate) struct Text {
-    /// `None` with `canonical_only`: the digest text stands for the text.
-    text: Option<String>,
+    /// Unused with `canonical_only`: the digest text stands for the text.
+    text: String,
+    canonical_only: bool,
     truncated: bool,
     invalid_utf8: bool,
     digest_text: String,
@@ -41,53 +43,51 @@ pub(crate) struct Text {
 }
 
 impl Text {
-    pub(crate) fn new(raw: &[u8], canonical_only: bool, max: usize) -> Text {
+    /// Makes this the text of `raw`, reusing the buffers.
+    pub(crate) fn fill(&mut self, raw: &[u8], canonical_only: bool, max: usize) {
         // The digest is made from the redacted text: the digest keeps words, and a password
         // that one `sql_mode` reading puts outside every string (`'a\' , PASSWORD('x')`) would
         // otherwise reach the record in the digest text. Masks are literals or symbols, so
         // the fingerprint of an ordinary password statement is the same either way.
         let redacted = redact(raw);
-        let mut digest_text = switchyard_sql::digest(&redacted);
-        let fingerprint = switchyard_sql::fingerprint(&digest_text);
-        let digest_cut = cap(&mut digest_text, max);
+        switchyard_sql::digest_into(&redacted, &mut self.digest_text);
+        self.fingerprint = switchyard_sql::fingerprint(&self.digest_text);
+        let digest_cut = cap(&mut self.digest_text, max);
+        self.canonical_only = canonical_only;
+        self.text.clear();
         if canonical_only {
-            return Text {
-                text: None,
-                truncated: digest_cut,
-                invalid_utf8: std::str::from_utf8(raw).is_err(),
-                digest_text,
-                fingerprint,
-            };
-        }
-        let (text, truncated, invalid_utf8) = capped_text(&redacted, max);
-        Text {
-            text: Some(text),
-            truncated,
-            invalid_utf8,
-            digest_text,
-            fingerprint,
+            self.truncated = digest_cut;
+            self.invalid_utf8 = std::str::from_utf8(raw).is_err();
+        } else {
+            (self.truncated, self.invalid_utf8) = capped_text(&redacted, max, &mut self.text);
         }
     }
 
     fn text(&self) -> &str {
-        self.text.as_deref().unwrap_or(&self.digest_text)
+        if self.canonical_only {
+            &self.digest_text
+        } else {
+            &self.text
+        }
     }
 }
 
-/// `bytes` as text of at most `max` bytes: (text, truncated, invalid UTF-8 replaced).
-fn capped_text(bytes: &[u8], max: usize) -> (String, bool, bool) {
+/// `bytes` as text of at most `max` bytes, appended to `out`: (truncated, invalid UTF-8
+/// replaced).
+fn capped_text(bytes: &[u8], max: usize, out: &mut String) -> (bool, bool) {
     match std::str::from_utf8(bytes) {
         Ok(s) => {
             let end = floor_char_boundary(s, max);
-            (s[..end].to_string(), end < s.len(), false)
+            out.push_str(&s[..end]);
+            (end < s.len(), false)
         }
         Err(_) => {
             // Replacements only ever lengthen the text, so a char cut at the end of this
             // prefix lands past `max` and is cut off again below.
             let prefix = &bytes[..bytes.len().min(max.saturating_add(4))];
-            let mut s = String::from_utf8_lossy(prefix).into_owned();
-            let cut = cap(&mut s, max);
-            (s, cut || prefix.len() < bytes.len(), true)
+            out.push_str(&String::from_utf8_lossy(prefix));
+            let cut = cap(out, max);
+            (cut || prefix.len() < bytes.len(), true)
         }
     }
 }
@@ -188,7 +188,12 @@ pub(crate) struct QueryLogSession {
     closed: bool,
     /// The size of the last record, to size the next one's buffer.
     json_hint: usize,
+    /// The text of the last command recorded, whose buffers the next one refills.
+    spare_text: Option<Text>,
 }
+
+/// The largest text buffer a session keeps for its next statement.
+const SPARE_TEXT_MAX: usize = 64 << 10;
 
 impl QueryLogSession {
     /// Starts the session and records its `connect`.
@@ -205,12 +210,13 @@ impl QueryLogSession {
             pending: None,
             closed: false,
             json_hint: 768,
+            spare_text: None,
         };
         s.emit_event("connect", None, None);
         s
     }
 
-    fn pending_for(&self, stmt: &Statement<'_>) -> Option<Pending> {
+    fn pending_for(&mut self, stmt: &Statement<'_>) -> Option<Pending> {
         let cmd = stmt.command();
         let command = cmd.name();
         let (raw, effect) = match *cmd {
@@ -246,9 +252,11 @@ impl QueryLogSession {
             Some(_) => true,
             None => sh.scope.statement(None),
         };
-        let text = raw
-            .filter(|_| recorded)
-            .map(|raw| TextRef::Owned(Text::new(raw, sh.canonical_only, sh.max_text_bytes)));
+        let text = raw.filter(|_| recorded).map(|raw| {
+            let mut text = self.spare_text.take().unwrap_or_default();
+            text.fill(raw, sh.canonical_only, sh.max_text_bytes);
+            TextRef::Owned(text)
+        });
         Some(Pending {
             command,
             recorded,
@@ -272,6 +280,18 @@ impl QueryLogSession {
             text,
             statement_id: Some(id),
             effect,
+        }
+    }
+
+    /// The command is recorded: its text's buffers serve the next one, unless a huge
+    /// statement grew them.
+    fn done(&mut self, p: &mut Pending) {
+        if let Some(TextRef::Owned(text)) = p.text.take() {
+            if text.digest_text.capacity() <= SPARE_TEXT_MAX
+                && text.text.capacity() <= SPARE_TEXT_MAX
+            {
+                self.spare_text = Some(text);
+            }
         }
     }
 
@@ -333,7 +353,7 @@ impl QueryLogSession {
             result: None,
             reason: why,
         }
-        .to_json(self.json_hint);
+        .json_in(self.shared.feed.buffers.take(self.json_hint));
         self.send(json);
     }
 
@@ -383,7 +403,7 @@ impl QueryLogSession {
             result: Some(reply.map(|r| result_part(r, message.as_deref()))),
             reason: None,
         }
-        .to_json(self.json_hint);
+        .json_in(self.shared.feed.buffers.take(self.json_hint));
         self.send(json);
     }
 }
@@ -468,11 +488,12 @@ fn micros(d: Duration) -> u64 {
 
 impl FilterSession for QueryLogSession {
     fn on_command(&mut self, stmt: &mut Statement<'_>) -> Verdict {
-        if let Some(p) = self.pending.take() {
+        if let Some(mut p) = self.pending.take() {
             // The previous command never got its reply: record it as it is.
             if p.recorded {
                 self.emit_query(&p, None);
             }
+            self.done(&mut p);
         }
         self.pending = self.pending_for(stmt);
         Verdict::Pass
@@ -499,6 +520,7 @@ impl FilterSession for QueryLogSession {
         if p.recorded {
             self.emit_query(&p, Some(reply));
         }
+        self.done(&mut p);
         match p.effect {
             Effect::UseDb(db) if ok => self.db = Some(db),
             Effect::Close(id) => {

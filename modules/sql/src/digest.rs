@@ -19,6 +19,13 @@ const NOT_CALLS: [&[u8]; 14] = [
 /// after `(` or `.`. Invalid UTF-8 inside identifiers is replaced with U+FFFD.
 pub fn digest(sql: &[u8]) -> String {
     let mut out = String::with_capacity(sql.len().min(4096));
+    digest_into(sql, &mut out);
+    out
+}
+
+/// [`digest()`] written into `out` (cleared first), to reuse its buffer.
+pub fn digest_into(sql: &[u8], out: &mut String) {
+    out.clear();
     let mut prev: Option<(TokenKind, &[u8])> = None;
     for t in Lexer::new(sql) {
         let literal = matches!(
@@ -44,7 +51,6 @@ pub fn digest(sql: &[u8]) -> String {
         }
         prev = Some((t.kind, t.text));
     }
-    out
 }
 
 /// A stable 64-bit fingerprint (FNV-1a) of a digest text, for grouping statements.

@@ -54,7 +54,7 @@ pub mod thread_ids;
 
 pub use classify::{classify, classify_with_mode, Classification, Flags, StatementKind, TableName};
 pub use comments::{contains_ignore_case, find_comment, may_have_comment};
-pub use digest::{digest, fingerprint};
+pub use digest::{digest, digest_into, fingerprint};
 pub use lexer::{Lexer, SqlMode, Token, TokenKind};
 pub use prepared::{parse_prepare, statement_name, TextPrepare};
 pub use tables::mentions_table;
