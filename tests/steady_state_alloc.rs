@@ -84,7 +84,7 @@ listeners:
         ("querylog", audit, AUDIT_BUDGET),
     ];
     for (service, port, budget) in services {
-        for mode in ["text", "prepared"] {
+        for mode in ["text", "wide", "prepared"] {
             run_client(port, mode, 100);
             let short = allocations(|| run_client(port, mode, 1_000));
             let long = allocations(|| run_client(port, mode, 1_000 + EXTRA));
@@ -127,7 +127,8 @@ fn run_client(port: u16, mode: &str, count: u64) {
 }
 
 /// The child: one session through the proxy on `PORT`, `COUNT` times `SELECT 1` as a text
-/// query, or as an execute of one prepared statement (`MODE` = text | prepared).
+/// query, a text query with a 5 KB reply, or an execute of one prepared statement (`MODE` =
+/// text | wide | prepared).
 fn client(spec: &str) {
     let mut it = spec.split(' ');
     let port: u16 = it.next().and_then(|p| p.parse().ok()).expect("PORT");
@@ -142,9 +143,15 @@ fn client(spec: &str) {
         let mut conn = mysql_async::Conn::new(opts)
             .await
             .expect("login through the proxy");
-        if mode == "text" {
+        if mode != "prepared" {
+            // `wide`: a reply larger than a read buffer starts with, which must grow once.
+            let sql = if mode == "text" {
+                "SELECT 1"
+            } else {
+                "SELECT REPEAT('x', 5000)"
+            };
             for _ in 0..count {
-                conn.query_drop("SELECT 1").await.expect("SELECT 1");
+                conn.query_drop(sql).await.expect(sql);
             }
         } else {
             let stmt = conn.prep("SELECT ?").await.expect("prepare");

@@ -85,7 +85,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerContext>)
                 return;
             }
         };
-        match Session::start(client, id, peer, &ctx, &metrics, pending).await {
+        // Boxed, as the other deep futures the session rarely runs (opening a backend,
+        // COM_CHANGE_USER, KILL): the session's future is as large as its largest state, and
+        // an idle session would hold that space all its life.
+        match Box::pin(Session::start(client, id, peer, &ctx, &metrics, pending)).await {
             Ok((mut session, _admission)) => {
                 let _registration = Registration {
                     registry: ctx.registry.clone(),

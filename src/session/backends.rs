@@ -164,7 +164,8 @@ impl Session {
             self.lose_backend(i, "the server closed the idle connection");
             // The router was told; the caller decides whether to go on here.
         }
-        match self.open_new(server).await {
+        // Boxed: see `accept::run`.
+        match Box::pin(self.open_new(server)).await {
             Ok(i) => Ok(i),
             Err(why) => {
                 let end = self.router.on_backend_closed(&server.name, &why);

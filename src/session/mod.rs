@@ -367,28 +367,29 @@ impl Session {
                 .map(|_| RowFormat::Binary),
         };
         if let Some(k) = kill {
-            self.kill(k).await?;
+            Box::pin(self.kill(k)).await?;
             return Ok(true);
         }
         match cmd {
             Command::Quit => return Ok(false),
-            Command::ChangeUser(body) => self.change_user(body).await?,
-            Command::ResetConnection => self.reset_connection(packet).await?,
+            // Boxed, as the proxy's other own commands: see `accept::run`.
+            Command::ChangeUser(body) => Box::pin(self.change_user(body)).await?,
+            Command::ResetConnection => Box::pin(self.reset_connection(packet)).await?,
             Command::ProcessKill(id) => {
-                self.kill(kill::Kill {
+                let k = kill::Kill {
                     query_only: false,
                     id: id.into(),
-                })
-                .await?
+                };
+                Box::pin(self.kill(k)).await?
             }
             Command::Query(sql) => match kill::parse(sql) {
                 kill::Parsed::Other => self.forward(packet, stmt).await?,
-                kill::Parsed::Kill(k) => self.kill(k).await?,
+                kill::Parsed::Kill(k) => Box::pin(self.kill(k)).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtPrepare(sql) => match kill::parse(sql) {
                 kill::Parsed::Other => self.forward(packet, stmt).await?,
-                kill::Parsed::Kill(k) => self.prepare_kill(packet, k).await?,
+                kill::Parsed::Kill(k) => Box::pin(self.prepare_kill(packet, k)).await?,
                 kill::Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtSendLongData { .. }

@@ -36,6 +36,9 @@ pub struct PacketIo<S> {
     written_bytes: u64,
 }
 
+/// What a read buffer first holds; it grows as reads fill it.
+const FIRST_READ_CHUNK: usize = 512;
+
 /// Read buffers above this size are given back once empty, so that one large reply does not
 /// pin memory for the rest of a long session.
 const SHRINK_ABOVE: usize = 1 << 20;
@@ -91,8 +94,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
             self.rbuf = BytesMut::new();
         }
-        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
-            self.rbuf.reserve(self.read_chunk);
+        // The buffer starts small and grows (up to reads of `read_chunk`) only while reads fill
+        // it: an idle session holds little, a busy one reads in large chunks, and once grown it
+        // keeps its size, so steady traffic reserves nothing.
+        let chunk = self
+            .rbuf
+            .capacity()
+            .clamp(FIRST_READ_CHUNK, self.read_chunk);
+        if self.rbuf.capacity() - self.rbuf.len() < chunk / 4 {
+            self.rbuf.reserve(chunk);
         }
         let n = self.stream.read_buf(&mut self.rbuf).await?;
         self.read_bytes += n as u64;
