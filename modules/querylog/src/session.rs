@@ -192,8 +192,8 @@ pub(crate) struct QueryLogSession {
     spare_text: Option<Text>,
 }
 
-/// The largest text buffer a session keeps for its next statement.
-const SPARE_TEXT_MAX: usize = 64 << 10;
+/// The largest text buffer a session keeps for its next statement (an idle session holds it).
+const SPARE_TEXT_MAX: usize = 8 << 10;
 
 impl QueryLogSession {
     /// Starts the session and records its `connect`.
