@@ -22,10 +22,10 @@
 //! This file is the session and its command loop; the rest, in the order a command meets it:
 //! `accept` (from accept to login), `login`, `start` (the logged-in session), `filters` (the
 //! chain around each command), `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route`
-//! (plan, run, retry), `session_command`, `statement_command`, `prepared` (statement ids), `execute` (a
-//! prepared statement on its backend),
-//! `relay` (the reply), `backends` (the backends, opening and replaying them), `history`,
-//! `backend_loss`, `registry` (for KILL and the admin API), `error`.
+//! (plan, run, retry), `session_command`, `statement_command`, `prepared` (statement ids),
+//! `execute` (a prepared statement on its backend), `relay` (the reply), `backends` (the
+//! backends, opening and replaying them), `history`, `backend_loss`, `registry` (for KILL and
+//! the admin API), `error`.
 
 mod accept;
 mod backend_loss;

@@ -186,7 +186,6 @@ impl Session {
             return Err(self.unsent(index, e.to_string()));
         }
         let started = Instant::now();
-        let mut replied_after = None;
         if self.tracker.start(&cmd) {
             backend.server.stats.operation_started();
             let relayed = self.relay(index, prepared_id).await;
@@ -197,21 +196,20 @@ impl Session {
             if let Err(fail) = relayed {
                 return Err(self.relay_failure(index, fail).await);
             }
-            replied_after = Some(elapsed);
+            self.count_reply(index, false, elapsed);
         }
         if execute.is_some() || prepared_id.is_some() {
             self.remember_statement(index, execute, prepared_id);
         }
         let prepared_id = prepared_id.filter(|_| self.tracker.summary().prepared.is_some());
-        self.replied(index, Some(plan.reason), prepared_id, stmt, replied_after);
+        self.replied(index, Some(plan.reason), prepared_id, stmt);
         Ok(())
     }
 
     /// The client got the reply to `stmt` from the backend at `index`, chosen for `reason`
     /// (`RouteReason::SessionCommand`: the reply of a command that ran on every backend; `None`:
     /// a statement-bound command, sent where its statement lives), which prepared the
-    /// statement the client knows as `prepared_id`, if any, `elapsed` after it was sent (`None`:
-    /// nothing to count, or counted already). Counts it, tells the filters' outcome and the
+    /// statement the client knows as `prepared_id`, if any. Tells the filters' outcome and the
     /// router, and follows the session's dialect and default database.
     pub(super) fn replied(
         &mut self,
@@ -219,11 +217,7 @@ impl Session {
         reason: Option<RouteReason>,
         prepared_id: Option<StmtId>,
         stmt: &mut Statement<'_>,
-        elapsed: Option<Duration>,
     ) {
-        if let Some(elapsed) = elapsed {
-            self.count_reply(index, false, elapsed);
-        }
         let server = &self.backends.open[index].server;
         if let Some(o) = self.outcome.as_mut() {
             match reason {

@@ -133,7 +133,6 @@ impl Session {
             }
         }
         if has_reply {
-            // Counted now: the others' replies, read next, are counted apart.
             self.count_reply(chosen, true, started.elapsed());
         }
         let summary = self.tracker.summary().clone();
@@ -211,8 +210,7 @@ impl Session {
             }
         }
         let prepared_id = prepared_id.filter(|_| ok);
-        let reason = Some(RouteReason::SessionCommand);
-        self.replied(chosen, reason, prepared_id, stmt, None);
+        self.replied(chosen, Some(RouteReason::SessionCommand), prepared_id, stmt);
         Ok(())
     }
 

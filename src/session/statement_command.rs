@@ -200,7 +200,8 @@ impl Session {
         };
         match outcome {
             Ok(()) => {
-                self.replied(index, None, None, stmt, Some(started.elapsed()));
+                self.count_reply(index, false, started.elapsed());
+                self.replied(index, None, None, stmt);
                 Ok(())
             }
             Err(fail) => {

@@ -233,7 +233,7 @@ fn default_queue_bytes() -> usize {
 /// The longest `linger.ms` (alias `queue.buffering.max.ms`): a record waits that long in
 /// librdkafka, which sends it early only while a flush call blocks in it, and the proxy gives
 /// filters 10 s to finish at shutdown.
-pub(crate) const MAX_LINGER_MS: f64 = 5000.0;
+const MAX_LINGER_MS: f64 = 5000.0;
 
 /// The least `queue_bytes`: a queue that cannot hold one record would drop every record.
 const MIN_QUEUE_BYTES: usize = 64 << 10;
