@@ -1,12 +1,12 @@
 //! One client session: a task that owns the client socket and its backend connections.
 //!
-//! A command's way, as the code reads: `serve` reads the packet and makes the [`Statement`]
-//! (parsed once, read in the session's dialect); `command` passes it through the filter chain
-//! (`filters`), which may answer, hint or rewrite it; `dispatch` answers the proxy's own
-//! commands (KILL, COM_CHANGE_USER, COM_RESET_CONNECTION) and hands the rest to `forward`
-//! (`route`), which asks the router for a plan, opens the planned backend if needed, sends the
-//! command and relays the reply (`relay`); `replied` tells the router how it went and follows
-//! the session's dialect and database; last, `command` tells the chain the outcome.
+//! A command's way, as the code reads: `serve` reads the packet and makes the [`Statement`] (parsed
+//! once, read in the session's dialect, its KILL and connection-id facts found); `command` passes
+//! it through the filter chain (`filters`), which may answer, hint or rewrite it; `dispatch`
+//! answers the proxy's own commands (KILL, COM_CHANGE_USER, COM_RESET_CONNECTION) and hands the
+//! rest to `forward` (`route`), which asks the router for a plan, opens the planned backend if
+//! needed, sends the command and relays the reply (`relay`); `replied` tells the router how it went
+//! and follows the session's dialect and database; last, `command` tells the chain the outcome.
 //!
 //! The session is made of owned parts: `Client` (the client's connection and the state its
 //! answers carry), `Backends` (the open backends, the history, the prepared-statement map, the
@@ -20,12 +20,12 @@
 //! client saw anything.
 //!
 //! This file is the session and its command loop; the rest, in the order a command meets it:
-//! `accept` (from accept to login), `login`, `start` (the logged-in session), `filters` (the
-//! chain around each command), `kill`, `user` (COM_CHANGE_USER, COM_RESET_CONNECTION), `route`
-//! (plan, run, retry), `session_command`, `statement_command`, `prepared` (statement ids),
-//! `execute` (a prepared statement on its backend), `relay` (the reply), `backends` (the
-//! backends, opening and replaying them), `history`, `backend_loss`, `registry` (for KILL and
-//! the admin API), `error`.
+//! `accept` (from accept to login), `login`, `start` (the logged-in session), `filters` (the chain
+//! around each command and the outcome it is told), `user` (KILL, COM_CHANGE_USER,
+//! COM_RESET_CONNECTION), `route` (plan, run, retry), `session_command`, `statement_command`,
+//! `prepared` (statement ids), `execute` (a prepared statement on its backend), `relay` (the
+//! reply), `backends` (the backends, opening and replaying them), `history`, `backend_loss`,
+//! `registry` (for KILL and the admin API), `error`.
 
 mod accept;
 mod backend_loss;
@@ -34,9 +34,7 @@ mod error;
 mod execute;
 mod filters;
 mod history;
-mod kill;
 mod login;
-mod outcome;
 mod prepared;
 pub mod registry;
 mod relay;
@@ -58,6 +56,7 @@ use switchyard_protocol::packets::{errors::*, write_err};
 use switchyard_protocol::reply::ReplyTracker;
 use switchyard_protocol::thread_ids::RowFormat;
 use switchyard_protocol::ProtocolError;
+use switchyard_sql::kill::{Kill, Parsed};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::info;
@@ -70,9 +69,8 @@ pub use accept::run;
 use backend_loss::idle_watch;
 use backends::Backends;
 pub use error::{printable, Refusal, SessionError, LOG_TEXT_MAX};
-use filters::Step;
+use filters::{Outcome, Step};
 use login::Credentials;
-use outcome::Outcome;
 use registry::{LiveState, SessionRegistry};
 use start::session_info;
 
@@ -96,7 +94,7 @@ struct Session {
     /// The service's filters; `None` when it has none.
     chain: Option<Box<filters::Chain>>,
     /// How the command in flight is going, for the chain; `Some` only while a chain wraps it.
-    outcome: Option<outcome::Outcome>,
+    outcome: Option<Outcome>,
     /// Follows the reply being relayed.
     tracker: ReplyTracker,
     /// The reply of the current command may hold connection ids, to rewrite to the proxy's;
@@ -280,15 +278,12 @@ impl Session {
             }
             self.client.reply_seq = packet.last_seq.wrapping_add(1);
             // The command is parsed here, once; filters that rewrite SQL make a new one.
-            let Ok(cmd) = Command::parse(&packet.payload) else {
+            let Ok(stmt) = self.client.dialect.parse(&packet.payload) else {
                 self.answer(ER_UNKNOWN_COM, "08S01", "Unknown command")
                     .await?;
                 continue;
             };
-            if !self
-                .command(&packet, self.client.dialect.statement(cmd))
-                .await?
-            {
+            if !self.command(&packet, stmt).await? {
                 return Ok(());
             }
             self.proxy.live.set_status(self.client.status);
@@ -332,10 +327,7 @@ impl Session {
                     rewritten = p;
                     packet = &rewritten;
                     // A rewritten COM_QUERY or COM_STMT_PREPARE always parses.
-                    stmt = self
-                        .client
-                        .dialect
-                        .statement(Command::parse(&packet.payload)?);
+                    stmt = self.client.dialect.parse(&packet.payload)?;
                     (from, hint) = (next, h);
                 }
             }
@@ -361,7 +353,7 @@ impl Session {
         };
         let kill = statement.and_then(|s| s.kill);
         self.thread_ids = match cmd {
-            Command::Query(sql) => switchyard_sql::reads_thread_ids(sql).then_some(RowFormat::Text),
+            Command::Query(_) => stmt.reads_thread_ids().then_some(RowFormat::Text),
             _ => statement
                 .filter(|s| s.reads_thread_ids)
                 .map(|_| RowFormat::Binary),
@@ -376,21 +368,21 @@ impl Session {
             Command::ChangeUser(body) => Box::pin(self.change_user(body)).await?,
             Command::ResetConnection => Box::pin(self.reset_connection(packet)).await?,
             Command::ProcessKill(id) => {
-                let k = kill::Kill {
+                let k = Kill {
                     query_only: false,
                     id: id.into(),
                 };
                 Box::pin(self.kill(k)).await?
             }
-            Command::Query(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => self.forward(packet, stmt).await?,
-                kill::Parsed::Kill(k) => Box::pin(self.kill(k)).await?,
-                kill::Parsed::Unsupported => self.unsupported_kill().await?,
+            Command::Query(_) => match stmt.kill() {
+                Parsed::Other => self.forward(packet, stmt).await?,
+                Parsed::Kill(k) => Box::pin(self.kill(k)).await?,
+                Parsed::Unsupported => self.unsupported_kill().await?,
             },
-            Command::StmtPrepare(sql) => match kill::parse(sql) {
-                kill::Parsed::Other => self.forward(packet, stmt).await?,
-                kill::Parsed::Kill(k) => Box::pin(self.prepare_kill(packet, k)).await?,
-                kill::Parsed::Unsupported => self.unsupported_kill().await?,
+            Command::StmtPrepare(_) => match stmt.kill() {
+                Parsed::Other => self.forward(packet, stmt).await?,
+                Parsed::Kill(k) => Box::pin(self.prepare_kill(packet, k)).await?,
+                Parsed::Unsupported => self.unsupported_kill().await?,
             },
             Command::StmtSendLongData { .. }
             | Command::StmtClose { .. }

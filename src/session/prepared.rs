@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use switchyard_api::{ServerName, StmtId};
+use switchyard_sql::kill::Kill;
 
 /// A statement's id on one backend (the client knows it by its [`StmtId`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub struct Statement {
     /// Its results may hold connection ids to rewrite.
     pub reads_thread_ids: bool,
     /// A KILL, which the proxy runs itself at each execute; then no backend has it.
-    pub kill: Option<super::kill::Kill>,
+    pub kill: Option<Kill>,
 }
 
 impl Statement {
@@ -67,8 +68,9 @@ pub struct Prepared {
 use switchyard_protocol::stmt::LAST_PREPARED_STMT_ID as LAST_PREPARED;
 
 impl Prepared {
-    /// Registers a statement being prepared; returns its client-visible id.
-    pub fn add(&mut self, prepare: Bytes) -> StmtId {
+    /// Registers a statement being prepared (whose results may show connection ids, with
+    /// `reads_thread_ids`); returns its client-visible id.
+    pub fn add(&mut self, prepare: Bytes, reads_thread_ids: bool) -> StmtId {
         loop {
             self.last_id = self.last_id.wrapping_add(1);
             if self.last_id != 0
@@ -78,7 +80,6 @@ impl Prepared {
                 break;
             }
         }
-        let reads_thread_ids = switchyard_sql::reads_thread_ids(&prepare[1..]);
         self.statements.insert(
             StmtId(self.last_id),
             Statement {
@@ -165,8 +166,8 @@ mod tests {
     #[test]
     fn ids_are_the_proxys_and_map_per_backend() {
         let mut p = Prepared::default();
-        let a = p.add(Bytes::from_static(b"\x16SELECT 1"));
-        let b = p.add(Bytes::from_static(b"\x16SELECT 2"));
+        let a = p.add(Bytes::from_static(b"\x16SELECT 1"), false);
+        let b = p.add(Bytes::from_static(b"\x16SELECT 2"), false);
         assert_eq!((a, b), (StmtId(1), StmtId(2)));
         let (db1, db2) = (ServerName::new("db1"), ServerName::new("db2"));
         p.set_backend(a, &db1, BackendStmtId(7));

@@ -160,11 +160,10 @@ impl Session {
             }
         }
         let prepared_id = match cmd {
-            Command::StmtPrepare(_) => Some(
-                self.backends
-                    .prepared
-                    .add(Bytes::copy_from_slice(&packet.payload)),
-            ),
+            Command::StmtPrepare(_) => Some(self.backends.prepared.add(
+                Bytes::copy_from_slice(&packet.payload),
+                stmt.reads_thread_ids(),
+            )),
             _ => None,
         };
         let rewritten = match execute {

@@ -63,9 +63,10 @@ impl Session {
             }
         }
         let prepared_id = matches!(cmd, Command::StmtPrepare(_)).then(|| {
-            self.backends
-                .prepared
-                .add(Bytes::copy_from_slice(&packet.payload))
+            self.backends.prepared.add(
+                Bytes::copy_from_slice(&packet.payload),
+                stmt.reads_thread_ids(),
+            )
         });
         // A binary-protocol session command (`SET ...` prepared, then executed) runs on every
         // backend under that backend's own statement id. It is prepared everywhere before it

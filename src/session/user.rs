@@ -12,11 +12,12 @@ use switchyard_protocol::handshake::{write_auth_switch, ChangeUser};
 use switchyard_protocol::packets::{errors::*, write_err, write_ok, ErrPacket};
 use switchyard_protocol::text_query;
 use switchyard_protocol::ProtocolError;
+use switchyard_sql::kill::Kill;
 use tracing::{info, warn};
 
 use super::login::{self, Credentials};
 use super::relay::{self, RelayFail};
-use super::{kill, printable, session_info, Session, SessionError};
+use super::{printable, session_info, Session, SessionError};
 use crate::accounts::AuthOutcome;
 use crate::backend::Backend;
 
@@ -25,7 +26,7 @@ impl Session {
     /// the target session's backend thread ids, with this client's credentials (so that the
     /// server checks the right privileges), and answered in the client's terms. The ids clients
     /// know are the proxy's, so an id that is not a live session is unknown, as on a server.
-    pub(super) async fn kill(&mut self, k: kill::Kill) -> Result<(), SessionError> {
+    pub(super) async fn kill(&mut self, k: Kill) -> Result<(), SessionError> {
         let target = u32::try_from(k.id)
             .ok()
             .and_then(|id| self.proxy.registry.get(SessionId(id)))
@@ -101,12 +102,12 @@ impl Session {
     pub(super) async fn prepare_kill(
         &mut self,
         packet: &Packet,
-        k: kill::Kill,
+        k: Kill,
     ) -> Result<(), SessionError> {
         let id = self
             .backends
             .prepared
-            .add(Bytes::copy_from_slice(&packet.payload));
+            .add(Bytes::copy_from_slice(&packet.payload), false);
         if let Some(stmt) = self.backends.prepared.get_mut(id) {
             stmt.kill = Some(k);
         }

@@ -1,12 +1,15 @@
-//! One client command as the filters and the router see it: parsed once by the runtime, read
-//! in the session's SQL dialect, its classification worked out at most once, on first use, and
-//! then shared by everyone who asks; and the dialect itself, followed from statement to
-//! statement.
+//! One client command as the filters, the router and the runtime see it: parsed once, read in
+//! the session's SQL dialect, with what it does with connection ids (a KILL, results that show
+//! them) found as it is made and its classification worked out at most once, on first use; and
+//! the dialect itself, followed from statement to statement.
 
 use switchyard_protocol::reply::ReplySummary;
-use switchyard_protocol::Command;
+use switchyard_protocol::{Command, ProtocolError};
 use switchyard_sql::classify::use_target;
-use switchyard_sql::{classify_with_mode, contains_ignore_case, Classification, Lexer, SqlMode};
+use switchyard_sql::kill;
+use switchyard_sql::{
+    classify_with_mode, contains_ignore_case, thread_ids, Classification, Lexer, SqlMode, ThreadIds,
+};
 
 use crate::filter::RouteHint;
 
@@ -20,17 +23,29 @@ use crate::filter::RouteHint;
 pub struct Statement<'a> {
     cmd: Command<'a>,
     mode: SqlMode,
+    ids: ThreadIds,
     hint: Option<RouteHint>,
     class: Option<Classification>,
 }
+
+/// What a command that is not SQL text does with connection ids: nothing.
+const NO_IDS: ThreadIds = ThreadIds {
+    kill: kill::Parsed::Other,
+    read: false,
+};
 
 impl<'a> Statement<'a> {
     /// `cmd` read in the session's `mode`.
     #[inline]
     pub fn new(cmd: Command<'a>, mode: SqlMode) -> Self {
+        let ids = match cmd {
+            Command::Query(sql) | Command::StmtPrepare(sql) => thread_ids(sql),
+            _ => NO_IDS,
+        };
         Statement {
             cmd,
             mode,
+            ids,
             hint: None,
             class: None,
         }
@@ -62,6 +77,19 @@ impl<'a> Statement<'a> {
     #[inline]
     pub fn sql_mode(&self) -> SqlMode {
         self.mode
+    }
+
+    /// Whether the SQL text is a KILL of a connection id (which the runtime translates).
+    #[inline]
+    pub fn kill(&self) -> kill::Parsed {
+        self.ids.kill
+    }
+
+    /// Whether the results of the SQL text may show connection ids (which the runtime
+    /// rewrites to the proxy's).
+    #[inline]
+    pub fn reads_thread_ids(&self) -> bool {
+        self.ids.read
     }
 
     /// What [`sql`](Self::sql) does, classified in the session's `sql_mode` the first time
@@ -109,6 +137,12 @@ pub struct SqlDialect {
 }
 
 impl SqlDialect {
+    /// The client command in `payload` as a statement of this session.
+    #[inline]
+    pub fn parse<'a>(&self, payload: &'a [u8]) -> Result<Statement<'a>, ProtocolError> {
+        Ok(self.statement(Command::parse(payload)?))
+    }
+
     /// `cmd` as a statement of this session.
     #[inline]
     pub fn statement<'a>(&self, cmd: Command<'a>) -> Statement<'a> {
@@ -200,5 +234,11 @@ mod tests {
         let first = s.classification().unwrap() as *const Classification;
         assert_eq!(first, s.classification().unwrap() as *const _);
         assert_eq!(Statement::from(Command::Ping).classification(), None);
+        let kill = SqlDialect::default().parse(b"\x03KILL QUERY 7").unwrap();
+        assert!(matches!(kill.kill(), kill::Parsed::Kill(k) if k.query_only && k.id == 7));
+        assert!(!kill.reads_thread_ids());
+        let ids = Statement::from(Command::StmtPrepare(b"SELECT CONNECTION_ID()"));
+        assert!(ids.reads_thread_ids() && ids.kill() == kill::Parsed::Other);
+        assert!(SqlDialect::default().parse(b"").is_err());
     }
 }

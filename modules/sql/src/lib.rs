@@ -15,7 +15,8 @@
 //!   call (which may write, [`Flags::STORED_FUNCTION`]) from a built-in one;
 //! - [`find_comment`]: the comments of a statement, where routing hints live;
 //! - [`mentions_table`]: whether a statement may touch one of the session's temporary tables;
-//! - [`reads_thread_ids`]: whether a statement reads connection ids, which the proxy rewrites;
+//! - [`thread_ids()`]: whether a statement kills a connection by id or reads connection ids,
+//!   which the proxy translates ([`kill`] parses the KILL);
 //! - [`prepared`]: names and source text of text-protocol `PREPARE`/`EXECUTE`/`DEALLOCATE`;
 //! - [`digest()`]: canonical text with literals as `?`, and a [`fingerprint`] of it, for the
 //!   audit feed.
@@ -47,6 +48,7 @@ pub mod builtins;
 pub mod classify;
 pub mod comments;
 pub mod digest;
+pub mod kill;
 pub mod lexer;
 pub mod prepared;
 pub mod tables;
@@ -58,4 +60,4 @@ pub use digest::{digest, digest_into, fingerprint};
 pub use lexer::{Lexer, SqlMode, Token, TokenKind};
 pub use prepared::{parse_prepare, statement_name, TextPrepare};
 pub use tables::mentions_table;
-pub use thread_ids::reads_thread_ids;
+pub use thread_ids::{reads_thread_ids, thread_ids, ThreadIds};

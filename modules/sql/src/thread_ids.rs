@@ -1,5 +1,26 @@
-//! Does a statement read connection ids? Those whose results the proxy rewrites so that the ids
-//! a client sees are the proxy's (see `switchyard_protocol::thread_ids`).
+//! What a statement does with connection ids. The ids a client sees are the proxy's own, so a
+//! KILL of one is translated to the backend's thread id, and results that show them are
+//! rewritten (see `switchyard_protocol::thread_ids`).
+
+use crate::kill;
+
+/// A statement's dealings with connection ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadIds {
+    /// Whether it is a KILL of a connection id.
+    pub kill: kill::Parsed,
+    /// Whether its results may show connection ids ([`reads_thread_ids`]).
+    pub read: bool,
+}
+
+/// What `sql` does with connection ids.
+#[inline]
+pub fn thread_ids(sql: &[u8]) -> ThreadIds {
+    ThreadIds {
+        kill: kill::parse(sql),
+        read: reads_thread_ids(sql),
+    }
+}
 
 /// True if `sql` mentions `PROCESSLIST` (SHOW PROCESSLIST, information_schema.PROCESSLIST,
 /// performance_schema's PROCESSLIST_ID) or `CONNECTION_ID`, in any case, anywhere: a mention

@@ -1,7 +1,7 @@
 //! `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>`: recognised so that the connection ids clients
 //! see (the proxy's own) can be translated to the backends' thread ids.
 
-use switchyard_sql::{Lexer, TokenKind};
+use crate::{Lexer, TokenKind};
 
 /// What a KILL statement asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
