@@ -73,11 +73,9 @@ pub fn main() -> ExitCode {
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
-    let threads = config
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    // Sessions run on workers of their own (see `switchyard::workers`); this runtime has the
+    // rest: listeners, monitors, the admin API, reloads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

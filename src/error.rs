@@ -32,7 +32,7 @@ pub enum Error {
     /// A setting that passed the config's checks cannot be used as it is.
     #[error("{0}")]
     Config(String),
-    /// The operating system refused something the proxy needs (a signal handler).
+    /// The operating system refused something the proxy needs (a signal handler, a thread).
     #[error("{what}: {source}")]
     System {
         what: &'static str,

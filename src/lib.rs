@@ -18,6 +18,7 @@ pub mod registry;
 pub mod runtime;
 pub mod service;
 pub mod session;
+pub mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! A listener: accepts client connections and starts a session task for each.
+//! A listener: accepts client connections and hands each to a session worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tracing::{error, info};
 
-use crate::session::{self, ListenerContext};
+use crate::session::ListenerContext;
+use crate::workers::Workers;
 
 /// Accepts clients until told to stop, then closes the socket. Each session gets the context
 /// in force when it is accepted (a reload replaces it). Accept errors (such as running out of
@@ -17,6 +18,7 @@ use crate::session::{self, ListenerContext};
 pub async fn run(
     listener: TcpListener,
     ctx: Arc<ArcSwap<ListenerContext>>,
+    workers: Arc<Workers>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut backoff = Duration::from_millis(5);
@@ -29,7 +31,7 @@ pub async fn run(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(session::run(stream, peer, ctx.load_full()));
+                workers.hand(stream, peer, ctx.load_full());
             }
             Err(e) => {
                 error!(listener = %name, error = %e, "accept failed; pausing {backoff:?}");

@@ -25,6 +25,7 @@ use crate::host_blocks::HostBlocks;
 use crate::service::Service;
 use crate::session::registry::SessionRegistry;
 use crate::session::ListenerContext;
+use crate::workers::Workers;
 
 mod generation;
 
@@ -130,6 +131,8 @@ pub struct Runtime {
     pub started_at: SystemTime,
     /// Failed logins by client address, for login throttling; kept across reloads.
     pub host_blocks: Arc<HostBlocks>,
+    /// Where sessions run.
+    workers: Arc<Workers>,
 }
 
 impl Runtime {
@@ -140,6 +143,13 @@ impl Runtime {
     ) -> Result<Arc<Runtime>, Error> {
         let host_blocks =
             HostBlocks::new(config.max_auth_errors_until_block, config.auth_block_time);
+        let threads = config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let workers = Workers::start(threads).map_err(|source| Error::System {
+            what: "cannot start the session workers",
+            source,
+        })?;
         let runtime = Arc::new(Runtime {
             generation: ArcSwap::from_pointee(Generation {
                 config: config.clone(),
@@ -158,13 +168,18 @@ impl Runtime {
             reloads: ReloadStats::default(),
             started_at: SystemTime::now(),
             host_blocks: Arc::new(host_blocks),
+            workers: Arc::new(workers),
         });
         let generation = runtime.build(config, None).await?;
         let mut slots = Vec::new();
         for lc in &generation.config.listeners {
             let listener = bind(lc).await?;
             let ctx = Arc::new(ArcSwap::from_pointee(runtime.context(lc, &generation)));
-            let running = Some(spawn_listener(listener, ctx.clone()));
+            let running = Some(spawn_listener(
+                listener,
+                ctx.clone(),
+                runtime.workers.clone(),
+            ));
             slots.push(ListenerSlot {
                 config: lc.clone(),
                 ctx,
@@ -215,7 +230,11 @@ impl Runtime {
                 return Err(Error::ShuttingDown);
             }
             let listener = bind(&slot.config).await?;
-            slot.running = Some(spawn_listener(listener, slot.ctx.clone()));
+            slot.running = Some(spawn_listener(
+                listener,
+                slot.ctx.clone(),
+                self.workers.clone(),
+            ));
             info!(listener = %name, address = %slot.config.address, "listener started through the admin API");
         } else if let Some(running) = slot.running.take() {
             stop_listener(running).await;
@@ -331,7 +350,7 @@ impl Runtime {
         for lc in &generation.config.listeners {
             if let Some(listener) = bound.remove(&lc.name) {
                 let ctx = Arc::new(ArcSwap::from_pointee(self.context(lc, &generation)));
-                let running = Some(spawn_listener(listener, ctx.clone()));
+                let running = Some(spawn_listener(listener, ctx.clone(), self.workers.clone()));
                 info!(listener = %lc.name, address = %lc.address, service = %lc.service, "listening");
                 kept.push(ListenerSlot {
                     config: lc.clone(),
@@ -436,9 +455,13 @@ async fn bind(lc: &ListenerConfig) -> Result<TcpListener, Error> {
         .map_err(|e| Error::listen(format!("listener '{}'", lc.name), &lc.address, e))
 }
 
-fn spawn_listener(listener: TcpListener, ctx: Arc<ArcSwap<ListenerContext>>) -> Running {
+fn spawn_listener(
+    listener: TcpListener,
+    ctx: Arc<ArcSwap<ListenerContext>>,
+    workers: Arc<Workers>,
+) -> Running {
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(crate::listener::run(listener, ctx, stopped));
+    let task = tokio::spawn(crate::listener::run(listener, ctx, workers, stopped));
     Running { stop, task }
 }
 

@@ -47,7 +47,8 @@ pub const SANDBOX_ORIGIN: &str = "<embedded sandbox.yaml>";
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Worker threads of the runtime; default: one per core.
+    /// Session workers: threads with an event loop each, a session on one of them; default: one
+    /// per core.
     #[serde(default)]
     pub threads: Option<usize>,
     /// Logging: output format and level.
