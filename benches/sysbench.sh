@@ -3,10 +3,12 @@
 # relay), through Switchyard's readconnroute (every statement to the primary) and through its
 # readwritesplit (reads spread over the replicas, classified and routed per statement), and through
 # readconnroute with the `querylog` audit filter publishing every statement to the sandbox's Kafka
-# broker (started if needed), side by side in one run. The Switchyard targets are services of one
-# proxy process; `audit` runs right after `switchyard`, and AUDIT/OFF lines compare the two.
+# broker (started if needed), and through readwritesplit with that filter (`rws-audit`, the
+# deployment the product is for), side by side in one run. The Switchyard targets are services of
+# one proxy process; `audit` runs right after `switchyard` and `rws-audit` right after `rwsplit`,
+# and AUDIT/OFF lines compare each pair.
 #
-#   benches/sysbench.sh [--only direct,haproxy,switchyard,rwsplit,audit]
+#   benches/sysbench.sh [--only direct,haproxy,switchyard,audit,rwsplit,rws-audit]
 #
 # For each workload x ps-mode x thread count, the targets run one after the other (interleaved), so
 # they see similar conditions. Printed per run: qps, avg and p95 latency per sysbench transaction
@@ -24,7 +26,7 @@
 #   BENCH_WARMUP=3                      seconds of warm-up per target before the measured runs
 #   BENCH_IDLE_SESSIONS=1000            0 skips the idle-session memory measurement
 #   BENCH_OUT=target/bench/sysbench-latest.txt
-#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108 AUDIT_PORT=4109
+#   HAPROXY_PORT=4106 SWITCHYARD_PORT=4107 RWSPLIT_PORT=4108 AUDIT_PORT=4109 RWS_AUDIT_PORT=4110
 #   AUDIT_TOPIC=mysql-audit
 #   SWITCHYARD_BIN=target/release/switchyard (built with cargo build --release unless BENCH_NO_BUILD=1)
 #   BENCH_PIN=0                         1: each proxy gets CPU $BENCH_PROXY_CPU (default 0) to itself
@@ -52,13 +54,14 @@ HAPROXY_PORT="${HAPROXY_PORT:-4106}"
 SWITCHYARD_PORT="${SWITCHYARD_PORT:-4107}"
 RWSPLIT_PORT="${RWSPLIT_PORT:-4108}"
 AUDIT_PORT="${AUDIT_PORT:-4109}"
+RWS_AUDIT_PORT="${RWS_AUDIT_PORT:-4110}"
 AUDIT_TOPIC="${AUDIT_TOPIC:-mysql-audit}"
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-target/release/switchyard}"
 BENCH_PIN="${BENCH_PIN:-0}"
 BENCH_PROXY_CPU="${BENCH_PROXY_CPU:-0}"
 DB_USER=app DB_PASS=app DB_NAME=sbtest
 
-ONLY="direct,haproxy,switchyard,audit,rwsplit"
+ONLY="direct,haproxy,switchyard,audit,rwsplit,rws-audit"
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --only) ONLY="$2"; shift 2 ;;
@@ -194,7 +197,7 @@ EOF
     fi
 fi
 
-if want switchyard || want rwsplit || want audit; then
+if want switchyard || want rwsplit || want audit || want rws-audit; then
     ok=1
     if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
         log "cargo build --release"
@@ -203,12 +206,20 @@ if want switchyard || want rwsplit || want audit; then
     if ((ok)) && [[ ! -x "$SWITCHYARD_BIN" ]]; then warn "$SWITCHYARD_BIN does not exist"; ok=0; fi
     if ((ok)); then
         rws_service="" rws_listener="" audit_filter="" audit_service="" audit_listener=""
-        if want audit; then
+        if want audit || want rws-audit; then
             bash scripts/kafka.sh up >"$WORK/kafka.log" 2>&1 || { cat "$WORK/kafka.log" >&2; die "the Kafka broker did not start"; }
             audit_filter="filters:
   - { name: audit, module: querylog, brokers: \"$HOST:9092\", topic: $AUDIT_TOPIC }"
+        fi
+        if want audit; then
             audit_service="  - { name: bench-audit, router: readconnroute, servers: [db1, db2, db3], user: switchyard, password: switchyard, options: { router_options: primary }, filters: [audit] }"
             audit_listener="  - { name: bench-audit, service: bench-audit, address: $HOST:$AUDIT_PORT }"
+        fi
+        if want rws-audit; then
+            audit_service+="
+  - { name: bench-rws-audit, router: readwritesplit, servers: [db1, db2, db3], user: switchyard, password: switchyard, filters: [audit] }"
+            audit_listener+="
+  - { name: bench-rws-audit, service: bench-rws-audit, address: $HOST:$RWS_AUDIT_PORT }"
         fi
         if want rwsplit; then
             rws_service="  - { name: bench-rws, router: readwritesplit, servers: [db1, db2, db3], user: switchyard, password: switchyard }"
@@ -242,6 +253,9 @@ EOF
             fi
             if want rwsplit; then
                 TARGETS+=(rwsplit); PORT[rwsplit]=$RWSPLIT_PORT; PID_OF[rwsplit]=$SWITCHYARD_PID
+            fi
+            if want rws-audit; then
+                TARGETS+=(rws-audit); PORT[rws-audit]=$RWS_AUDIT_PORT; PID_OF[rws-audit]=$SWITCHYARD_PID
             fi
             log "Switchyard on $HOST:$SWITCHYARD_PORT (readconnroute) and :$RWSPLIT_PORT (readwritesplit), pid $SWITCHYARD_PID"
         else
@@ -314,9 +328,12 @@ for wl in $BENCH_WORKLOADS; do
                 row="$(fmt_row "$wl" "$ps" "$th" "$t" "$(printf '%.0f' "$qps")" "$avg" "$p95" "$rd" "$rh" "$cpu" "$per_core")"
                 echo "$row"; ROWS+=("$row")
                 CPU[$t]="$cpu"
-                if [[ "$t" == audit && -n "${QPS[switchyard]:-}" ]]; then
-                    AUDIT_LINES+=("$(printf 'AUDIT/OFF %-18s %-7s %3s  qps %s  cpu/q %s vs %s us' "$wl" "$ps" "$th" \
-                        "$(awk -v a="$qps" -v b="${QPS[switchyard]}" 'BEGIN { printf "%.3f", a / b }')" "$cpu" "${CPU[switchyard]:-?}")")
+                off=""
+                [[ "$t" == audit ]] && off=switchyard
+                [[ "$t" == rws-audit ]] && off=rwsplit
+                if [[ -n "$off" && -n "${QPS[$off]:-}" ]]; then
+                    AUDIT_LINES+=("$(printf 'AUDIT/OFF %-18s %-7s %3s %-9s qps %s  cpu/q %s vs %s us' "$wl" "$ps" "$th" "$off" \
+                        "$(awk -v a="$qps" -v b="${QPS[$off]}" 'BEGIN { printf "%.3f", a / b }')" "$cpu" "${CPU[$off]:-?}")")
                     echo "${AUDIT_LINES[-1]}"
                 fi
             done
