@@ -94,6 +94,7 @@ struct Metrics {
     server_lag: IntGaugeVec,
     server_gtid_behind: IntGaugeVec,
     server_connections: IntGaugeVec,
+    worker_sessions: IntGaugeVec,
     monitor_check: GaugeVec,
     monitor_ticks: IntCounterVec,
     /// Each service's handles, made on its first session.
@@ -255,6 +256,13 @@ impl Metrics {
             draining,
             blocked_hosts,
             admin_login_failures,
+            worker_sessions: gauge(
+                r,
+                "switchyard_worker_sessions",
+                "Client sessions on each session worker (a thread with its own event loop; \
+                 `threads` sets how many).",
+                &["worker"],
+            ),
             server_state: gauge(
                 r,
                 "switchyard_server_state",

@@ -192,6 +192,11 @@ impl Runtime {
         Ok(runtime)
     }
 
+    /// The client sessions on each session worker.
+    pub fn worker_sessions(&self) -> Vec<usize> {
+        self.workers.sessions()
+    }
+
     /// The configuration in force.
     pub fn generation(&self) -> Arc<Generation> {
         self.generation.load_full()

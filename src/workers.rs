@@ -75,6 +75,14 @@ impl Workers {
             error!(client = %peer, "a session worker has stopped; the connection is closed");
         }
     }
+
+    /// The sessions on each worker, open or being handed over.
+    pub fn sessions(&self) -> Vec<usize> {
+        self.workers
+            .iter()
+            .map(|w| w.sessions.load(Ordering::Relaxed))
+            .collect()
+    }
 }
 
 /// A worker's loop: starts a session for each connection handed to it.

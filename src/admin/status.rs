@@ -124,6 +124,7 @@ pub(super) async fn metrics(State(rt): State<Shared>) -> Response {
         monitors,
         modules,
         blocked_hosts: rt.host_blocks.blocked_count(),
+        worker_sessions: rt.worker_sessions(),
     });
     (
         [(

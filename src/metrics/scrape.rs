@@ -19,6 +19,8 @@ pub struct Scrape {
     pub modules: Vec<ModuleSamples>,
     /// Client addresses whose logins are refused now (login throttling).
     pub blocked_hosts: usize,
+    /// The sessions on each session worker.
+    pub worker_sessions: Vec<usize>,
 }
 
 /// One server as the proxy sees it now.
@@ -88,6 +90,9 @@ pub fn render(scrape: &Scrape) -> String {
         g.with_label_values(labels)
             .set(i64::try_from(v).unwrap_or(i64::MAX));
     };
+    for (i, n) in scrape.worker_sessions.iter().enumerate() {
+        set(&m.worker_sessions, &[&i.to_string()], *n as u64);
+    }
     for s in &scrape.servers {
         let name = s.name.as_str();
         for state in SERVER_STATES {

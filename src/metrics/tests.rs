@@ -278,6 +278,7 @@ fn render_shows_scrape_gauges_and_drops_servers_gone() {
         }],
         modules: vec![feed(5, 1, 2)],
         blocked_hosts: 2,
+        worker_sessions: vec![3, 4],
     };
     let text = render(&scrape);
     let has = |name: &str, labels: &str| sample(&text, name, labels);
@@ -288,6 +289,10 @@ fn render_shows_scrape_gauges_and_drops_servers_gone() {
         ),
         Some(1.0),
         "{text}"
+    );
+    assert_eq!(
+        has("switchyard_worker_sessions", r#"worker="1""#),
+        Some(4.0)
     );
     assert_eq!(
         has(
