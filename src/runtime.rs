@@ -15,13 +15,13 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use switchyard_api::{Filter, Monitor, ServerStats};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigErrors, FilterConfig, ListenerConfig, MonitorConfig};
 use crate::error::Error;
 use crate::host_blocks::HostBlocks;
+use crate::listener;
 use crate::service::Service;
 use crate::session::registry::SessionRegistry;
 use crate::session::ListenerContext;
@@ -90,7 +90,7 @@ pub struct ListenerSlot {
     pub config: ListenerConfig,
     /// Sessions read the service from here when they start; a reload replaces it.
     ctx: Arc<ArcSwap<ListenerContext>>,
-    running: Option<Running>,
+    running: Option<listener::Running>,
 }
 
 impl ListenerSlot {
@@ -98,11 +98,6 @@ impl ListenerSlot {
     pub fn is_running(&self) -> bool {
         self.running.is_some()
     }
-}
-
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
 }
 
 /// How many reloads succeeded and failed, and the errors of the last failed one.
@@ -143,10 +138,7 @@ impl Runtime {
     ) -> Result<Arc<Runtime>, Error> {
         let host_blocks =
             HostBlocks::new(config.max_auth_errors_until_block, config.auth_block_time);
-        let threads = config
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let workers = Workers::start(threads).map_err(|source| Error::System {
+        let workers = Workers::start(config.threads).map_err(|source| Error::System {
             what: "cannot start the session workers",
             source,
         })?;
@@ -175,7 +167,7 @@ impl Runtime {
         for lc in &generation.config.listeners {
             let listener = bind(lc).await?;
             let ctx = Arc::new(ArcSwap::from_pointee(runtime.context(lc, &generation)));
-            let running = Some(spawn_listener(
+            let running = Some(listener::spawn(
                 listener,
                 ctx.clone(),
                 runtime.workers.clone(),
@@ -235,14 +227,14 @@ impl Runtime {
                 return Err(Error::ShuttingDown);
             }
             let listener = bind(&slot.config).await?;
-            slot.running = Some(spawn_listener(
+            slot.running = Some(listener::spawn(
                 listener,
                 slot.ctx.clone(),
                 self.workers.clone(),
             ));
             info!(listener = %name, address = %slot.config.address, "listener started through the admin API");
         } else if let Some(running) = slot.running.take() {
-            stop_listener(running).await;
+            running.stop().await;
             info!(listener = %name, "listener stopped through the admin API");
         }
         Ok(true)
@@ -346,7 +338,7 @@ impl Runtime {
                 }
                 None => {
                     if let Some(running) = slot.running.take() {
-                        stop_listener(running).await;
+                        running.stop().await;
                     }
                     info!(listener = %slot.config.name, address = %slot.config.address, "listener closed by the reload");
                 }
@@ -355,7 +347,7 @@ impl Runtime {
         for lc in &generation.config.listeners {
             if let Some(listener) = bound.remove(&lc.name) {
                 let ctx = Arc::new(ArcSwap::from_pointee(self.context(lc, &generation)));
-                let running = Some(spawn_listener(listener, ctx.clone(), self.workers.clone()));
+                let running = Some(listener::spawn(listener, ctx.clone(), self.workers.clone()));
                 info!(listener = %lc.name, address = %lc.address, service = %lc.service, "listening");
                 kept.push(ListenerSlot {
                     config: lc.clone(),
@@ -405,7 +397,7 @@ impl Runtime {
         crate::metrics::set_draining(true);
         for slot in self.listeners.lock().await.iter_mut() {
             if let Some(running) = slot.running.take() {
-                stop_listener(running).await;
+                running.stop().await;
             }
         }
         info!(
@@ -458,24 +450,6 @@ async fn bind(lc: &ListenerConfig) -> Result<TcpListener, Error> {
     TcpListener::bind(&lc.address)
         .await
         .map_err(|e| Error::listen(format!("listener '{}'", lc.name), &lc.address, e))
-}
-
-fn spawn_listener(
-    listener: TcpListener,
-    ctx: Arc<ArcSwap<ListenerContext>>,
-    workers: Arc<Workers>,
-) -> Running {
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(crate::listener::run(listener, ctx, workers, stopped));
-    Running { stop, task }
-}
-
-/// Stops accepting; the socket is closed when this returns.
-async fn stop_listener(running: Running) {
-    let _ = running.stop.send(());
-    if let Err(e) = running.task.await {
-        error!(error = %e, "a listener task failed");
-    }
 }
 
 /// Shuts down filters a reload retired once no session uses them any more.

@@ -34,8 +34,9 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` workers (at least one).
-    pub fn start(n: usize) -> io::Result<Workers> {
+    /// Starts `n` workers (at least one), or one per core.
+    pub fn start(n: Option<usize>) -> io::Result<Workers> {
+        let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let mut workers = Vec::new();
         for i in 0..n.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
