@@ -396,13 +396,17 @@ def table(proxy):
 
 @pytest.fixture
 def make_user(proxy):
-    """Creates users directly on the primary (host 127.0.0.1) and drops them afterwards."""
+    """Creates users directly on the primary (host 127.0.0.1) and drops them afterwards; with
+    `primary_only`, unlogged, so that the replicas never see them."""
     users = []
 
-    def make(password="pw", grants=("SELECT ON test.*",), host="127.0.0.1", prefix="u", plugin_sql=None):
+    def make(password="pw", grants=("SELECT ON test.*",), host="127.0.0.1", prefix="u", plugin_sql=None,
+             primary_only=False):
         name = unique(prefix)[:30]
-        users.append((name, host))
+        users.append((name, host, primary_only))
         with direct() as c, c.cursor() as cur:
+            if primary_only:
+                cur.execute("SET SESSION sql_log_bin = 0")
             if plugin_sql:
                 cur.execute(f"CREATE USER '{name}'@'{host}' {plugin_sql}")
             else:
@@ -413,12 +417,13 @@ def make_user(proxy):
 
     yield make
     with direct() as c, c.cursor() as cur:
-        for name, host in users:
+        for name, host, primary_only in users:
             try:
+                cur.execute(f"SET SESSION sql_log_bin = {0 if primary_only else 1}")
                 cur.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
             except Exception:
                 pass
-        if any("%" in host for _, host in users):
+        if any("%" in host for _, host, _ in users):
             # MariaDB keeps admitting any host after a '%' account is dropped (its
             # allow_all_hosts flag) until the grant tables are reloaded: reload them, so that
             # the servers answer 1130 to unknown hosts again.

@@ -278,38 +278,31 @@ def test_a_hash_no_password_matches_admits_nobody(proxy, make_user, hash_sql):
     # The pre-4.1 scramble, built into the server: the proxy checks only mysql_native_password.
     ("mysql_old_password", None),
 ])
-def test_accounts_of_plugins_the_proxy_cannot_check_are_refused(proxy, plugin, soname):
+def test_accounts_of_plugins_the_proxy_cannot_check_are_refused(proxy, make_user, plugin, soname):
     """Such an account is never admitted: the client gets 1045 at once, whatever password it
     sends, and the proxy's log names the plugin. The plugin and the account are made on the
     primary alone (not binlogged): the replicas need neither, and the proxy reads its accounts
     from the primary."""
-    name = unique("plg")[:30]
-    with direct() as c, c.cursor() as cur:
-        cur.execute("SET SESSION sql_log_bin = 0")
-        if soname:
+    if soname:
+        with direct() as c, c.cursor() as cur:
             try:
                 cur.execute(f"INSTALL SONAME '{soname}'")
             except pymysql.err.MySQLError as e:
                 if e.args[0] != 1968:  # ER_PLUGIN_INSTALLED
                     raise
-        cur.execute(f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED VIA {plugin}")
-    try:
-        time.sleep(1.2)  # past users_refresh_interval, so that the failed login reloads the table
-        for password in ("", "x"):
-            offset = proxy.log_size()
-            started = time.monotonic()
-            with pytest.raises(pymysql.err.OperationalError) as e:
-                proxy.rw(user=name, password=password)
-            assert time.monotonic() - started < 5
-            used = "YES" if password else "NO"
-            assert e.value.args == (
-                1045, f"Access denied for user '{name}'@'127.0.0.1' (using password: {used})")
-            assert refused_by_proxy(proxy, offset, 1045), proxy.log_since(offset)
-            assert f"plugin={plugin}" in proxy.log_since(offset), proxy.log_since(offset)
-    finally:
-        with direct() as c, c.cursor() as cur:
-            cur.execute("SET SESSION sql_log_bin = 0")
-            cur.execute(f"DROP USER IF EXISTS '{name}'@'127.0.0.1'")
+    name = make_user(plugin_sql=f"IDENTIFIED VIA {plugin}", grants=(), primary_only=True)
+    time.sleep(1.2)  # past users_refresh_interval, so that the failed login reloads the table
+    for password in ("", "x"):
+        offset = proxy.log_size()
+        started = time.monotonic()
+        with pytest.raises(pymysql.err.OperationalError) as e:
+            proxy.rw(user=name, password=password)
+        assert time.monotonic() - started < 5
+        used = "YES" if password else "NO"
+        assert e.value.args == (
+            1045, f"Access denied for user '{name}'@'127.0.0.1' (using password: {used})")
+        assert refused_by_proxy(proxy, offset, 1045), proxy.log_since(offset)
+        assert f"plugin={plugin}" in proxy.log_since(offset), proxy.log_since(offset)
 
 
 def test_the_servers_own_accounts_are_refused_by_the_proxy(proxy):
